@@ -1,0 +1,163 @@
+// One connection factory for both deployments: PostgreSQL through knex's `pg`
+// client when DATABASE_URL is set, otherwise embedded PGlite spoken to through
+// the same `pg` client (PGlite's node-postgres adapter), so both modes share
+// one dialect and return the same JavaScript types.
+import fs from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import { acquireDirectoryLock, type DirectoryLock } from './directory-lock.ts';
+import { migrationConfig } from './migrator.ts';
+
+// BIGINT (int8) columns such as revocation cursors arrive as strings by
+// default; every id we store fits comfortably in a double.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+
+export type NotificationHandler = (payload: string) => void;
+
+export interface Database {
+  knex: Knex;
+  kind: 'postgres' | 'pglite';
+  /** Subscribe to a Postgres NOTIFY channel; resolves once LISTEN is active. */
+  listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>>;
+  /** Runs pending migrations. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… URL; when absent the embedded PGlite database is used. */
+  databaseUrl?: string | undefined;
+  /** Directory of the embedded database; `memory://` keeps it in memory. */
+  dataDir?: string | undefined;
+  poolMax?: number | undefined;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.databaseUrl
+    ? openPostgres(options.databaseUrl, options.poolMax ?? 10)
+    : openPglite(options.dataDir ?? './data');
+}
+
+function openPostgres(url: string, poolMax: number): Database {
+  const listeners = new Set<() => Promise<void>>();
+  const knex = knexFactory({
+    client: 'pg',
+    connection: url,
+    pool: { min: 0, max: poolMax },
+    acquireConnectionTimeout: 10_000,
+    ...migrationConfig,
+  });
+  return {
+    knex,
+    kind: 'postgres',
+    async listen(channel, handler) {
+      const stop = await listenOnPostgres(url, channel, handler);
+      const unlisten = async (): Promise<void> => {
+        listeners.delete(unlisten);
+        await stop();
+      };
+      listeners.add(unlisten);
+      return unlisten;
+    },
+    migrate: () => knex.migrate.latest().then(() => undefined),
+    async close() {
+      await Promise.all([...listeners].map((unlisten) => unlisten()));
+      await knex.destroy();
+    },
+  };
+}
+
+/**
+ * LISTEN needs a connection of its own that stays open; a pooled connection
+ * would be handed to other queries. Reconnects after a drop and keeps going
+ * until the returned function is called.
+ */
+async function listenOnPostgres(
+  url: string,
+  channel: string,
+  handler: NotificationHandler,
+): Promise<() => Promise<void>> {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client({ connectionString: url });
+    next.on('notification', (message) => {
+      if (message.channel === channel) handler(message.payload ?? '');
+    });
+    next.on('error', () => scheduleReconnect());
+    next.on('end', () => scheduleReconnect());
+    await next.connect();
+    await next.query(`LISTEN ${quoteIdentifier(channel)}`);
+    client = next;
+  };
+  const scheduleReconnect = (): void => {
+    if (stopped || retryTimer) return;
+    client?.removeAllListeners();
+    client = undefined;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      connect().catch(() => scheduleReconnect());
+    }, 500);
+  };
+
+  await connect();
+  return async () => {
+    stopped = true;
+    if (retryTimer) clearTimeout(retryTimer);
+    const current = client;
+    client = undefined;
+    current?.removeAllListeners();
+    await current?.end().catch(() => undefined);
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const inMemory = dataDir.startsWith('memory://');
+  let lock: DirectoryLock | undefined;
+  if (!inMemory) {
+    // PGlite creates only the last directory level.
+    fs.mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
+    lock = acquireDirectoryLock(dataDir);
+  }
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(inMemory ? undefined : dataDir);
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+  const knex = knexFactory({
+    client: 'pg',
+    connection: createPgConfig(pglite) as unknown as Knex.StaticConnectionConfig,
+    // PGlite is a single connection; a second pooled client would interleave
+    // statements of different transactions on it.
+    pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
+    acquireConnectionTimeout: 60_000,
+    ...migrationConfig,
+  });
+  return {
+    knex,
+    kind: 'pglite',
+    async listen(channel, handler) {
+      const unsubscribe = await pglite.listen(channel, handler);
+      return async () => {
+        await unsubscribe();
+      };
+    },
+    migrate: () => knex.migrate.latest().then(() => undefined),
+    async close() {
+      await knex.destroy();
+      await pglite.close();
+      lock?.release();
+    },
+  };
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}

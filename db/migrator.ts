@@ -1,0 +1,31 @@
+// Migrations are listed in code rather than discovered on disk, so they run the
+// same way under tsx, in the compiled container image and from the CLI.
+import type { Knex } from 'knex';
+import * as initial from './migrations/0001_initial.ts';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+class ListedMigrations implements Knex.MigrationSource<string> {
+  async getMigrations(): Promise<string[]> {
+    return Object.keys(migrations).sort();
+  }
+  getMigrationName(name: string): string {
+    return name;
+  }
+  async getMigration(name: string): Promise<Migration> {
+    const migration = migrations[name];
+    if (!migration) throw new Error(`Unknown migration ${name}`);
+    return migration;
+  }
+}
+
+export const migrationConfig = {
+  migrations: { migrationSource: new ListedMigrations(), tableName: 'knex_migrations' },
+} satisfies Partial<Knex.Config>;

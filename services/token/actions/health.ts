@@ -1,0 +1,37 @@
+import type { Middleware } from 'koa';
+import type { TokenService } from '../context.ts';
+
+/** GET /healthz: the process is up. */
+export const healthEndpoint: Middleware = (ctx) => {
+  ctx.body = { status: 'ok' };
+};
+
+/** GET /readyz: the database answers within a bound. */
+export function readinessEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    try {
+      await withTimeout(service.knex.raw('SELECT 1'), 2000);
+      ctx.body = { status: 'ready', database: 'ok' };
+    } catch {
+      ctx.status = 503;
+      ctx.set('Retry-After', '5');
+      ctx.body = { status: 'unavailable', database: 'unreachable' };
+    }
+  };
+}
+
+function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), ms);
+    Promise.resolve(promise).then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error as Error);
+      },
+    );
+  });
+}

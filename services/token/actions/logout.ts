@@ -1,0 +1,50 @@
+// POST /auth/logout {scope: local | global | others}. Idempotent: logging out
+// with a token whose session is already revoked does nothing and answers 204.
+import type { Middleware } from 'koa';
+import type { TokenService } from '../context.ts';
+import { ValidationFailed } from '../errors.ts';
+import { identifyBearer } from '../helpers/bearer.ts';
+import { bodyParams, optionalString, requireMediaType } from '../helpers/params.ts';
+import { requestInfo } from '../helpers/request-info.ts';
+import { recordAudit } from '../models/audit.ts';
+import { revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import type { Knex } from 'knex';
+
+const SCOPES: Record<string, { reason: RevocationReason; where: (userId: string, sid: string) => (q: Knex.QueryBuilder) => void }> = {
+  local: { reason: 'logout', where: (_userId, sid) => (q) => q.where({ id: sid }) },
+  global: { reason: 'logout_global', where: (userId) => (q) => q.where({ user_id: userId }) },
+  others: { reason: 'logout_others', where: (userId, sid) => (q) => q.where({ user_id: userId }).andWhereNot({ id: sid }) },
+};
+
+export function logoutEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    requireMediaType(ctx, ['json', 'urlencoded']);
+    const params = bodyParams(ctx);
+    const scopeName = optionalString(params, 'scope', { maxLength: 16 }) ?? 'local';
+    const scope = SCOPES[scopeName];
+    if (!scope || !Object.hasOwn(SCOPES, scopeName)) {
+      throw new ValidationFailed('scope', 'scope must be one of local, global, others');
+    }
+    const { claims, live } = await identifyBearer(ctx, service);
+    if (live) {
+      const info = requestInfo(ctx);
+      // The response below is sent only after this transaction has committed.
+      await service.knex.transaction(async (trx) => {
+        const revoked = await revokeSessions(trx, scope.where(claims.sub, claims.sid), {
+          reason: scope.reason,
+          accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+        });
+        await recordAudit(trx, {
+          type: 'logout',
+          userId: claims.sub,
+          sessionId: claims.sid,
+          clientId: claims.client_id,
+          ip: info.ip,
+          userAgent: info.userAgent,
+          details: { scope: scopeName, sessions_revoked: revoked.length },
+        });
+      });
+    }
+    ctx.status = 204;
+  };
+}

@@ -1,0 +1,74 @@
+// POST /oauth/revoke (RFC 7009). A refresh token revokes its whole family; an
+// access token revokes its jti. Unknown tokens answer 200 as the RFC asks.
+import type { Middleware } from 'koa';
+import type { TokenService } from '../context.ts';
+import { InvalidRequest } from '../errors.ts';
+import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
+import { authenticateClient } from '../helpers/client-auth.ts';
+import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { requestInfo } from '../helpers/request-info.ts';
+import { recordAudit } from '../models/audit.ts';
+import { findRefreshToken } from '../models/refresh-tokens.ts';
+import { recordRevocation } from '../models/revocations.ts';
+import { findSession, revokeSessions } from '../models/sessions.ts';
+
+const NOT_YOURS = 'the token was not issued to this client';
+
+export function revocationEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    requireMediaType(ctx, ['urlencoded', 'json']);
+    const params = bodyParams(ctx);
+    const token = requiredString(params, 'token', { maxLength: 8192 });
+    // The hint only speeds up the lookup (RFC 7009 §2.1); we can tell the kinds apart anyway.
+    optionalString(params, 'token_type_hint', { maxLength: 64 });
+    const { client } = await authenticateClient(ctx, service.knex, params);
+    const info = requestInfo(ctx);
+
+    if (looksLikeJwt(token)) {
+      const claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER, ignoreExpiry: true }, token).catch(
+        () => undefined,
+      );
+      if (claims && claims.exp * 1000 > Date.now()) {
+        if (claims.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
+        await service.knex.transaction(async (trx) => {
+          await recordRevocation(trx, { kind: 'token', key: claims.jti, expiresAt: new Date(claims.exp * 1000 + 60_000) });
+          await recordAudit(trx, {
+            type: 'access_token_revoked',
+            userId: claims.sid === claims.jti ? null : claims.sub,
+            sessionId: claims.sid === claims.jti ? null : claims.sid,
+            clientId: client.client_id,
+            ip: info.ip,
+            userAgent: info.userAgent,
+            details: { jti: claims.jti },
+          });
+        });
+      }
+    } else {
+      const row = await findRefreshToken(service.knex, token);
+      const session = row ? await findSession(service.knex, row.session_id) : undefined;
+      if (session) {
+        if (session.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
+        await service.knex.transaction(async (trx) => {
+          const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
+            reason: 'revoked_by_client',
+            accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+          });
+          if (revoked.length > 0) {
+            await recordAudit(trx, {
+              type: 'session_revoked',
+              userId: session.user_id,
+              sessionId: session.id,
+              clientId: client.client_id,
+              ip: info.ip,
+              userAgent: info.userAgent,
+              details: { via: 'rfc7009' },
+            });
+          }
+        });
+      }
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 200;
+    ctx.body = '';
+  };
+}

@@ -1,0 +1,57 @@
+// GET /auth/sessions and DELETE /auth/sessions/:id: a user's own live sessions.
+import type { Middleware } from 'koa';
+import type { TokenService } from '../context.ts';
+import { NotFound } from '../errors.ts';
+import { requireLiveBearer } from '../helpers/bearer.ts';
+import { requestInfo } from '../helpers/request-info.ts';
+import { recordAudit } from '../models/audit.ts';
+import { findSession, listLiveSessions, revokeSessions } from '../models/sessions.ts';
+
+export function listSessionsEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    const { claims } = await requireLiveBearer(ctx, service);
+    const sessions = await listLiveSessions(service.knex, claims.sub);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      sessions: sessions.map((session) => ({
+        id: session.id,
+        client_id: session.client_id,
+        created_at: session.created_at.toISOString(),
+        last_used_at: session.last_refreshed_at.toISOString(),
+        expires_at: session.expires_at.toISOString(),
+        user_agent: session.user_agent,
+        ip: session.ip,
+        current: session.id === claims.sid,
+      })),
+    };
+  };
+}
+
+export function deleteSessionEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    const { claims } = await requireLiveBearer(ctx, service);
+    const id = String(ctx.params.id);
+    const session = await findSession(service.knex, id);
+    // Someone else's session is indistinguishable from one that does not exist.
+    if (!session || session.user_id !== claims.sub) throw new NotFound('no such session');
+    const info = requestInfo(ctx);
+    await service.knex.transaction(async (trx) => {
+      const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
+        reason: 'revoked_by_user',
+        accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+      });
+      if (revoked.length > 0) {
+        await recordAudit(trx, {
+          type: 'session_revoked',
+          userId: claims.sub,
+          sessionId: session.id,
+          clientId: claims.client_id,
+          ip: info.ip,
+          userAgent: info.userAgent,
+          details: { via: 'sessions_api', by_session: claims.sid },
+        });
+      }
+    });
+    ctx.status = 204;
+  };
+}

@@ -1,0 +1,40 @@
+// POST /oauth/token (RFC 6749): password, refresh_token and client_credentials grants.
+import type { Middleware } from 'koa';
+import type { TokenService } from '../context.ts';
+import { UnsupportedGrantType } from '../errors.ts';
+import { authenticateClient } from '../helpers/client-auth.ts';
+import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { requestInfo } from '../helpers/request-info.ts';
+import { clientCredentialsGrant } from '../grants/client-credentials.ts';
+import { passwordGrant } from '../grants/password.ts';
+import { refreshTokenGrant } from '../grants/refresh-token.ts';
+import { sendTokenResponse } from '../grants/token-response.ts';
+
+export function tokenEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    requireMediaType(ctx, ['urlencoded', 'json']);
+    const params = bodyParams(ctx);
+    const grantType = requiredString(params, 'grant_type', { maxLength: 64 });
+    const scope = optionalString(params, 'scope', { maxLength: 1024 });
+    const { client, confidential } = await authenticateClient(ctx, service.knex, params);
+    const info = requestInfo(ctx);
+    switch (grantType) {
+      case 'password': {
+        const login = optionalString(params, 'username', { maxLength: 254 }) ?? requiredString(params, 'email', { maxLength: 254 });
+        const password = requiredString(params, 'password', { maxLength: 1024 });
+        sendTokenResponse(ctx, await passwordGrant(service, { client, login, password, scope, info }));
+        return;
+      }
+      case 'refresh_token': {
+        const refreshToken = requiredString(params, 'refresh_token', { maxLength: 512 });
+        sendTokenResponse(ctx, await refreshTokenGrant(service, { client, refreshToken, scope, info }));
+        return;
+      }
+      case 'client_credentials':
+        sendTokenResponse(ctx, await clientCredentialsGrant(service, { client, confidential, scope }));
+        return;
+      default:
+        throw new UnsupportedGrantType(`grant_type ${grantType} is not supported`);
+    }
+  };
+}

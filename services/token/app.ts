@@ -1,0 +1,107 @@
+// The token service's Koa application: one error mapper, a strict body parser,
+// and a router whose routes each map to one action.
+import Koa, { type Context, type Next } from 'koa';
+import Router from '@koa/router';
+import bodyParser from 'koa-bodyparser';
+import type { TokenService } from './context.ts';
+import { HttpError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
+import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
+import { healthEndpoint, readinessEndpoint } from './actions/health.ts';
+import { introspectionEndpoint } from './actions/introspect.ts';
+import { loginEndpoint } from './actions/login.ts';
+import { logoutEndpoint } from './actions/logout.ts';
+import { meEndpoint } from './actions/me.ts';
+import { registrationEndpoint } from './actions/register.ts';
+import { revocationEndpoint } from './actions/revoke.ts';
+import { revocationCatchUpEndpoint, revocationStreamEndpoint, type RevocationStreams } from './actions/revocation-feed.ts';
+import { deleteSessionEndpoint, listSessionsEndpoint } from './actions/sessions.ts';
+import { tokenEndpoint } from './actions/token.ts';
+
+export const BODY_LIMIT = '32kb';
+
+export function buildRouter(service: TokenService, streams: RevocationStreams): Router {
+  const router = new Router();
+  router.get('/.well-known/oauth-authorization-server', metadataEndpoint(service));
+  router.get('/.well-known/openid-configuration', metadataEndpoint(service));
+  router.get('/.well-known/jwks.json', jwksEndpoint(service));
+  router.post('/oauth/token', tokenEndpoint(service));
+  router.post('/oauth/revoke', revocationEndpoint(service));
+  router.post('/oauth/introspect', introspectionEndpoint(service));
+  router.post('/auth/register', registrationEndpoint(service));
+  router.post('/auth/login', loginEndpoint(service));
+  router.post('/auth/logout', logoutEndpoint(service));
+  router.get('/auth/me', meEndpoint(service));
+  router.get('/auth/sessions', listSessionsEndpoint(service));
+  router.delete('/auth/sessions/:id', deleteSessionEndpoint(service));
+  router.get('/revocations', revocationCatchUpEndpoint(service));
+  router.get('/revocations/stream', revocationStreamEndpoint(service, streams));
+  router.get('/healthz', healthEndpoint);
+  router.get('/readyz', readinessEndpoint(service));
+  return router;
+}
+
+export function createTokenApp(service: TokenService, streams: RevocationStreams): Koa {
+  const app = new Koa({ proxy: service.config.TRUST_PROXY });
+  const router = buildRouter(service, streams);
+  app.use(errorResponses(service));
+  const bodyOptions: bodyParser.Options & { queryString: object } = {
+    enableTypes: ['json', 'form'],
+    jsonLimit: BODY_LIMIT,
+    formLimit: BODY_LIMIT,
+    strict: true,
+    // Passed through to co-body's qs: plain key=value pairs are all OAuth needs.
+    queryString: { depth: 0, parameterLimit: 100, allowPrototypes: false, allowDots: false },
+  };
+  app.use(bodyParser(bodyOptions));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  app.use(() => {
+    throw new NotFound('no such endpoint');
+  });
+  return app;
+}
+
+/** OAuth endpoints answer in RFC 6749 §5.2 form; the rest as {error, message}. */
+const isOAuthEndpoint = (ctx: Context): boolean => ctx.path.startsWith('/oauth/') || ctx.path.startsWith('/revocations');
+
+function errorResponses(service: TokenService) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } catch (caught) {
+      const error = toHttpError(caught);
+      if (error.status >= 500) {
+        service.logger.error({ err: caught, path: ctx.path, method: ctx.method }, 'request failed');
+      }
+      ctx.status = error.status;
+      ctx.set(error.headers);
+      if (error.status === 401 || error.status === 400) ctx.set('Cache-Control', 'no-store');
+      ctx.body = isOAuthEndpoint(ctx)
+        ? { error: error.code, error_description: error.message }
+        : { error: error.code, message: error.message };
+    }
+  };
+}
+
+function toHttpError(caught: unknown): HttpError {
+  if (caught instanceof HttpError) return caught;
+  const error = caught as { status?: number; type?: string; message?: string; code?: string; name?: string };
+  // Errors thrown by the body parser and the router carry an HTTP status.
+  if (error.status === 413 || error.type === 'entity.too.large') return new PayloadTooLarge();
+  if (error.status === 415) return new HttpError(415, 'unsupported_media_type', 'unsupported media type');
+  if (error.status === 405) return new HttpError(405, 'method_not_allowed', 'method not allowed');
+  if (error.status === 501) return new HttpError(405, 'method_not_allowed', 'method not allowed');
+  if (error.status && error.status >= 400 && error.status < 500) {
+    return new InvalidRequest(error.type === 'entity.parse.failed' ? 'the body is not valid JSON' : 'the request is malformed');
+  }
+  if (isDatabaseUnavailable(error)) return new ServiceUnavailable('the database is unavailable; try again shortly');
+  return new HttpError(500, 'server_error', 'internal error');
+}
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003']);
+
+function isDatabaseUnavailable(error: { code?: string; name?: string; message?: string }): boolean {
+  if (error.code && UNAVAILABLE_CODES.has(error.code)) return true;
+  if (error.name === 'KnexTimeoutError') return true;
+  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(error.message ?? '');
+}

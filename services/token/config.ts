@@ -1,0 +1,46 @@
+// Token-service settings, read from the environment and validated at start-up.
+import { z } from 'zod';
+import { duration } from '../../common/duration.ts';
+import { booleanFlag, commaList, parseEnv, port } from '../../common/env.ts';
+
+const keyEncryptionKey = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const key = /^[0-9a-f]{64}$/i.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+    if (key.length !== 32) {
+      ctx.addIssue({ code: 'custom', message: 'expected 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)' });
+      return z.NEVER;
+    }
+    return key;
+  });
+
+export const tokenServiceEnv = {
+  TOKEN_HOST: z.string().default('127.0.0.1'),
+  TOKEN_PORT: port(4000),
+  ISSUER: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+  DATA_DIR: z.string().default('./data'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  ACCESS_TOKEN_TTL: duration('300'),
+  REFRESH_TOKEN_IDLE_TTL: duration('14d'),
+  SESSION_MAX_AGE: duration('30d'),
+  REFRESH_REUSE_GRACE: duration('10s'),
+  KEY_ENCRYPTION_KEY: keyEncryptionKey,
+  JWKS_MAX_AGE: duration('5m'),
+  CLIENTS_FILE: z.string().optional(),
+  /** log2 of scrypt's N; 17 is OWASP's recommendation (N=2^17, r=8, p=1). */
+  PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(20).default(17),
+  WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write'),
+  WEB_CLIENT_AUDIENCES: commaList('whoami notes'),
+  TRUST_PROXY: booleanFlag(false),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+export type TokenServiceConfig = ReturnType<typeof loadTokenServiceConfig>;
+
+export function loadTokenServiceConfig(env: Record<string, string | undefined> = process.env) {
+  const parsed = parseEnv(tokenServiceEnv, env);
+  return { ...parsed, ISSUER: parsed.ISSUER.replace(/\/+$/, '') };
+}

@@ -1,0 +1,21 @@
+// Everything an action needs, built once at start-up and passed explicitly.
+import type { Knex } from 'knex';
+import type { Database } from '../../db/connection.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { TokenServiceConfig } from './config.ts';
+import type { PasswordHasher } from './helpers/passwords.ts';
+import type { SigningKeys } from './models/signing-keys.ts';
+import type { RevocationHub } from './revocation-hub.ts';
+
+export interface TokenService {
+  config: TokenServiceConfig;
+  db: Database;
+  knex: Knex;
+  keys: SigningKeys;
+  passwords: PasswordHasher;
+  revocations: RevocationHub;
+  logger: Logger;
+}
+
+/** The audience of the token service's own account endpoints (/auth/*). */
+export const accountAudience = (service: TokenService): string => service.config.ISSUER;

@@ -1,0 +1,101 @@
+// Every error a client can cause, in one place. OAuth endpoints render them in
+// RFC 6749 §5.2 form ({error, error_description}); the others as {error, message}.
+
+export class HttpError extends Error {
+  readonly expose = true;
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+// RFC 6749 §5.2 and RFC 7009 §2.2.1 error codes.
+export class InvalidRequest extends HttpError {
+  constructor(message = 'the request is malformed') {
+    super(400, 'invalid_request', message);
+  }
+}
+export class InvalidClient extends HttpError {
+  constructor(message = 'client authentication failed', usedBasicAuth = false) {
+    super(401, 'invalid_client', message, usedBasicAuth ? { 'WWW-Authenticate': 'Basic realm="token"' } : {});
+  }
+}
+export class InvalidGrant extends HttpError {
+  constructor(message = 'the grant is invalid, expired or revoked') {
+    super(400, 'invalid_grant', message);
+  }
+}
+export class UnauthorizedClient extends HttpError {
+  constructor(message = 'this client may not use this grant type') {
+    super(400, 'unauthorized_client', message);
+  }
+}
+export class UnsupportedGrantType extends HttpError {
+  constructor(message = 'unsupported grant_type') {
+    super(400, 'unsupported_grant_type', message);
+  }
+}
+export class InvalidScope extends HttpError {
+  constructor(message = 'the requested scope is invalid or exceeds what the client may ask for') {
+    super(400, 'invalid_scope', message);
+  }
+}
+export class UnsupportedTokenType extends HttpError {
+  constructor(message = 'unsupported token_type_hint') {
+    super(400, 'unsupported_token_type', message);
+  }
+}
+
+// RFC 6750 errors for Bearer-protected endpoints.
+export class InvalidToken extends HttpError {
+  constructor(message = 'the access token is missing, invalid, expired or revoked') {
+    super(401, 'invalid_token', message, {
+      'WWW-Authenticate': `Bearer error="invalid_token", error_description="${message}"`,
+    });
+  }
+}
+
+// Everything else.
+export class ValidationFailed extends HttpError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(400, 'invalid_request', message);
+  }
+}
+export class Conflict extends HttpError {
+  constructor(message: string) {
+    super(409, 'conflict', message);
+  }
+}
+export class NotFound extends HttpError {
+  constructor(message = 'not found') {
+    super(404, 'not_found', message);
+  }
+}
+export class MethodNotAllowed extends HttpError {
+  constructor(allowed: string) {
+    super(405, 'method_not_allowed', 'method not allowed', { Allow: allowed });
+  }
+}
+export class UnsupportedMediaType extends HttpError {
+  constructor(expected: string) {
+    super(415, 'unsupported_media_type', `expected a body of type ${expected}`);
+  }
+}
+export class PayloadTooLarge extends HttpError {
+  constructor() {
+    super(413, 'payload_too_large', 'the request body is too large');
+  }
+}
+export class ServiceUnavailable extends HttpError {
+  constructor(message = 'the service is temporarily unavailable', retryAfterSeconds = 5) {
+    super(503, 'temporarily_unavailable', message, { 'Retry-After': String(retryAfterSeconds) });
+  }
+}

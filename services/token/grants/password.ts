@@ -1,0 +1,82 @@
+// The resource-owner password grant, shared by POST /oauth/token and the
+// first-party POST /auth/login. Creates a new session (refresh-token family).
+import type { TokenService } from '../context.ts';
+import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
+import { issueAccessToken } from '../helpers/access-tokens.ts';
+import type { RequestInfo } from '../helpers/request-info.ts';
+import { resolveScope } from '../helpers/scopes.ts';
+import { recordAudit } from '../models/audit.ts';
+import type { ClientRow } from '../models/clients.ts';
+import { issueRefreshToken } from '../models/refresh-tokens.ts';
+import { createSession } from '../models/sessions.ts';
+import { findUserByLogin } from '../models/users.ts';
+import type { TokenResponse } from './token-response.ts';
+
+export interface PasswordGrantRequest {
+  client: ClientRow;
+  login: string;
+  password: string;
+  scope: string | undefined;
+  info: RequestInfo;
+}
+
+export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<TokenResponse> {
+  const { client, info } = request;
+  if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
+  const scope = resolveScope(request.scope, client.scopes);
+
+  const user = await findUserByLogin(service.knex, request.login);
+  // Always verify, against a dummy hash for unknown users: the same work and
+  // the same answer whether or not the account exists.
+  const passwordOk = await service.passwords.verify(request.password, user?.password_hash);
+  if (!user || !passwordOk || user.disabled_at !== null) {
+    await recordAudit(service.knex, {
+      type: 'login_failed',
+      userId: user?.id ?? null,
+      clientId: client.client_id,
+      ip: info.ip,
+      userAgent: info.userAgent,
+      details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled' },
+    });
+    throw new InvalidGrant('invalid username or password');
+  }
+
+  const { config } = service;
+  const now = Date.now();
+  return service.knex.transaction(async (trx) => {
+    const session = await createSession(trx, {
+      userId: user.id,
+      clientId: client.client_id,
+      scope,
+      audiences: client.audiences,
+      expiresAt: new Date(now + config.SESSION_MAX_AGE),
+      ip: info.ip,
+      userAgent: info.userAgent,
+    });
+    const refresh = await issueRefreshToken(trx, {
+      sessionId: session.id,
+      parentId: null,
+      expiresAt: new Date(Math.min(now + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
+    });
+    const access = await issueAccessToken(
+      service.keys,
+      { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
+      { sub: user.id, clientId: client.client_id, scope, audiences: client.audiences, sid: session.id },
+    );
+    await recordAudit(trx, {
+      type: 'login_succeeded',
+      userId: user.id,
+      sessionId: session.id,
+      clientId: client.client_id,
+      ip: info.ip,
+      userAgent: info.userAgent,
+    });
+    return {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: access.expiresIn,
+      refresh_token: refresh.token,
+      scope,
+    };
+  });
+}

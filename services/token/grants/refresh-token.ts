@@ -1,0 +1,149 @@
+// The refresh_token grant: rotation on every use, reuse detection, and a short
+// grace window for the immediate parent.
+//
+// Grace decision: presenting the immediate parent of the family's live token
+// within REFRESH_REUSE_GRACE answers `invalid_grant` WITHOUT revoking the
+// family, and mints nothing. Parallel tabs and retried requests therefore never
+// log the user out (the sibling that won holds the live token), while a thief
+// replaying a just-rotated token gains nothing: we never mint from a consumed
+// token. Minting a replacement pair instead would hand a live token to whoever
+// presents a stolen parent inside the window.
+import type { Knex } from 'knex';
+import type { TokenService } from '../context.ts';
+import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
+import { issueAccessToken } from '../helpers/access-tokens.ts';
+import type { RequestInfo } from '../helpers/request-info.ts';
+import { resolveScope } from '../helpers/scopes.ts';
+import { recordAudit } from '../models/audit.ts';
+import type { ClientRow } from '../models/clients.ts';
+import {
+  consumeRefreshToken,
+  findLiveChild,
+  findRefreshToken,
+  issueRefreshToken,
+  type RefreshTokenRow,
+} from '../models/refresh-tokens.ts';
+import { lockSession, revokeSessions } from '../models/sessions.ts';
+import type { TokenResponse } from './token-response.ts';
+
+export interface RefreshGrantRequest {
+  client: ClientRow;
+  refreshToken: string;
+  scope: string | undefined;
+  info: RequestInfo;
+}
+
+type Outcome =
+  | { kind: 'rotated'; response: TokenResponse }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'grace' }
+  | { kind: 'reused' };
+
+export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<TokenResponse> {
+  const { client } = request;
+  if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
+  const presented = await findRefreshToken(service.knex, request.refreshToken);
+  if (!presented) throw new InvalidGrant();
+
+  // The outcome is decided and committed first; errors are thrown only after
+  // the commit, so a reuse revocation is durable before we answer.
+  const outcome = await service.knex.transaction((trx) => rotate(service, trx, presented, request));
+  switch (outcome.kind) {
+    case 'rotated':
+      return outcome.response;
+    case 'grace':
+      throw new InvalidGrant('this refresh token has just been rotated; use the newest one');
+    case 'reused':
+    case 'rejected':
+      throw new InvalidGrant();
+  }
+}
+
+async function rotate(
+  service: TokenService,
+  trx: Knex.Transaction,
+  presented: RefreshTokenRow,
+  request: RefreshGrantRequest,
+): Promise<Outcome> {
+  const { config } = service;
+  const { client, info } = request;
+  // Locking the family serialises this refresh with other refreshes and with logout.
+  const session = await lockSession(trx, presented.session_id);
+  if (!session || session.revoked_at !== null) return { kind: 'rejected', reason: 'session revoked' };
+  // RFC 6749 §6: a refresh token is bound to the client it was issued to.
+  if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
+
+  const now = Date.now();
+  if (presented.expires_at.getTime() <= now || session.expires_at.getTime() <= now) {
+    return { kind: 'rejected', reason: 'expired' };
+  }
+
+  const consumed = await consumeRefreshToken(trx, presented.id);
+  if (!consumed) return handleReuse(service, trx, presented, session.id, request);
+
+  const user = await trx('users').where({ id: session.user_id }).first('disabled_at');
+  if (!user || user.disabled_at !== null) return { kind: 'rejected', reason: 'user disabled' };
+
+  // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+  const scope = resolveScope(request.scope, session.scope.split(' ').filter(Boolean));
+  const child = await issueRefreshToken(trx, {
+    sessionId: session.id,
+    parentId: presented.id,
+    expiresAt: new Date(Math.min(now + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
+  });
+  await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
+  const access = await issueAccessToken(
+    service.keys,
+    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
+    { sub: session.user_id, clientId: client.client_id, scope, audiences: session.audiences, sid: session.id },
+  );
+  await recordAudit(trx, {
+    type: 'token_refreshed',
+    userId: session.user_id,
+    sessionId: session.id,
+    clientId: client.client_id,
+    ip: info.ip,
+    userAgent: info.userAgent,
+  });
+  return {
+    kind: 'rotated',
+    response: {
+      access_token: access.token,
+      token_type: 'Bearer',
+      expires_in: access.expiresIn,
+      refresh_token: child.token,
+      scope,
+    },
+  };
+}
+
+async function handleReuse(
+  service: TokenService,
+  trx: Knex.Transaction,
+  presented: RefreshTokenRow,
+  sessionId: string,
+  request: RefreshGrantRequest,
+): Promise<Outcome> {
+  // Re-read under the family lock: the consumption we lost to is committed now.
+  const current = (await trx<RefreshTokenRow>('refresh_tokens').where({ id: presented.id }).first()) as RefreshTokenRow;
+  const liveChild = await findLiveChild(trx, presented.id);
+  const consumedAgoMs = Date.now() - (current.consumed_at?.getTime() ?? 0);
+  if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
+
+  await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
+    reason: 'refresh_token_reuse',
+    accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+  });
+  const session = await trx('sessions').where({ id: sessionId }).first('user_id');
+  await recordAudit(trx, {
+    type: 'refresh_token_reused',
+    userId: session?.user_id ?? null,
+    sessionId,
+    clientId: request.client.client_id,
+    ip: request.info.ip,
+    userAgent: request.info.userAgent,
+    details: { refresh_token_id: presented.id },
+  });
+  service.logger.warn({ sessionId, clientId: request.client.client_id }, 'refresh token reuse detected; family revoked');
+  return { kind: 'reused' };
+}

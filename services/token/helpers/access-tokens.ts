@@ -1,0 +1,92 @@
+// RFC 9068 access tokens: RS256 JWTs with `typ: at+jwt` and a `kid`.
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import { SIGNING_ALGORITHM, type SigningKeys } from '../models/signing-keys.ts';
+
+export interface AccessTokenClaims {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  client_id: string;
+  scope: string;
+  iat: number;
+  exp: number;
+  jti: string;
+  sid: string;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  claims: AccessTokenClaims;
+  expiresIn: number;
+}
+
+export interface AccessTokenSettings {
+  issuer: string;
+  lifetimeMs: number;
+}
+
+export async function issueAccessToken(
+  keys: SigningKeys,
+  settings: AccessTokenSettings,
+  fields: { sub: string; clientId: string; scope: string; audiences: string[]; sid?: string },
+): Promise<IssuedAccessToken> {
+  const iat = Math.floor(Date.now() / 1000);
+  const expiresIn = Math.max(1, Math.round(settings.lifetimeMs / 1000));
+  const jti = crypto.randomUUID();
+  const claims: AccessTokenClaims = {
+    iss: settings.issuer,
+    sub: fields.sub,
+    aud: fields.audiences.length === 1 ? (fields.audiences[0] as string) : fields.audiences,
+    client_id: fields.clientId,
+    scope: fields.scope,
+    iat,
+    exp: iat + expiresIn,
+    jti,
+    // A client-credentials token has no refresh-token family: it is its own session.
+    sid: fields.sid ?? jti,
+  };
+  const { kid, privateKey } = keys.signer;
+  const token = await new jose.SignJWT({ ...claims })
+    .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: 'at+jwt', kid })
+    .sign(privateKey);
+  return { token, claims, expiresIn };
+}
+
+/** A token that is syntactically a JWS: three base64url segments. */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
+}
+
+/**
+ * Verifies signature, algorithm, type, issuer, expiry and required claims.
+ * Revocation is the caller's business. Throws on any failure.
+ */
+export async function verifyAccessToken(
+  keys: SigningKeys,
+  settings: { issuer: string; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
+  token: string,
+): Promise<AccessTokenClaims> {
+  const { payload } = await jose.jwtVerify(
+    token,
+    (header) => {
+      // The kid is only a lookup key among our own keys; jku, x5u and jwk are never followed.
+      const key = header.kid === undefined ? undefined : keys.publicKey(header.kid);
+      if (!key) throw new jose.errors.JWKSNoMatchingKey();
+      return key;
+    },
+    {
+      algorithms: [SIGNING_ALGORITHM],
+      typ: 'at+jwt',
+      issuer: settings.issuer,
+      requiredClaims: ['sub', 'aud', 'client_id', 'iat', 'exp', 'jti', 'sid'],
+      clockTolerance: settings.clockToleranceSeconds ?? 0,
+      // Revocation of an already-expired token is a no-op, but it must still be ours.
+      currentDate: settings.ignoreExpiry ? new Date(0) : undefined,
+    },
+  );
+  for (const claim of ['sub', 'client_id', 'jti', 'sid'] as const) {
+    if (typeof payload[claim] !== 'string') throw new jose.errors.JWTClaimValidationFailed(`${claim} must be a string`, payload, claim);
+  }
+  return payload as unknown as AccessTokenClaims;
+}

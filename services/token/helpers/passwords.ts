@@ -1,0 +1,51 @@
+// scrypt password hashing (node:crypto, async: it runs on libuv's thread pool
+// and never blocks the event loop). Parameters follow OWASP: N=2^17, r=8, p=1.
+// Hashes are self-describing, so the cost can be raised without a migration.
+import crypto from 'node:crypto';
+import { promisify } from 'node:util';
+
+const scrypt = promisify(crypto.scrypt) as (
+  password: crypto.BinaryLike,
+  salt: crypto.BinaryLike,
+  keylen: number,
+  options: crypto.ScryptOptions,
+) => Promise<Buffer>;
+
+const KEY_LENGTH = 32;
+
+export class PasswordHasher {
+  private readonly dummyHash: Promise<string>;
+
+  constructor(private readonly logCost: number) {
+    // Verified against when the account does not exist, so that an unknown
+    // user costs the same time as a wrong password.
+    this.dummyHash = this.hash(crypto.randomBytes(16).toString('hex'));
+  }
+
+  async hash(password: string): Promise<string> {
+    const salt = crypto.randomBytes(16);
+    const N = 2 ** this.logCost;
+    const key = await scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options(N, 8, 1));
+    return `scrypt$${this.logCost}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
+  }
+
+  /** Verifies against `encoded`, or against a dummy hash when it is undefined. */
+  async verify(password: string, encoded: string | undefined): Promise<boolean> {
+    const target = encoded ?? (await this.dummyHash);
+    const [scheme, logN, r, p, salt, expected] = target.split('$');
+    if (scheme !== 'scrypt' || !logN || !r || !p || !salt || !expected) return false;
+    const expectedKey = Buffer.from(expected, 'base64');
+    const key = await scrypt(
+      password.normalize('NFKC'),
+      Buffer.from(salt, 'base64'),
+      expectedKey.length,
+      options(2 ** Number(logN), Number(r), Number(p)),
+    );
+    return crypto.timingSafeEqual(key, expectedKey) && encoded !== undefined;
+  }
+}
+
+function options(N: number, r: number, p: number): crypto.ScryptOptions {
+  // scrypt needs 128 * N * r bytes; leave headroom above Node's 32 MiB default.
+  return { N, r, p, maxmem: 256 * N * r };
+}

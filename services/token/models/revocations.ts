@@ -1,0 +1,80 @@
+// The revocation log gateways follow (see docs/WIRE-CONTRACT.md). Each entry is
+// written in the transaction that revokes, and announced with NOTIFY, which
+// Postgres delivers only when that transaction commits.
+import type { Knex } from 'knex';
+
+export const REVOCATION_CHANNEL = 'revocations';
+
+// Held from the insert to the commit, this transaction-scoped lock makes ids
+// commit in order: once a reader sees id N, no entry below N can appear later,
+// so a cursor never skips anything. Revocations are rare and short, so
+// serialising them costs little. No session row may be locked after it is
+// taken (callers lock their sessions first), which rules out deadlocks.
+const REVOCATION_ORDER_LOCK = 424243;
+
+export type RevocationKind = 'session' | 'user' | 'token';
+
+export interface RevocationRow {
+  id: number;
+  kind: RevocationKind;
+  key: string;
+  not_before: Date | null;
+  created_at: Date;
+  expires_at: Date;
+}
+
+/** The entry as it travels to gateways. */
+export interface RevocationEntry {
+  id: number;
+  kind: RevocationKind;
+  key: string;
+  not_before: string | null;
+  expires_at: string;
+}
+
+export function toEntry(row: RevocationRow): RevocationEntry {
+  return {
+    id: row.id,
+    kind: row.kind,
+    key: row.key,
+    not_before: row.not_before ? row.not_before.toISOString() : null,
+    expires_at: row.expires_at.toISOString(),
+  };
+}
+
+export async function recordRevocation(
+  trx: Knex.Transaction,
+  entry: { kind: RevocationKind; key: string; expiresAt: Date; notBefore?: Date },
+): Promise<RevocationEntry> {
+  await trx.raw('SELECT pg_advisory_xact_lock(?)', [REVOCATION_ORDER_LOCK]);
+  const [row] = await trx<RevocationRow>('revocations')
+    .insert({ kind: entry.kind, key: entry.key, expires_at: entry.expiresAt, not_before: entry.notBefore ?? null })
+    .returning('*');
+  const wire = toEntry(row as RevocationRow);
+  await trx.raw('SELECT pg_notify(?, ?)', [REVOCATION_CHANNEL, JSON.stringify(wire)]);
+  return wire;
+}
+
+export async function listRevocations(
+  knex: Knex,
+  after: number,
+  limit: number,
+): Promise<{ entries: RevocationEntry[]; hasMore: boolean }> {
+  const rows = await knex<RevocationRow>('revocations')
+    .where('id', '>', after)
+    .andWhere('expires_at', '>', knex.fn.now())
+    .orderBy('id')
+    .limit(limit + 1);
+  return { entries: rows.slice(0, limit).map(toEntry), hasMore: rows.length > limit };
+}
+
+/** Is an access token with these claims revoked by a token or user entry? */
+export async function isRevokedByLog(knex: Knex, claims: { jti: string; sub: string; iat: number }): Promise<boolean> {
+  const hit = await knex('revocations')
+    .where((q) => q.where({ kind: 'token', key: claims.jti }))
+    .orWhere((q) =>
+      q.where({ kind: 'user', key: claims.sub }).andWhere('not_before', '>=', new Date(claims.iat * 1000)),
+    )
+    .first('id');
+  return hit !== undefined;
+}

@@ -1,0 +1,109 @@
+// Sessions are refresh-token families: one per login, carried forward by
+// every rotation, revoked as a whole.
+import type { Knex } from 'knex';
+import { recordRevocation } from './revocations.ts';
+
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  client_id: string;
+  scope: string;
+  audiences: string[];
+  created_at: Date;
+  last_refreshed_at: Date;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+  user_agent: string | null;
+  ip: string | null;
+}
+
+export type RevocationReason =
+  | 'logout'
+  | 'logout_global'
+  | 'logout_others'
+  | 'refresh_token_reuse'
+  | 'revoked_by_client'
+  | 'revoked_by_user'
+  | 'user_disabled'
+  | 'admin';
+
+export async function createSession(
+  trx: Knex.Transaction,
+  fields: {
+    userId: string;
+    clientId: string;
+    scope: string;
+    audiences: string[];
+    expiresAt: Date;
+    ip: string | null;
+    userAgent: string | null;
+  },
+): Promise<SessionRow> {
+  const [session] = await trx<SessionRow>('sessions')
+    .insert({
+      user_id: fields.userId,
+      client_id: fields.clientId,
+      scope: fields.scope,
+      audiences: fields.audiences,
+      expires_at: fields.expiresAt,
+      ip: fields.ip,
+      user_agent: fields.userAgent,
+    })
+    .returning('*');
+  return session as SessionRow;
+}
+
+export async function findSession(knex: Knex, id: string): Promise<SessionRow | undefined> {
+  if (!isUuid(id)) return undefined;
+  return knex<SessionRow>('sessions').where({ id }).first();
+}
+
+/** Locks the session row for the rest of the transaction (serialises refresh and logout). */
+export async function lockSession(trx: Knex.Transaction, id: string): Promise<SessionRow | undefined> {
+  return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
+}
+
+export async function listLiveSessions(knex: Knex, userId: string): Promise<SessionRow[]> {
+  return knex<SessionRow>('sessions')
+    .where({ user_id: userId })
+    .whereNull('revoked_at')
+    .andWhere('expires_at', '>', knex.fn.now())
+    .orderBy('created_at', 'desc');
+}
+
+export interface RevokeSessionsOptions {
+  reason: RevocationReason;
+  /** How long an access token issued for these sessions can still be valid. */
+  accessTokenLifetimeMs: number;
+}
+
+/**
+ * Revokes every live session matched by `where` and writes one revocation
+ * entry per session, in the caller's transaction. Returns the revoked ids.
+ */
+export async function revokeSessions(
+  trx: Knex.Transaction,
+  where: (query: Knex.QueryBuilder) => void,
+  options: RevokeSessionsOptions,
+): Promise<string[]> {
+  const revoked: Array<{ id: string }> = await trx('sessions')
+    .whereNull('revoked_at')
+    .andWhere(where)
+    .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
+    .returning('id');
+  const expiresAt = revocationExpiry(options.accessTokenLifetimeMs);
+  for (const { id } of revoked) {
+    await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
+  }
+  return revoked.map(({ id }) => id);
+}
+
+/** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
+export function revocationExpiry(accessTokenLifetimeMs: number): Date {
+  return new Date(Date.now() + accessTokenLifetimeMs + 60_000);
+}
+
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}

@@ -1,0 +1,108 @@
+// Wiring: opens the database, migrates, seeds, loads keys, starts the
+// revocation relay and the HTTP server. Used by server.ts and by the tests.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openDatabase } from '../../db/connection.ts';
+import { createLogger, type Logger } from '../../common/logger.ts';
+import type { TokenServiceConfig } from './config.ts';
+import type { TokenService } from './context.ts';
+import { createTokenApp } from './app.ts';
+import { RevocationStreams } from './actions/revocation-feed.ts';
+import { seedClients } from './bootstrap.ts';
+import { PasswordHasher } from './helpers/passwords.ts';
+import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
+import { RevocationHub } from './revocation-hub.ts';
+
+export interface RunningTokenService {
+  url: string;
+  port: number;
+  service: TokenService;
+  server: http.Server;
+  streams: RevocationStreams;
+  close(): Promise<void>;
+}
+
+const KEY_RELOAD_INTERVAL_MS = 60_000;
+
+export async function startTokenService(
+  config: TokenServiceConfig,
+  options: { logger?: Logger } = {},
+): Promise<RunningTokenService> {
+  const logger = options.logger ?? createLogger({ name: 'token-service', level: config.LOG_LEVEL });
+  if (!config.KEY_ENCRYPTION_KEY) {
+    logger.warn('KEY_ENCRYPTION_KEY is not set: signing keys are stored unencrypted in the database');
+  }
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.DATABASE_POOL_MAX });
+  const cleanups: Array<() => Promise<unknown>> = [() => db.close()];
+  try {
+    await db.migrate();
+    await seedClients(db.knex, config);
+    const keys = new SigningKeys(db.knex, {
+      encryptionKey: config.KEY_ENCRYPTION_KEY,
+      retiredKeyLifetimeMs: config.ACCESS_TOKEN_TTL + 60_000,
+      logger,
+    });
+    await keys.init();
+    // Another instance may rotate: reload on its NOTIFY, and periodically in case one was missed.
+    const reloadKeys = (): void => {
+      keys.reload().catch((error: unknown) => logger.error({ err: error }, 'reloading signing keys failed'));
+    };
+    const stopKeyListener = await db.listen(SIGNING_KEYS_CHANNEL, reloadKeys);
+    const keyTimer = setInterval(reloadKeys, KEY_RELOAD_INTERVAL_MS);
+    keyTimer.unref();
+    cleanups.unshift(async () => {
+      clearInterval(keyTimer);
+      await stopKeyListener();
+    });
+
+    const revocations = new RevocationHub(db, logger);
+    await revocations.start();
+    cleanups.unshift(() => revocations.stop());
+
+    const service: TokenService = {
+      config,
+      db,
+      knex: db.knex,
+      keys,
+      passwords: new PasswordHasher(config.PASSWORD_HASH_COST),
+      revocations,
+      logger,
+    };
+    const streams = new RevocationStreams();
+    const app = createTokenApp(service, streams);
+    const server = http.createServer(app.callback());
+    // Slow-header clients are cut off; idle keep-alive sockets outlive typical proxies' pools.
+    server.headersTimeout = 15_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.TOKEN_PORT, config.TOKEN_HOST, () => resolve());
+    });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${config.TOKEN_HOST.includes(':') ? `[${config.TOKEN_HOST}]` : config.TOKEN_HOST}:${port}`;
+    logger.info({ url, issuer: config.ISSUER, database: db.kind }, 'token service listening');
+
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        streams.closeAll();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          // In-flight requests get a bounded time to finish.
+          setTimeout(() => {
+            server.closeAllConnections();
+            resolve();
+          }, 10_000).unref();
+        });
+        for (const cleanup of cleanups) await cleanup();
+      })();
+      return closing;
+    };
+    return { url, port, service, server, streams, close };
+  } catch (error) {
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    throw error;
+  }
+}

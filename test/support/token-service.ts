@@ -1,0 +1,49 @@
+// Starts the real token service (real Koa app, real database) for a suite.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger, type Logger } from '../../common/logger.ts';
+import { loadTokenServiceConfig } from '../../services/token/config.ts';
+import { startTokenService, type RunningTokenService } from '../../services/token/service.ts';
+import { createTestDatabase, type TestDatabase } from './databases.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const DEV_CLIENTS_FILE = path.join(here, '../../services/token/clients.dev.json');
+export const GATEWAY_CLIENT = { id: 'gateway', secret: 'dev-gateway-secret-change-me-0123456789abcdef' };
+export const DEMO_SERVICE_CLIENT = { id: 'demo-service', secret: 'dev-demo-service-secret-change-me-0123456789' };
+
+export interface TestTokenService extends RunningTokenService {
+  database: TestDatabase;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Reuse another instance's database (multi-instance tests). */
+  database?: TestDatabase;
+  logger?: Logger;
+}
+
+export async function startTestTokenService(options: StartOptions = {}): Promise<TestTokenService> {
+  const database = options.database ?? (await createTestDatabase());
+  const config = loadTokenServiceConfig({
+    TOKEN_HOST: '127.0.0.1',
+    TOKEN_PORT: '0',
+    ISSUER: 'http://issuer.test',
+    // The cost is a parameter of each stored hash; tests use a cheaper one.
+    PASSWORD_HASH_COST: '12',
+    CLIENTS_FILE: DEV_CLIENTS_FILE,
+    LOG_LEVEL: 'silent',
+    ...database.env,
+    ...options.env,
+  });
+  const logger = options.logger ?? createLogger({ name: 'token-service', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const running = await startTokenService(config, { logger });
+  return {
+    ...running,
+    database,
+    async stop() {
+      await running.close();
+      if (!options.database) await database.drop();
+    },
+  };
+}
