@@ -4,7 +4,7 @@ import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { TokenService } from './context.ts';
-import { HttpError, InvalidRequest, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
+import { HttpError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
 import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
 import { healthEndpoint, readinessEndpoint } from './actions/health.ts';
 import { introspectionEndpoint } from './actions/introspect.ts';
@@ -53,11 +53,16 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
     queryString: { depth: 0, parameterLimit: 100, allowPrototypes: false, allowDots: false },
   };
   app.use(bodyParser(bodyOptions));
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  app.use(() => {
-    throw new NotFound('no such endpoint');
+  app.use(async (ctx, next) => {
+    await next();
+    if (ctx.body !== undefined && ctx.body !== null) return;
+    if (ctx.status === 404) throw new NotFound('no such endpoint');
+    if (ctx.status === 405) throw new MethodNotAllowed(ctx.response.get('Allow'));
+    if (ctx.status === 501) throw new MethodNotAllowed(ctx.response.get('Allow'));
   });
+  // Wraps the routes: sets 405 with Allow when the path exists for another method.
+  app.use(router.allowedMethods());
+  app.use(router.routes());
   return app;
 }
 

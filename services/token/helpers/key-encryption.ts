@@ -1,7 +1,7 @@
 // Private signing keys at rest: AES-256-GCM under KEY_ENCRYPTION_KEY.
 import crypto from 'node:crypto';
 
-const VERSION = 'aes256gcm.v1';
+const VERSION = 'aes256gcm-v1';
 
 export function encryptPrivateKey(pem: string, key: Buffer, kid: string): string {
   const iv = crypto.randomBytes(12);
