@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { openDatabase } from '../../db/connection.ts';
+import { DirectoryInUseError } from '../../db/directory-lock.ts';
+import { loadTokenServiceConfig } from '../../services/token/config.ts';
+import { ConfigError } from '../../common/env.ts';
+import { parseDuration } from '../../common/duration.ts';
+
+describe('database layer (embedded PGlite)', () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'authority-db-'));
+  after(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('creates missing parent directories, migrates, and keeps data across reopen', async () => {
+    const dir = path.join(root, 'nested', 'deeper', 'data');
+    const first = await openDatabase({ dataDir: dir });
+    await first.migrate();
+    await first.knex('clients').insert({ client_id: 'persisted', name: 'p', grant_types: [], scopes: [], audiences: [] });
+    await first.close();
+    const second = await openDatabase({ dataDir: dir });
+    const row = await second.knex('clients').where({ client_id: 'persisted' }).first();
+    expect(row.scopes).to.deep.equal([]);
+    const tables = await second.knex('pg_tables').where({ schemaname: 'public' }).pluck('tablename');
+    expect(tables).to.include.members(['users', 'clients', 'signing_keys', 'sessions', 'refresh_tokens', 'revocations', 'audit_events']);
+    await second.close();
+  });
+
+  it('refuses a second opener of the same directory with a clear message', async () => {
+    const dir = path.join(root, 'locked');
+    const holder = await openDatabase({ dataDir: dir });
+    try {
+      let failure: unknown;
+      await openDatabase({ dataDir: dir }).then((db) => db.close(), (error: unknown) => (failure = error));
+      expect(failure).to.be.instanceOf(DirectoryInUseError);
+      expect((failure as Error).message).to.match(/already open in process \d+/).and.match(/DATABASE_URL/);
+    } finally {
+      await holder.close();
+    }
+    const reopened = await openDatabase({ dataDir: dir });
+    await reopened.close();
+  });
+
+  it('takes over a stale lock left by a dead process', async () => {
+    const dir = path.join(root, 'stale');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, '.authority.lock'), '999999999');
+    const db = await openDatabase({ dataDir: dir });
+    expect(fs.readFileSync(path.join(dir, '.authority.lock'), 'utf8')).to.equal(String(process.pid));
+    await db.close();
+  });
+
+  it('returns the same JavaScript types as PostgreSQL (numbers for bigint ids, Dates)', async () => {
+    const db = await openDatabase({ dataDir: 'memory://' });
+    await db.migrate();
+    const [row] = await db.knex('revocations').insert({ kind: 'session', key: 'k', expires_at: new Date() }).returning('*');
+    expect(row.id).to.be.a('number');
+    expect(row.created_at).to.be.instanceOf(Date);
+    expect(await db.knex('revocations').where({ id: row.id }).del()).to.equal(1);
+    await db.close();
+  });
+});
+
+describe('configuration', () => {
+  it('lists every bad variable by name', () => {
+    let failure: unknown;
+    try {
+      loadTokenServiceConfig({ TOKEN_PORT: 'eighty', ACCESS_TOKEN_TTL: 'soon', KEY_ENCRYPTION_KEY: 'short', DATABASE_URL: 'mysql://x' });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).to.be.instanceOf(ConfigError);
+    const problems = (failure as ConfigError).problems.join('\n');
+    for (const name of ['TOKEN_PORT', 'ACCESS_TOKEN_TTL', 'KEY_ENCRYPTION_KEY', 'DATABASE_URL']) expect(problems).to.include(name);
+  });
+
+  it('accepts durations as seconds or with units, with the documented defaults', () => {
+    expect(parseDuration('300')).to.equal(300_000);
+    expect(parseDuration('5m')).to.equal(300_000);
+    expect(parseDuration('14d')).to.equal(14 * 86_400_000);
+    expect(parseDuration('250ms')).to.equal(250);
+    expect(parseDuration('5 weeks')).to.equal(undefined);
+    const config = loadTokenServiceConfig({});
+    expect(config.ACCESS_TOKEN_TTL).to.equal(300_000);
+    expect(config.REFRESH_TOKEN_IDLE_TTL).to.equal(14 * 86_400_000);
+    expect(config.SESSION_MAX_AGE).to.equal(30 * 86_400_000);
+    expect(config.REFRESH_REUSE_GRACE).to.equal(10_000);
+    expect(config.TOKEN_PORT).to.equal(4000);
+    expect(config.ISSUER).to.equal('http://localhost:4000');
+  });
+});
