@@ -89,3 +89,31 @@ describe('configuration', () => {
     expect(config.ISSUER).to.equal('http://localhost:4000');
   });
 });
+
+describe('CLIENTS_FILE', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authority-clients-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const write = (name: string, content: unknown) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+    return file;
+  };
+
+  it('hashes secrets on import and never keeps them', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const secret = 'a-very-long-client-secret-0123456789abcdef';
+    const [client] = readClientsFile(write('ok.json', [{ client_id: 'svc', client_secret: secret, grant_types: ['client_credentials'] }]));
+    expect(client!.secret_hash).to.match(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(client)).not.to.include(secret);
+  });
+
+  it('names the bad entry and field', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const file = write('bad.json', [
+      { client_id: 'fine' },
+      { client_id: 'svc', client_secret: 'short', grant_types: ['client_credentials'] },
+    ]);
+    expect(() => readClientsFile(file)).to.throw(/entry 1\.client_secret: at least 32 characters/);
+    expect(() => readClientsFile(write('broken.json', '{nope'))).to.throw(/CLIENTS_FILE .*broken\.json/);
+  });
+});
