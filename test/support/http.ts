@@ -24,7 +24,7 @@ export async function request<T = Record<string, unknown>>(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const response = await fetch(base + path, { method, headers, body });
   const text = await response.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
@@ -67,7 +67,7 @@ export async function login(base: string, username: string, password: string): P
   return reply.body;
 }
 
-export async function refresh(base: string, refreshToken: string): Promise<Reply<TokenPair & { error?: string }>> {
+export async function refresh(base: string, refreshToken: string): Promise<Reply<TokenPair & { error?: string; error_description?: string }>> {
   return request(base, 'POST', '/oauth/token', {
     form: { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'web' },
   });

@@ -1,0 +1,74 @@
+// `npm start`: the whole product on one machine and the embedded database:
+// token service (:4000), the demo apps (:4101, :4102) and the gateway (:8080).
+// Each is its own deployable; this script only runs them side by side.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../common/env.ts';
+import { createLogger } from '../common/logger.ts';
+import { loadTokenServiceConfig } from '../services/token/config.ts';
+import { startTokenService } from '../services/token/service.ts';
+import { loadConfig as loadGatewayConfig } from '../gateway/config.ts';
+import { startGateway } from '../gateway/app.ts';
+import { startWhoami } from '../services/whoami/app.ts';
+import { startNotes } from '../services/notes/app.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const env = { ...process.env };
+env.CLIENTS_FILE ??= path.join(here, '../services/token/clients.dev.json');
+
+const closers: Array<() => Promise<void>> = [];
+const logger = createLogger({ name: 'start' });
+
+async function main(): Promise<void> {
+  const tokenConfig = loadTokenServiceConfig(env);
+  const gatewayConfig = loadGatewayConfig({ ...env, TOKEN_ISSUER: env.TOKEN_ISSUER ?? tokenConfig.ISSUER });
+
+  const token = await startTokenService(tokenConfig, { logger: createLogger({ name: 'token-service', level: tokenConfig.LOG_LEVEL }) });
+  closers.unshift(() => token.close());
+  const whoami = await startWhoami({ port: Number(env.WHOAMI_PORT ?? 4101), logger: createLogger({ name: 'whoami' }) });
+  closers.unshift(() => whoami.close());
+  const notes = await startNotes({ port: Number(env.NOTES_PORT ?? 4102), logger: createLogger({ name: 'notes' }) });
+  closers.unshift(() => notes.close());
+  const gateway = await startGateway(gatewayConfig, {
+    logger: createLogger({ name: 'gateway' }),
+    env: { ...env, WHOAMI_URL: env.WHOAMI_URL ?? whoami.url, NOTES_URL: env.NOTES_URL ?? notes.url },
+  });
+  closers.unshift(() => gateway.close());
+
+  const T = tokenConfig.ISSUER;
+  const G = `http://localhost:${gateway.port}`;
+  console.log(`
+  Token service  ${T}   (database: ${token.service.db.kind}${token.service.db.kind === 'pglite' ? ` in ${tokenConfig.DATA_DIR}` : ''})
+  Gateway        ${G}
+  Demo apps      /whoami (${whoami.url}), /notes (${notes.url}) — reachable through the gateway
+
+  Try it:
+    curl -s -X POST ${T}/auth/register -H 'content-type: application/json' \\
+      -d '{"username":"alice","email":"alice@example.com","password":"correct horse battery"}'
+    curl -s -X POST ${T}/auth/login -H 'content-type: application/json' \\
+      -d '{"username":"alice","password":"correct horse battery"}' > /tmp/pair.json
+    AT=$(node -p 'require("/tmp/pair.json").access_token')
+    curl -s ${G}/whoami -H "authorization: Bearer $AT"
+    curl -s -X POST ${T}/auth/logout -H "authorization: Bearer $AT"
+    curl -s ${G}/whoami -H "authorization: Bearer $AT"     # 401: logout took effect at the gateway
+
+  Ctrl-C stops everything.
+`);
+}
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  for (const close of closers) await close().catch((error: unknown) => logger.error({ err: error }, 'close failed'));
+  process.exit(0);
+}
+process.once('SIGINT', () => void stop('SIGINT'));
+process.once('SIGTERM', () => void stop('SIGTERM'));
+
+main().catch(async (error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : error);
+  for (const close of closers) await close().catch(() => undefined);
+  process.exit(1);
+});
