@@ -18,6 +18,7 @@ import { deleteSessionEndpoint, listSessionsEndpoint } from './actions/sessions.
 import { tokenEndpoint } from './actions/token.ts';
 
 export const BODY_LIMIT = '32kb';
+const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 export function buildRouter(service: TokenService, streams: RevocationStreams): Router {
   const router = new Router();
@@ -43,6 +44,13 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
 export function createTokenApp(service: TokenService, streams: RevocationStreams): Koa {
   const app = new Koa({ proxy: service.config.TRUST_PROXY });
   const router = buildRouter(service, streams);
+  // Errors Koa sees after the response started (a gateway dropping its
+  // revocation stream, a client hanging up) are not failures of ours.
+  app.silent = true;
+  app.on('error', (error: { code?: string }) => {
+    if (error.code && CLIENT_GONE.has(error.code)) return;
+    service.logger.error({ err: error }, 'response stream failed');
+  });
   app.use(errorResponses(service));
   const bodyOptions: bodyParser.Options & { queryString: object } = {
     enableTypes: ['json', 'form'],

@@ -32,7 +32,7 @@ export function readClientsFile(path: string): ClientDefinition[] {
   try {
     raw = JSON.parse(fs.readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new Error(`CLIENTS_FILE ${path}: ${(error as Error).message}`);
+    throw new Error(`CLIENTS_FILE ${path}: ${(error as Error).message}`, { cause: error });
   }
   const parsed = clientsFileSchema.safeParse(raw);
   if (!parsed.success) {
