@@ -1,0 +1,365 @@
+// The gateway, assembled: one node:http server whose requests go through the
+// pipeline (match route → authenticate → check revocation → authorize →
+// mutate headers → proxy) and whose upgrades go through the same policy before
+// the WebSocket relay. The gateway's own endpoints (/healthz, /readyz) are a
+// small Koa app. `startGateway` runs it in-process, for server.ts and tests.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { loadConfig, type GatewayConfig } from './config.ts';
+import { discoverIssuer } from './keys/discovery.ts';
+import { KeyStore } from './keys/key-store.ts';
+import { backoffDelay, sleep } from './lib/backoff.ts';
+import { matchRoute, parseRequestTarget, upstreamPath, upstreamUrl } from './pipeline/match-route.ts';
+import { mutateHeaders, requestIdFor } from './pipeline/mutate-headers.ts';
+import { UpstreamProxy } from './pipeline/proxy.ts';
+import { reject, sendRejection, writeRejectionToSocket, type Rejection } from './pipeline/rejection.ts';
+import { runPolicy, type PolicyDependencies } from './pipeline/run-policy.ts';
+import { Denylist } from './revocations/denylist.ts';
+import { RevocationFeedClient, type FeedState, type FeedStatus } from './revocations/feed-client.ts';
+import { RouteTable } from './routes/route-table.ts';
+import type { Route } from './routes/schema.ts';
+import { AccessTokenVerifier } from './tokens/verify-access-token.ts';
+import { VerificationCache } from './tokens/verification-cache.ts';
+import { WebSocketRelay } from './websocket/relay.ts';
+import { SocketRegistry } from './websocket/socket-registry.ts';
+
+const OWN_ENDPOINTS = new Set(['/healthz', '/readyz']);
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Environment for `${VAR}` substitution in the routes file; default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Resolve only once keys are fetched and the denylist synced (default true). */
+  waitUntilReady?: boolean;
+  /** With waitUntilReady: give up (and close) after this long. Default 30 s. */
+  readyTimeoutMs?: number;
+  /** With waitUntilReady: also wait up to this long for the live revocation stream. Default 5 s; 0 skips. */
+  liveTimeoutMs?: number;
+}
+
+export interface Readiness {
+  ready: boolean;
+  checks: {
+    routes: boolean;
+    keys: boolean;
+    /** The denylist has completed its initial sync. */
+    denylist: boolean;
+    feed: FeedState;
+    /** The feed has been down longer than REVOCATION_MAX_STALENESS. */
+    stale: boolean;
+  };
+  /** Details: cursor, staleness, connects, last error. */
+  feed: FeedStatus;
+}
+
+export interface Gateway {
+  /** e.g. http://127.0.0.1:53012 */
+  readonly url: string;
+  readonly port: number;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly server: http.Server;
+  readonly routes: RouteTable;
+  /** In-memory denylist; `await gateway.denylist.waitFor(...)` to observe revocations arriving. */
+  readonly denylist: Denylist;
+  readonly feed: RevocationFeedClient;
+  readonly keys: KeyStore;
+  readonly verifier: AccessTokenVerifier;
+  readonly sockets: SocketRegistry;
+  readonly proxy: UpstreamProxy;
+  readiness(): Readiness;
+  /** Resolves when keys are loaded and the denylist has synced. */
+  whenReady(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a gateway. `config` overrides the defaults of loadConfig({}) (not the
+ * process environment): e.g. `{ port: 0, issuer, routes: { routes: [...] }, clientId, clientSecret }`.
+ */
+export async function startGateway(config: Partial<GatewayConfig> = {}, options: StartOptions = {}): Promise<Gateway> {
+  const settings: GatewayConfig = { ...loadConfig({}), ...config };
+  const logger = options.logger ?? createLogger({ name: 'gateway' });
+  const accessLog = logger.child({ log: 'access' });
+
+  const routes = await RouteTable.load(settings.routes, { logger, env: options.env ?? process.env });
+  routes.watch();
+
+  const denylist = new Denylist({ retainMs: settings.clockToleranceMs });
+  const keys = new KeyStore({ refetchCooldownMs: settings.jwksRefetchCooldownMs, logger });
+  const verifier = new AccessTokenVerifier({
+    issuer: settings.issuer,
+    keys,
+    clockToleranceMs: settings.clockToleranceMs,
+    cache: new VerificationCache(settings.verifyCacheSize),
+  });
+  const feed = new RevocationFeedClient({
+    clientId: settings.clientId,
+    clientSecret: settings.clientSecret,
+    denylist,
+    logger,
+    idleTimeoutMs: settings.feedIdleTimeoutMs,
+    reconnectMinMs: settings.feedReconnectMinMs,
+    reconnectMaxMs: settings.feedReconnectMaxMs,
+  });
+  const proxy = new UpstreamProxy({
+    keepAliveIdleMs: settings.upstreamKeepAliveIdleMs,
+    defaultTimeoutMs: settings.upstreamTimeoutMs,
+    logger,
+  });
+  const sockets = new SocketRegistry();
+  const relay = new WebSocketRelay(sockets, logger);
+
+  // A revocation closes the WebSockets it covers the moment it is applied.
+  denylist.on('revoked', (revocation) => {
+    const closed = sockets.closeRevoked(revocation);
+    if (closed > 0) logger.info({ id: revocation.id, kind: revocation.kind, closed }, 'closed revoked WebSockets');
+  });
+  // Tokens signed by a key that left the JWKS must be verified afresh (and fail).
+  keys.on('change', ({ removed }) => verifier.cache.evictKids(removed));
+  const pruneTimer = setInterval(() => denylist.prune(), 30_000);
+  pruneTimer.unref();
+
+  const isStale = () =>
+    settings.revocationMaxStalenessMs !== undefined && feed.stalenessMs() > settings.revocationMaxStalenessMs;
+  const isReady = () => keys.loaded && feed.synced;
+  const readiness = (): Readiness => {
+    const status = feed.status();
+    const stale = isStale();
+    return {
+      ready: routes.routes.length > 0 && keys.loaded && status.synced && !stale,
+      checks: { routes: routes.routes.length > 0, keys: keys.loaded, denylist: status.synced, feed: status.state, stale },
+      feed: status,
+    };
+  };
+  const policy: PolicyDependencies = {
+    verifier,
+    denylist,
+    feedHealth: () => ({ synced: feed.synced, stalenessMs: feed.stalenessMs() }),
+    isReady,
+    maxStalenessMs: settings.revocationMaxStalenessMs,
+  };
+
+  const ownEndpoints = ownEndpointsApp(readiness).callback();
+
+  // ---- plain requests ------------------------------------------------------
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    res.setHeader('x-request-id', requestId);
+    const entry: { route?: string; subject?: string } = {};
+    const target = parseRequestTarget(req.url);
+    res.once('close', () => {
+      accessLog.info({
+        requestId,
+        method: req.method,
+        path: target?.path, // never the query: it could carry a token
+        route: entry.route,
+        status: res.headersSent ? res.statusCode : 499,
+        latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+        subject: entry.subject,
+      });
+    });
+
+    if (!target) return sendRejection(res, reject(400, 'invalid_request', 'unsupported request target'));
+    if (OWN_ENDPOINTS.has(target.path)) return ownEndpoints(req, res);
+    const match = matchRoute(routes.routes, { method: req.method ?? 'GET', host: req.headers.host, path: target.path });
+    if (match.kind === 'not_found') return sendRejection(res, reject(404, 'not_found', 'no route for this path'));
+    if (match.kind === 'method_not_allowed') {
+      return sendRejection(res, reject(405, 'method_not_allowed', 'method not allowed on this route'), { allow: match.allow.join(', ') });
+    }
+    const { route } = match;
+    entry.route = route.id;
+    const decision = await runPolicy(route, req.headers.authorization, policy);
+    if (!decision.ok) return sendRejection(res, decision.rejection);
+    entry.subject = decision.claims?.sub;
+    const headers = mutateHeaders(req.headers, {
+      route,
+      claims: decision.claims,
+      requestId,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: req.socket instanceof TLSSocket,
+    });
+    proxy.forward(req, res, { route, path: upstreamPath(route, target), headers });
+  }
+
+  // ---- WebSocket upgrades --------------------------------------------------
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const requestId = requestIdFor(req.headers['x-request-id']);
+    const target = parseRequestTarget(req.url);
+    const refuse = (rejection: Rejection, route?: Route) => {
+      accessLog.info({ requestId, method: 'UPGRADE', path: target?.path, route: route?.id, status: rejection.status });
+      writeRejectionToSocket(socket, rejection, { 'x-request-id': requestId });
+    };
+    if (!target || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+      return refuse(reject(400, 'invalid_request', 'only WebSocket upgrades are supported'));
+    }
+    // Checked before anything is opened upstream (ws would refuse these handshakes later anyway).
+    if (!/^[+/0-9A-Za-z]{22}==$/.test(String(req.headers['sec-websocket-key'])) || req.headers['sec-websocket-version'] !== '13') {
+      return refuse(reject(400, 'invalid_request', 'malformed WebSocket handshake'));
+    }
+    const match = matchRoute(routes.routes, { method: 'GET', host: req.headers.host, path: target.path });
+    if (match.kind !== 'matched' || !match.route.websocket) return refuse(reject(404, 'not_found', 'no WebSocket route for this path'));
+    const { route } = match;
+    const decision = await runPolicy(route, req.headers.authorization, policy);
+    if (!decision.ok) return refuse(decision.rejection, route);
+    if (socket.destroyed) return;
+    const headers = mutateHeaders(req.headers, {
+      route,
+      claims: decision.claims,
+      requestId,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: req.socket instanceof TLSSocket,
+      websocket: true,
+    });
+    accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status: 101, subject: decision.claims?.sub });
+    relay.open(req, socket, head, {
+      routeId: route.id,
+      url: upstreamUrl(route, upstreamPath(route, target), true).href,
+      headers,
+      claims: decision.claims,
+      handshakeTimeoutMs: route.timeoutMs ?? settings.upstreamTimeoutMs,
+      requestId,
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    handleRequest(req, res).catch((error: Error) => {
+      logger.error({ err: error }, 'request handling failed');
+      sendRejection(res, reject(500, 'server_error', 'internal error'));
+    });
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node hands the raw socket over without an error listener; a reset must not crash us.
+    socket.on('error', (error) => logger.debug({ err: error.message }, 'upgrade socket error'));
+    handleUpgrade(req, socket, head).catch((error: Error) => {
+      logger.error({ err: error }, 'upgrade handling failed');
+      writeRejectionToSocket(socket, reject(500, 'server_error', 'internal error'));
+    });
+  });
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    writeRejectionToSocket(socket, reject(400, 'invalid_request', 'malformed HTTP request'));
+  });
+  // Slow clients must not hold sockets forever; idle keep-alive connections are cheap but finite.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject_) => {
+    server.once('error', reject_);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject_);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const hostForUrl = settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const url = `http://${hostForUrl === '0.0.0.0' || hostForUrl === '[::]' ? '127.0.0.1' : hostForUrl}:${port}`;
+
+  // ---- bootstrap: discovery → keys → denylist, retried until it works --------
+  const bootAbort = new AbortController();
+  const ready = (async () => {
+    for (let attempt = 0; !bootAbort.signal.aborted; attempt += 1) {
+      try {
+        const metadata = await discoverIssuer(settings.issuer, { signal: bootAbort.signal });
+        await keys.start(metadata.jwksUri);
+        await feed.start({ feedUrl: metadata.revocationFeedEndpoint, streamUrl: metadata.revocationStreamEndpoint });
+        if (!bootAbort.signal.aborted) logger.info({ url, kids: keys.kids, cursor: feed.cursor }, 'gateway ready');
+        return;
+      } catch (error) {
+        if (bootAbort.signal.aborted) return;
+        logger.warn({ issuer: settings.issuer, err: (error as Error).message }, 'token service not reachable yet; retrying');
+        await sleep(backoffDelay(attempt, { minMs: settings.feedReconnectMinMs, maxMs: settings.feedReconnectMaxMs }), bootAbort.signal);
+      }
+    }
+  })();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      bootAbort.abort();
+      clearInterval(pruneTimer);
+      routes.close();
+      keys.close();
+      relay.closeAll(1001, 'gateway shutting down');
+      relay.close();
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const grace = new AbortController();
+      await Promise.race([drained, sleep(settings.shutdownGraceMs, grace.signal)]);
+      grace.abort();
+      server.closeAllConnections();
+      await drained;
+      await feed.close();
+      proxy.close();
+      logger.info('gateway stopped');
+    })());
+
+  logger.info({ url, routes: routes.routes.map((r) => r.id), issuer: settings.issuer }, 'gateway listening');
+
+  const gateway: Gateway = {
+    url,
+    port,
+    config: settings,
+    logger,
+    server,
+    routes,
+    denylist,
+    feed,
+    keys,
+    verifier,
+    sockets,
+    proxy,
+    readiness,
+    whenReady: () => ready,
+    close,
+  };
+
+  if (options.waitUntilReady !== false) {
+    const timeoutMs = options.readyTimeoutMs ?? 30_000;
+    const timedOut = new AbortController();
+    const outcome = await Promise.race([
+      ready.then(() => 'ready' as const),
+      sleep(timeoutMs, timedOut.signal).then(() => 'timeout' as const),
+    ]);
+    timedOut.abort();
+    if (outcome === 'timeout' || !isReady()) {
+      await close();
+      throw new Error(`gateway not ready within ${timeoutMs} ms (token service at ${settings.issuer} unreachable or refusing the feed client)`);
+    }
+    if ((options.liveTimeoutMs ?? 5000) > 0) {
+      await feed.whenLive(options.liveTimeoutMs ?? 5000).catch((error: Error) => logger.warn({ err: error.message }, 'revocation stream not live yet'));
+    }
+  }
+  return gateway;
+}
+
+function ownEndpointsApp(readiness: () => Readiness): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.set('cache-control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', (ctx) => {
+    const state = readiness();
+    ctx.set('cache-control', 'no-store');
+    ctx.status = state.ready ? 200 : 503;
+    ctx.body = {
+      status: state.ready ? 'ready' : 'not_ready',
+      ...state.checks,
+      cursor: state.feed.cursor,
+      staleness_ms: Number.isFinite(state.feed.stalenessMs) ? state.feed.stalenessMs : null,
+    };
+  });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,50 @@
+// Stage 2: who is calling? RFC 6750 bearer token → verified claims (cached),
+// then the route's audience. Revocation is the next stage, on every request.
+import type { Route } from '../routes/schema.ts';
+import type { AccessTokenClaims } from '../tokens/claims.ts';
+import { hasAudience, TokenRejected } from '../tokens/verify-access-token.ts';
+import { bearerChallenge, reject, type Rejection } from './rejection.ts';
+
+export interface TokenVerifier {
+  verify(token: string): Promise<AccessTokenClaims>;
+}
+
+export type AuthenticationResult =
+  | { ok: true; claims: AccessTokenClaims | undefined }
+  | { ok: false; rejection: Rejection };
+
+/** The token of an `Authorization: Bearer <token>` header; undefined for other schemes or none. */
+export function extractBearerToken(authorization: string | undefined): string | undefined {
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization ?? '');
+  return match?.[1];
+}
+
+export function invalidToken(description: string): Rejection {
+  return reject(401, 'invalid_token', description, { 'www-authenticate': bearerChallenge('invalid_token', description) });
+}
+
+export async function authenticate(
+  route: Route,
+  authorization: string | undefined,
+  verifier: TokenVerifier,
+): Promise<AuthenticationResult> {
+  if (route.auth === 'none') return { ok: true, claims: undefined };
+  const token = extractBearerToken(authorization);
+  if (token === undefined) {
+    // On an optional route, no bearer token (or another scheme, meant for the upstream) is anonymous.
+    if (route.auth === 'optional') return { ok: true, claims: undefined };
+    return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
+  }
+  let claims: AccessTokenClaims;
+  try {
+    claims = await verifier.verify(token);
+  } catch (error) {
+    if (error instanceof TokenRejected) return { ok: false, rejection: invalidToken(error.reason) };
+    throw error;
+  }
+  // A token presented on an optional route must still be good: a bad one is an error, not anonymity.
+  if (route.audience !== undefined && !hasAudience(claims, route.audience)) {
+    return { ok: false, rejection: invalidToken('token not issued for this audience') };
+  }
+  return { ok: true, claims };
+}

@@ -1,0 +1,64 @@
+// How a pipeline stage says "no": an HTTP status with an OAuth-style JSON body
+// ({"error", "error_description"}) and optional headers. Stages return these;
+// only the request handler writes them, to a response or to a raw upgrade socket.
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+export interface Rejection {
+  status: number;
+  error: string;
+  description: string;
+  headers?: Record<string, string>;
+}
+
+export function reject(status: number, error: string, description: string, headers?: Record<string, string>): Rejection {
+  return headers ? { status, error, description, headers } : { status, error, description };
+}
+
+/** RFC 6750 §3 challenge. */
+export function bearerChallenge(error: string, description?: string, scope?: string): string {
+  const quote = (value: string) => value.replace(/["\\]/g, '');
+  let challenge = `Bearer realm="gateway", error="${error}"`;
+  if (description) challenge += `, error_description="${quote(description)}"`;
+  if (scope) challenge += `, scope="${quote(scope)}"`;
+  return challenge;
+}
+
+function body(rejection: Rejection): string {
+  return JSON.stringify({ error: rejection.error, error_description: rejection.description });
+}
+
+export function sendRejection(res: ServerResponse, rejection: Rejection, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = body(rejection);
+  res.writeHead(rejection.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...extraHeaders,
+    ...rejection.headers,
+  });
+  res.end(text);
+}
+
+/** Answers an upgrade request that will not be upgraded, then closes the socket. */
+export function writeRejectionToSocket(socket: Duplex, rejection: Rejection, extraHeaders: Record<string, string> = {}): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const text = body(rejection);
+  const headers = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    connection: 'close',
+    ...extraHeaders,
+    ...rejection.headers,
+  };
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${text}`);
+}

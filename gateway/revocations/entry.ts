@@ -1,0 +1,42 @@
+// A revocation-log entry as it travels on the wire (docs/WIRE-CONTRACT.md).
+import { z } from 'zod';
+
+export const revocationEntrySchema = z.object({
+  id: z.number().int().nonnegative(),
+  kind: z.enum(['session', 'user', 'token']),
+  key: z.string().min(1),
+  not_before: z.string().nullable().optional(),
+  expires_at: z.string(),
+});
+
+export type RevocationEntry = z.infer<typeof revocationEntrySchema>;
+export type RevocationKind = RevocationEntry['kind'];
+
+export const catchUpPageSchema = z.object({
+  revocations: z.array(revocationEntrySchema),
+  cursor: z.number().int().nonnegative(),
+  has_more: z.boolean(),
+});
+
+/** An entry ready for matching: instants as numbers. */
+export interface Revocation {
+  readonly id: number;
+  readonly kind: RevocationKind;
+  readonly key: string;
+  /** kind "user": tokens with iat ≤ this (seconds) are revoked. Infinity when the log gives none. */
+  readonly notBeforeSec: number;
+  /** After this instant (ms) no token the entry covers can still be valid. */
+  readonly expiresAtMs: number;
+}
+
+export function toRevocation(entry: RevocationEntry): Revocation {
+  const expiresAtMs = Date.parse(entry.expires_at);
+  if (Number.isNaN(expiresAtMs)) throw new Error(`revocation ${entry.id}: expires_at "${entry.expires_at}" is not an instant`);
+  let notBeforeSec = Number.POSITIVE_INFINITY;
+  if (entry.not_before) {
+    const ms = Date.parse(entry.not_before);
+    if (Number.isNaN(ms)) throw new Error(`revocation ${entry.id}: not_before "${entry.not_before}" is not an instant`);
+    notBeforeSec = Math.floor(ms / 1000);
+  }
+  return { id: entry.id, kind: entry.kind, key: entry.key, notBeforeSec, expiresAtMs };
+}

@@ -1,0 +1,78 @@
+// One Server-Sent Events connection over node:http(s). It resolves when the
+// stream ends for whatever reason (server closed it, nothing heard for the idle
+// timeout, caller aborted) and rejects when it could not be opened; the caller
+// decides about reconnecting.
+import http from 'node:http';
+import https from 'node:https';
+import { SseParser, type SseEvent } from './sse-parser.ts';
+
+export interface EventStreamOptions {
+  url: string;
+  headers?: Record<string, string>;
+  /** Silence (not even a comment) for this long means the connection is dead. */
+  idleTimeoutMs: number;
+  signal?: AbortSignal;
+  onOpen?(): void;
+  onEvent(event: SseEvent): void;
+  onRetry?(ms: number): void;
+}
+
+export type StreamEnd = 'ended' | 'idle' | 'aborted';
+
+export function openEventStream(options: EventStreamOptions): Promise<StreamEnd> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(options.url);
+    const transport = url.protocol === 'https:' ? https : http;
+    let settled = false;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const finish = (outcome: StreamEnd | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(idleTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      request.destroy();
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const armIdleTimer = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => finish('idle'), options.idleTimeoutMs);
+    };
+    const onAbort = () => finish('aborted');
+
+    const request = transport.get(url, {
+      agent: false, // a long-lived stream gets its own connection
+      headers: { accept: 'text/event-stream', 'cache-control': 'no-cache', ...options.headers },
+    });
+    armIdleTimer();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) return finish('aborted');
+
+    request.on('error', (error) => finish(error));
+    request.on('response', (response) => {
+      const type = response.headers['content-type'] ?? '';
+      if (response.statusCode !== 200 || !type.startsWith('text/event-stream')) {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk.slice(0, 500)));
+        response.on('end', () => finish(new Error(`GET ${url.href} answered ${response.statusCode} ${type} ${body.slice(0, 200)}`.trim())));
+        response.on('error', (error) => finish(error));
+        return;
+      }
+      const parser = new SseParser({ onEvent: options.onEvent, onRetry: options.onRetry });
+      options.onOpen?.();
+      response.setEncoding('utf8'); // decodes multi-byte characters split across chunks
+      response.on('data', (chunk: string) => {
+        armIdleTimer();
+        try {
+          parser.push(chunk);
+        } catch (error) {
+          finish(error as Error);
+        }
+      });
+      response.on('end', () => finish('ended'));
+      response.on('error', (error) => finish(error));
+      response.on('close', () => finish('ended'));
+    });
+  });
+}

@@ -1,0 +1,42 @@
+// Entry point: `npm run start:gateway`. Configuration from the environment
+// (see config.ts); SIGTERM/SIGINT close gracefully, SIGHUP reloads the routes.
+import { ConfigError } from '../common/env.ts';
+import { createLogger } from '../common/logger.ts';
+import { startGateway } from './app.ts';
+import { loadConfig } from './config.ts';
+import { RoutesError } from './routes/schema.ts';
+
+const logger = createLogger({ name: 'gateway' });
+
+try {
+  const config = loadConfig(process.env);
+  // Listen at once (so /healthz answers) and become ready when the token service is reachable.
+  const gateway = await startGateway(config, { logger, waitUntilReady: false });
+  void gateway.whenReady();
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5000);
+    force.unref();
+    gateway.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => void gateway.routes.reload());
+} catch (error) {
+  if (error instanceof ConfigError || error instanceof RoutesError) {
+    logger.fatal(error.message);
+  } else {
+    logger.fatal({ err: error }, 'gateway failed to start');
+  }
+  process.exitCode = 1;
+}

@@ -1,0 +1,127 @@
+// Access-token verification with jose, exactly as docs/WIRE-CONTRACT.md
+// profiles RFC 9068: RS256 only, typ at+jwt, our issuer, the required claims.
+// Headers that point at other keys (jku, x5u, jwk, x5c) or demand extensions
+// (crit) are refused outright; `kid` is only a lookup key into our own JWKS.
+// Audience is left to the caller because it depends on the route.
+import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTHeaderParameters } from 'jose';
+import type { AccessTokenClaims } from './claims.ts';
+import { tokenCacheKey, VerificationCache } from './verification-cache.ts';
+
+export interface KeyResolver {
+  resolve(kid: string): Promise<CryptoKey | undefined>;
+}
+
+export interface VerifierOptions {
+  issuer: string;
+  keys: KeyResolver;
+  clockToleranceMs: number;
+  cache: VerificationCache;
+  now?: () => number;
+}
+
+/** A token that must not be accepted; `reason` is safe to show to the client. */
+export class TokenRejected extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'TokenRejected';
+  }
+}
+
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'] as const;
+const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub', 'sid'];
+// Generous for a JWT, small enough that hashing and parsing junk stays cheap.
+const MAX_TOKEN_LENGTH = 8192;
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export class AccessTokenVerifier {
+  readonly stats = { verifications: 0, cacheHits: 0 };
+  readonly #options: VerifierOptions;
+  readonly #now: () => number;
+
+  constructor(options: VerifierOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get cache(): VerificationCache {
+    return this.#options.cache;
+  }
+
+  /** The token's claims, or throws TokenRejected. Audience and revocation are not checked here. */
+  async verify(token: string): Promise<AccessTokenClaims> {
+    // Opaque refresh tokens (and anything else that is not a JWS) stop here.
+    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw new TokenRejected('malformed token');
+    const now = this.#now();
+    const cacheKey = tokenCacheKey(token);
+    const cached = this.#options.cache.get(cacheKey, now);
+    if (cached) {
+      this.stats.cacheHits += 1;
+      return cached;
+    }
+    this.stats.verifications += 1;
+    let payload: JWTPayload;
+    let kid: string;
+    try {
+      const result = await jwtVerify(token, (header) => this.#keyFor(header), {
+        algorithms: ['RS256'],
+        typ: 'at+jwt',
+        issuer: this.#options.issuer,
+        requiredClaims: REQUIRED_CLAIMS,
+        clockTolerance: Math.floor(this.#options.clockToleranceMs / 1000),
+        currentDate: new Date(now),
+      });
+      payload = result.payload;
+      kid = result.protectedHeader.kid as string;
+    } catch (error) {
+      throw error instanceof TokenRejected ? error : new TokenRejected(describeJoseError(error));
+    }
+    const claims = toClaims(payload, now, this.#options.clockToleranceMs);
+    this.#options.cache.set(cacheKey, claims, kid);
+    return claims;
+  }
+
+  async #keyFor(header: JWTHeaderParameters): Promise<CryptoKey> {
+    for (const name of FORBIDDEN_HEADERS) {
+      if (name in header) throw new TokenRejected(`"${name}" header not accepted`);
+    }
+    if (typeof header.kid !== 'string' || header.kid === '') throw new TokenRejected('missing "kid" header');
+    const key = await this.#options.keys.resolve(header.kid);
+    if (!key) throw new TokenRejected('unknown signing key');
+    return key;
+  }
+}
+
+function toClaims(payload: JWTPayload, nowMs: number, toleranceMs: number): AccessTokenClaims {
+  const { sub, jti, iat, exp } = payload;
+  const sid: unknown = payload.sid;
+  for (const [name, value] of [['sub', sub], ['jti', jti], ['sid', sid]] as const) {
+    if (typeof value !== 'string' || value === '') throw new TokenRejected(`"${name}" claim invalid`);
+  }
+  if (typeof iat !== 'number' || typeof exp !== 'number') throw new TokenRejected('"iat"/"exp" claim invalid');
+  if (iat * 1000 > nowMs + toleranceMs) throw new TokenRejected('"iat" claim in the future');
+  const scope: unknown = payload.scope;
+  const clientId: unknown = payload.client_id;
+  return Object.freeze({
+    sub: sub as string,
+    sid: sid as string,
+    jti: jti as string,
+    iat,
+    exp,
+    aud: Object.freeze(typeof payload.aud === 'string' ? [payload.aud] : [...(payload.aud ?? [])]),
+    scopes: Object.freeze(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []),
+    clientId: typeof clientId === 'string' ? clientId : undefined,
+  });
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'token expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `"${error.claim}" claim invalid`;
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'signature invalid';
+  return 'malformed token';
+}
+
+/** RFC 9068 §4: the token's `aud` must contain the audience the route requires. */
+export function hasAudience(claims: AccessTokenClaims, audience: string): boolean {
+  return claims.aud.includes(audience);
+}

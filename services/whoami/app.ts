@@ -1,0 +1,75 @@
+// Demo upstream: answers every request with the identity the gateway asserted
+// (X-Auth-*) and the forwarding headers it set, and echoes WebSocket messages.
+// It trusts those headers only because nothing but the gateway can reach it
+// (it listens on loopback); it never sees or checks a token itself.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from '../../common/logger.ts';
+
+export interface WhoamiOptions {
+  port?: number;
+  host?: string;
+  logger?: Logger;
+}
+
+export interface RunningApp {
+  url: string;
+  port: number;
+  server: http.Server;
+  /** X-Auth-Session of each open WebSocket (tests watch the gateway close them). */
+  openSessions(): string[];
+  close(): Promise<void>;
+}
+
+const REPORTED = /^(x-auth-|x-forwarded-|x-request-id$|x-user-)/;
+
+/** What whoami reports about a request: the identity headers, and whether a token was forwarded. */
+export function describeRequest(req: http.IncomingMessage): Record<string, unknown> {
+  const header = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : null);
+  const received = Object.fromEntries(Object.entries(req.headers).filter(([name]) => REPORTED.test(name)));
+  return {
+    method: req.method,
+    path: req.url,
+    subject: header('x-auth-subject'),
+    scopes: header('x-auth-scopes')?.split(' ').filter(Boolean) ?? [],
+    session: header('x-auth-session'),
+    client: header('x-auth-client'),
+    request_id: header('x-request-id'),
+    // Reported as a flag: echoing the token back would only put it in more places.
+    authorization: req.headers.authorization ? 'present' : 'absent',
+    headers: received,
+  };
+}
+
+export async function startWhoami(options: WhoamiOptions = {}): Promise<RunningApp> {
+  const server = http.createServer((req, res) => {
+    const body = JSON.stringify(describeRequest(req));
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  const sessions = new Map<WebSocket, string>();
+  wss.on('connection', (socket, req) => {
+    sessions.set(socket, String(req.headers['x-auth-session'] ?? ''));
+    socket.on('close', () => sessions.delete(socket));
+    socket.send(JSON.stringify({ type: 'hello', ...describeRequest(req) }));
+    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+    socket.on('error', () => socket.terminate());
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  options.logger?.info({ port }, 'whoami listening');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    server,
+    openSessions: () => [...sessions.values()],
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

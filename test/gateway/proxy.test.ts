@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UpstreamProxy } from '../../gateway/pipeline/proxy.ts';
+import { compileRoutes } from '../../gateway/routes/schema.ts';
+import { testLogger } from './helpers/fake-authority.ts';
+
+interface Listening {
+  server: http.Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+async function listen(handler: http.RequestListener): Promise<Listening> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port nothing listens on: bind one, note it, close it. */
+async function deadPort(): Promise<number> {
+  const probe = await listen(() => undefined);
+  const port = Number(new URL(probe.url).port);
+  await probe.close();
+  return port;
+}
+
+describe('gateway: proxy', () => {
+  let proxy: UpstreamProxy;
+  let gateway: Listening;
+  let upstream: Listening | undefined;
+  let upstreamUrl = '';
+  let timeout = '5s';
+
+  beforeEach(async () => {
+    proxy = new UpstreamProxy({ keepAliveIdleMs: 4000, defaultTimeoutMs: 5000, logger: testLogger() });
+    timeout = '5s';
+    // The gateway side: forwards everything to `upstreamUrl` as it is when the request arrives.
+    gateway = await listen((req, res) => {
+      const [route] = compileRoutes(
+        { routes: [{ id: 'up', prefix: '/', upstream: upstreamUrl, auth: 'none', timeout }] },
+        {},
+        'test',
+      );
+      assert.ok(route);
+      const headers = { ...req.headers };
+      delete headers.connection;
+      proxy.forward(req, res, { route, path: req.url ?? '/', headers });
+    });
+  });
+  afterEach(async () => {
+    proxy.close();
+    await gateway.close();
+    await upstream?.close();
+    upstream = undefined;
+  });
+
+  it('streams request and response bodies through, reusing a keep-alive connection', async () => {
+    const remotePorts: number[] = [];
+    upstream = await listen((req, res) => {
+      remotePorts.push(req.socket.remotePort ?? 0);
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        res.writeHead(201, { 'content-type': 'text/plain', 'keep-alive': 'timeout=5' });
+        res.end(`${req.method} ${req.url} ${body.length}`);
+      });
+    });
+    upstreamUrl = upstream.url;
+    const big = 'x'.repeat(1_000_000);
+    const first = await fetch(`${gateway.url}/echo?q=1`, { method: 'POST', body: big });
+    assert.equal(first.status, 201);
+    assert.equal(await first.text(), 'POST /echo?q=1 1000000');
+    assert.equal(first.headers.get('keep-alive'), null, "the upstream's keep-alive parameters are not passed on");
+    const second = await fetch(`${gateway.url}/again`);
+    assert.equal(await second.text(), 'GET /again 0');
+    assert.equal(remotePorts.length, 2);
+    assert.equal(remotePorts[0], remotePorts[1], 'both requests used the same upstream connection');
+  });
+
+  it('answers 502 JSON when the upstream refuses the connection', async () => {
+    upstreamUrl = `http://127.0.0.1:${await deadPort()}`;
+    const response = await fetch(`${gateway.url}/x`);
+    assert.equal(response.status, 502);
+    assert.match(response.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(await response.json(), { error: 'bad_gateway', error_description: 'upstream unavailable' });
+  });
+
+  it('answers 504 JSON when the upstream is slower than the route timeout, and abandons the upstream request', async () => {
+    const upstreamClosed: Promise<unknown>[] = [];
+    upstream = await listen((req) => {
+      upstreamClosed.push(once(req.socket, 'close')); // never answers
+    });
+    upstreamUrl = upstream.url;
+    timeout = '150ms';
+    const response = await fetch(`${gateway.url}/slow`);
+    assert.equal(response.status, 504);
+    assert.deepEqual(await response.json(), { error: 'upstream_timeout', error_description: 'upstream did not answer within 150 ms' });
+    assert.equal(upstreamClosed.length, 1);
+    await upstreamClosed[0]; // the gateway destroyed its request, closing the upstream socket
+  });
+
+  it('destroys the upstream request when the client goes away (http-proxy #1586)', async () => {
+    let upstreamRequestClosed: Promise<unknown> | undefined;
+    let arrivedUpstream = () => undefined as void;
+    const arrived = new Promise<void>((resolve) => (arrivedUpstream = resolve));
+    upstream = await listen((req) => {
+      upstreamRequestClosed = once(req.socket, 'close'); // never answers: a long poll
+      arrivedUpstream();
+    });
+    upstreamUrl = upstream.url;
+    const client = http.get(`${gateway.url}/long-poll`);
+    client.on('error', () => undefined);
+    await arrived;
+    client.destroy();
+    // Without the fix the keep-alive upstream connection stays open and this never resolves.
+    await upstreamRequestClosed;
+    assert.equal(proxy.abandonedByClient, 1);
+  });
+
+  it('cuts the client off when the upstream dies mid-response rather than pretending it completed', async () => {
+    upstream = await listen((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100' });
+      res.write('partial');
+      setImmediate(() => req.socket.destroy());
+    });
+    upstreamUrl = upstream.url;
+    await assert.rejects(async () => {
+      const response = await fetch(`${gateway.url}/broken`);
+      assert.equal(response.status, 200);
+      await response.text();
+    });
+  });
+});

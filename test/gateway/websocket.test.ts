@@ -1,0 +1,155 @@
+// WebSockets through the gateway: authenticated before the upgrade, relayed to
+// whoami's echo endpoint, and closed with 1008 when the fake token service's
+// revocation feed reports the session (or user, or token) revoked.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http, { type IncomingMessage } from 'node:http';
+import { WebSocket } from 'ws';
+import { startGateway, type Gateway } from '../../gateway/app.ts';
+import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
+
+interface OpenSocket {
+  socket: WebSocket;
+  hello: Record<string, unknown>;
+}
+
+describe('gateway: WebSockets', () => {
+  let authority: FakeAuthority;
+  let whoami: RunningApp;
+  let gateway: Gateway;
+  const opened: WebSocket[] = [];
+
+  before(async () => {
+    authority = await FakeAuthority.start();
+    whoami = await startWhoami();
+    gateway = await startGateway(
+      {
+        port: 0,
+        issuer: authority.url,
+        clientId: FEED_CLIENT.id,
+        clientSecret: FEED_CLIENT.secret,
+        routes: {
+          routes: [
+            { id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
+            { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
+          ],
+        },
+      },
+      { logger: testLogger() },
+    );
+  });
+  afterEach(() => {
+    for (const socket of opened.splice(0)) {
+      socket.on('error', () => undefined); // terminating a refused (still connecting) socket reports an error
+      socket.terminate();
+    }
+  });
+  after(async () => {
+    await gateway.close();
+    await whoami.close();
+    await authority.close();
+  });
+
+  const wsUrl = (path: string) => gateway.url.replace(/^http/, 'ws') + path;
+
+  async function connect(token: string | undefined, path = '/whoami/ws', protocols: string[] = []): Promise<OpenSocket> {
+    const socket = new WebSocket(wsUrl(path), protocols, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    opened.push(socket);
+    const [data] = (await once(socket, 'message')) as [Buffer];
+    return { socket, hello: JSON.parse(data.toString()) as Record<string, unknown> };
+  }
+
+  async function refusedStatus(token: string | undefined, path = '/whoami/ws'): Promise<number | undefined> {
+    const socket = new WebSocket(wsUrl(path), { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    opened.push(socket);
+    const [, response] = (await once(socket, 'unexpected-response')) as [unknown, IncomingMessage];
+    response.resume();
+    return response.statusCode;
+  }
+
+  async function echo(socket: WebSocket, text: string): Promise<string> {
+    const reply = once(socket, 'message');
+    socket.send(text);
+    const [data] = (await reply) as [Buffer];
+    return data.toString();
+  }
+
+  it('authenticates the upgrade and relays messages with the verified identity', async () => {
+    const { socket, hello } = await connect(await authority.token({ sub: 'wendy', sid: 'ws-sess' }), '/whoami/ws', ['chat.v1']);
+    assert.equal(hello.type, 'hello');
+    assert.equal(hello.subject, 'wendy');
+    assert.equal(hello.session, 'ws-sess');
+    assert.equal(socket.protocol, 'chat.v1', "the upstream's subprotocol choice reaches the client");
+    assert.equal(await echo(socket, 'ping 1'), 'ping 1');
+    assert.equal(gateway.sockets.size, 1);
+  });
+
+  it('refuses upgrades without a valid token, on routes without WebSockets, and to a dead upstream', async () => {
+    assert.equal(await refusedStatus(undefined), 401);
+    assert.equal(await refusedStatus('not-a-jwt'), 401);
+    assert.equal(await refusedStatus(await authority.token({ aud: 'notes' })), 401);
+    assert.equal(await refusedStatus(await authority.token(), '/plain/ws'), 404);
+    assert.equal(await refusedStatus(undefined, '/dead/ws'), 502);
+  });
+
+  it('refuses a malformed handshake before contacting the upstream', async () => {
+    const before = whoami.openSessions().length;
+    const request = http.get(`${gateway.url}/whoami/ws`, {
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-version': '13',
+        'sec-websocket-key': 'not-a-key',
+        authorization: `Bearer ${await authority.token()}`,
+      },
+    });
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    response.resume();
+    assert.equal(response.statusCode, 400);
+    assert.equal(whoami.openSessions().length, before);
+  });
+
+  it('refuses an upgrade for a session that is already revoked', async () => {
+    const token = await authority.token({ sid: 'ws-already-revoked' });
+    await gateway.denylist.waitFor(authority.revoke('session', 'ws-already-revoked').id);
+    assert.equal(await refusedStatus(token), 401);
+  });
+
+  it('closes an open socket with 1008 when its session is revoked, and only that one', async () => {
+    const doomed = await connect(await authority.token({ sub: 'wendy', sid: 'ws-doomed' }));
+    const survivor = await connect(await authority.token({ sub: 'wendy', sid: 'ws-survivor' }));
+    assert.ok(whoami.openSessions().includes('ws-doomed'));
+    const closed = once(doomed.socket, 'close') as Promise<[number, Buffer]>;
+    authority.revoke('session', 'ws-doomed');
+    const [code, reason] = await closed;
+    assert.equal(code, 1008);
+    assert.equal(reason.toString(), 'session revoked');
+    // The upstream leg is closed too.
+    while (whoami.openSessions().includes('ws-doomed')) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.ok(whoami.openSessions().includes('ws-survivor'));
+    assert.equal(survivor.socket.readyState, WebSocket.OPEN);
+    assert.equal(await echo(survivor.socket, 'still here'), 'still here');
+  });
+
+  it('closes every socket of a user revoked from an instant on, sparing later logins', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const first = await connect(await authority.token({ sub: 'uma', iat: now - 60 }));
+    const second = await connect(await authority.token({ sub: 'uma', iat: now - 50 }));
+    const later = await connect(await authority.token({ sub: 'uma', iat: now }));
+    const closes = [once(first.socket, 'close'), once(second.socket, 'close')] as Promise<[number]>[];
+    authority.revoke('user', 'uma', { notBefore: new Date((now - 10) * 1000) });
+    const codes = (await Promise.all(closes)).map(([code]) => code);
+    assert.deepEqual(codes, [1008, 1008]);
+    assert.equal(await echo(later.socket, 'after'), 'after');
+  });
+
+  it('closes a socket whose single token is revoked', async () => {
+    const { socket } = await connect(await authority.token({ jti: 'ws-jti' }));
+    const closed = once(socket, 'close') as Promise<[number]>;
+    authority.revoke('token', 'ws-jti');
+    const [code] = await closed;
+    assert.equal(code, 1008);
+  });
+});
