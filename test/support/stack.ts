@@ -1,0 +1,89 @@
+// The whole product for end-to-end tests: real token service(s), real
+// gateway(s) and the demo apps, over real HTTP on loopback.
+import { createLogger } from '../../common/logger.ts';
+import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { GatewayConfig } from '../../gateway/config.ts';
+import { startNotes, type RunningNotes } from '../../services/notes/app.ts';
+import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import type { TestDatabase } from './databases.ts';
+import { freePort, startFaultProxy, type FaultProxy } from './fault-proxy.ts';
+import { GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from './token-service.ts';
+
+export interface Stack {
+  token: TestTokenService;
+  /** The TCP proxy the gateways reach the token service through (for feed faults). */
+  issuerProxy: FaultProxy;
+  issuer: string;
+  gateway: Gateway;
+  whoami: RunningApp;
+  notes: RunningNotes;
+  startGateway(overrides?: Partial<GatewayConfig>): Promise<Gateway>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  tokenEnv?: Record<string, string>;
+  gateway?: Partial<GatewayConfig>;
+  database?: TestDatabase;
+}
+
+const quiet = () => createLogger({ name: 'e2e', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  // The issuer must be known before the token service starts: it is the URL
+  // gateways discover metadata from, here a fault proxy in front of the service.
+  const issuerPort = await freePort();
+  const issuer = `http://127.0.0.1:${issuerPort}`;
+  const token = await startTestTokenService({ env: { ISSUER: issuer, ...options.tokenEnv }, ...(options.database ? { database: options.database } : {}) });
+  const issuerProxy = await startFaultProxy({ host: '127.0.0.1', port: token.port }, issuerPort);
+  const whoami = await startWhoami({ port: 0, logger: quiet() });
+  const notes = await startNotes({ port: 0, logger: quiet() });
+  const gateways: Gateway[] = [];
+
+  const launch = async (overrides: Partial<GatewayConfig> = {}): Promise<Gateway> => {
+    const gateway = await startGateway(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        issuer,
+        clientId: GATEWAY_CLIENT.id,
+        clientSecret: GATEWAY_CLIENT.secret,
+        feedReconnectMinMs: 50,
+        feedReconnectMaxMs: 500,
+        jwksRefetchCooldownMs: 100,
+        ...options.gateway,
+        ...overrides,
+      },
+      { logger: quiet(), env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url } },
+    );
+    gateways.push(gateway);
+    return gateway;
+  };
+  const gateway = await launch();
+
+  return {
+    token,
+    issuerProxy,
+    issuer,
+    gateway,
+    whoami,
+    notes,
+    startGateway: launch,
+    async stop() {
+      for (const g of gateways) await g.close();
+      await whoami.close();
+      await notes.close();
+      await issuerProxy.close();
+      await token.stop();
+    },
+  };
+}
+
+/** Polls until `check` passes or the bound runs out; the bound is a safety net, not a timing assertion. */
+export async function eventually(check: () => Promise<boolean>, what: string, boundMs = 5000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
