@@ -267,7 +267,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   const ready = (async () => {
     for (let attempt = 0; !bootAbort.signal.aborted; attempt += 1) {
       try {
-        const metadata = await discoverIssuer(settings.issuer, { signal: bootAbort.signal });
+        const metadata = await discoverIssuer(settings.issuer, { signal: bootAbort.signal, serviceUrl: settings.tokenServiceUrl });
         await keys.start(metadata.jwksUri);
         await feed.start({ feedUrl: metadata.revocationFeedEndpoint, streamUrl: metadata.revocationStreamEndpoint });
         if (!bootAbort.signal.aborted) logger.info({ url, kids: keys.kids, cursor: feed.cursor }, 'gateway ready');

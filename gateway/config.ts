@@ -16,6 +16,8 @@ const ENV_SHAPE = {
   GATEWAY_PORT: port(8080),
   GATEWAY_HOST: z.string().default('127.0.0.1'),
   TOKEN_ISSUER: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
+  /** Optional: how this gateway reaches the token service, when not at the issuer URL. */
+  TOKEN_SERVICE_URL: z.url({ protocol: /^https?$/ }).optional(),
   GATEWAY_CLIENT_ID: z.string().min(1).default('gateway'),
   GATEWAY_CLIENT_SECRET: z.string().min(16).default('dev-gateway-secret-change-me-0123456789abcdef'),
   GATEWAY_ROUTES: z.string().default(DEFAULT_ROUTES_PATH),
@@ -39,6 +41,8 @@ export interface GatewayConfig {
   host: string;
   /** The token service's issuer identifier; RFC 8414 metadata is fetched from it. */
   issuer: string;
+  /** Internal base URL of the token service (default: the issuer itself). */
+  tokenServiceUrl?: string | undefined;
   /** Confidential client (scope revocations:read) used to read the revocation feed. */
   clientId: string;
   clientSecret: string;
@@ -62,6 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: parsed.GATEWAY_PORT,
     host: parsed.GATEWAY_HOST,
     issuer: parsed.TOKEN_ISSUER,
+    tokenServiceUrl: parsed.TOKEN_SERVICE_URL,
     clientId: parsed.GATEWAY_CLIENT_ID,
     clientSecret: parsed.GATEWAY_CLIENT_SECRET,
     routes: parsed.GATEWAY_ROUTES,

@@ -24,8 +24,20 @@ export function metadataUrl(issuer: string): string {
   return `${url.origin}/.well-known/oauth-authorization-server${path}`;
 }
 
-export async function discoverIssuer(issuer: string, options: { signal?: AbortSignal } = {}): Promise<IssuerMetadata> {
-  const url = metadataUrl(issuer);
+export interface DiscoveryOptions {
+  signal?: AbortSignal;
+  /**
+   * Where the gateway reaches the token service when that differs from the
+   * public issuer URL (a container network, one instance of several). The
+   * metadata is fetched there, and endpoint URLs under the issuer are
+   * rewritten onto it; the issuer string itself is still what tokens must carry.
+   */
+  serviceUrl?: string | undefined;
+}
+
+export async function discoverIssuer(issuer: string, options: DiscoveryOptions = {}): Promise<IssuerMetadata> {
+  const internal = options.serviceUrl?.replace(/\/+$/, '');
+  const url = internal ? metadataUrl(internal) : metadataUrl(issuer);
   const { body } = await fetchJson(url, options);
   const parsed = metadataSchema.safeParse(body);
   if (!parsed.success) throw new Error(`${url}: unusable metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -34,10 +46,12 @@ export async function discoverIssuer(issuer: string, options: { signal?: AbortSi
     throw new Error(`${url}: metadata issuer "${parsed.data.issuer}" is not the configured issuer "${issuer}"`);
   }
   const base = issuer.replace(/\/+$/, '');
+  const reach = (endpoint: string): string =>
+    internal && (endpoint === base || endpoint.startsWith(`${base}/`)) ? internal + endpoint.slice(base.length) : endpoint;
   return {
     issuer,
-    jwksUri: parsed.data.jwks_uri,
-    revocationFeedEndpoint: parsed.data.revocation_feed_endpoint ?? `${base}/revocations`,
-    revocationStreamEndpoint: parsed.data.revocation_stream_endpoint ?? `${base}/revocations/stream`,
+    jwksUri: reach(parsed.data.jwks_uri),
+    revocationFeedEndpoint: reach(parsed.data.revocation_feed_endpoint ?? `${base}/revocations`),
+    revocationStreamEndpoint: reach(parsed.data.revocation_stream_endpoint ?? `${base}/revocations/stream`),
   };
 }

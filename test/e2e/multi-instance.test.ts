@@ -15,8 +15,9 @@ describe('end to end: two token services and two gateways on one PostgreSQL', fu
     // One process per PGlite directory: several instances need PostgreSQL.
     if (!testDatabaseUrl()) this.skip();
     database = await createTestDatabase();
-    a = await startStack({ database });
-    b = await startStack({ database });
+    // Both instances carry one public issuer; each gateway reaches "its" instance by an internal URL.
+    a = await startStack({ database, issuer: 'http://auth.example.test' });
+    b = await startStack({ database, issuer: 'http://auth.example.test' });
     gateways = [a.gateway, b.gateway];
   });
   after(async () => {
@@ -31,7 +32,6 @@ describe('end to end: two token services and two gateways on one PostgreSQL', fu
     it(`enforces a logout made through ${name} at both gateways`, async () => {
       const service = via();
       const { tokens } = await registerAndLogin(a.token.url);
-      // Each gateway trusts its own issuer URL, but both front the same keys and log.
       for (const gateway of gateways) expect(await statusAt(gateway, tokens.access_token)).to.equal(200);
       expect((await request(service.token.url, 'POST', '/auth/logout', { token: tokens.access_token })).status).to.equal(204);
       for (const gateway of gateways) {

@@ -22,6 +22,8 @@ export interface Stack {
 }
 
 export interface StackOptions {
+  /** The issuer string (default: the fault proxy's URL). Instances sharing a database share it. */
+  issuer?: string;
   tokenEnv?: Record<string, string>;
   gateway?: Partial<GatewayConfig>;
   database?: TestDatabase;
@@ -33,7 +35,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // The issuer must be known before the token service starts: it is the URL
   // gateways discover metadata from, here a fault proxy in front of the service.
   const issuerPort = await freePort();
-  const issuer = `http://127.0.0.1:${issuerPort}`;
+  const issuer = options.issuer ?? `http://127.0.0.1:${issuerPort}`;
   const token = await startTestTokenService({ env: { ISSUER: issuer, ...options.tokenEnv }, ...(options.database ? { database: options.database } : {}) });
   const issuerProxy = await startFaultProxy({ host: '127.0.0.1', port: token.port }, issuerPort);
   const whoami = await startWhoami({ port: 0, logger: quiet() });
@@ -46,6 +48,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         port: 0,
         host: '127.0.0.1',
         issuer,
+        tokenServiceUrl: issuerProxy.url,
         clientId: GATEWAY_CLIENT.id,
         clientSecret: GATEWAY_CLIENT.secret,
         feedReconnectMinMs: 50,
