@@ -2,6 +2,7 @@
 // same way under tsx, in the compiled container image and from the CLI.
 import type { Knex } from 'knex';
 import * as initial from './migrations/0001_initial.ts';
+import * as loginThrottles from './migrations/0002_login_throttles.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -10,6 +11,7 @@ interface Migration {
 
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_login_throttles': loginThrottles,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -35,6 +35,13 @@ export const tokenServiceEnv = {
   WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write'),
   WEB_CLIENT_AUDIENCES: commaList('whoami notes'),
   TRUST_PROXY: booleanFlag(false),
+  /** Failed logins allowed per account name, then delays double from 1 s. */
+  LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce.number().int().min(1).default(5),
+  /** Failed logins allowed per client address, then delays double from 1 s. */
+  LOGIN_THROTTLE_IP_FREE: z.coerce.number().int().min(1).default(20),
+  LOGIN_THROTTLE_MAX_DELAY: duration('15m'),
+  /** A counter is forgotten after this long without failures. */
+  LOGIN_THROTTLE_WINDOW: duration('15m'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

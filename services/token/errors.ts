@@ -94,6 +94,11 @@ export class PayloadTooLarge extends HttpError {
     super(413, 'payload_too_large', 'the request body is too large');
   }
 }
+export class TooManyRequests extends HttpError {
+  constructor(retryAfterSeconds: number) {
+    super(429, 'too_many_requests', 'too many failed attempts; try again later', { 'Retry-After': String(retryAfterSeconds) });
+  }
+}
 export class ServiceUnavailable extends HttpError {
   constructor(message = 'the service is temporarily unavailable', retryAfterSeconds = 5) {
     super(503, 'temporarily_unavailable', message, { 'Retry-After': String(retryAfterSeconds) });

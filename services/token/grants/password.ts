@@ -10,6 +10,7 @@ import type { ClientRow } from '../models/clients.ts';
 import { issueRefreshToken } from '../models/refresh-tokens.ts';
 import { createSession } from '../models/sessions.ts';
 import { findUserByLogin } from '../models/users.ts';
+import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttlePolicy } from '../models/login-throttles.ts';
 import type { TokenResponse } from './token-response.ts';
 
 export interface PasswordGrantRequest {
@@ -24,6 +25,8 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   const { client, info } = request;
   if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
   const scope = resolveScope(request.scope, client.scopes);
+  const policy = throttlePolicy(service.config);
+  await assertNotThrottled(service.knex, request.login, info.ip, policy);
 
   const user = await findUserByLogin(service.knex, request.login);
   // Always verify, against a dummy hash for unknown users: the same work and
@@ -38,8 +41,10 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       userAgent: info.userAgent,
       details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled' },
     });
+    await recordLoginFailure(service.knex, request.login, info.ip, policy);
     throw new InvalidGrant('invalid username or password');
   }
+  await clearAccountFailures(service.knex, request.login);
 
   const { config } = service;
   const now = Date.now();
