@@ -5,6 +5,7 @@ import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { TokenService } from './context.ts';
 import { HttpError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
+import { adminCommandEndpoint } from './actions/admin.ts';
 import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
 import { healthEndpoint, readinessEndpoint } from './actions/health.ts';
 import { introspectionEndpoint } from './actions/introspect.ts';
@@ -36,6 +37,7 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.delete('/auth/sessions/:id', deleteSessionEndpoint(service));
   router.get('/revocations', revocationCatchUpEndpoint(service));
   router.get('/revocations/stream', revocationStreamEndpoint(service, streams));
+  router.post('/admin/commands/:name', adminCommandEndpoint(service));
   router.get('/healthz', healthEndpoint);
   router.get('/readyz', readinessEndpoint(service));
   return router;
@@ -51,6 +53,7 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
     if (error.code && CLIENT_GONE.has(error.code)) return;
     service.logger.error({ err: error }, 'response stream failed');
   });
+  app.use(cors(service.config.CORS_ORIGINS));
   app.use(errorResponses(service));
   const bodyOptions: bodyParser.Options & { queryString: object } = {
     enableTypes: ['json', 'form'],
@@ -72,6 +75,36 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
   app.use(router.allowedMethods());
   app.use(router.routes());
   return app;
+}
+
+/** The endpoints a browser app may call (never introspection, the feed or the admin API). */
+const isCorsEndpoint = (path: string): boolean => path === '/oauth/token' || path === '/oauth/revoke' || path.startsWith('/auth/');
+
+/**
+ * CORS, closed by default: only the origins in CORS_ORIGINS get
+ * Access-Control-Allow-Origin, on the endpoints above. Bearer tokens travel in
+ * a header, not a cookie, so credentials are never allowed. Placed outside the
+ * error mapper so that error responses carry the headers too (the app must be
+ * able to read an invalid_grant).
+ */
+function cors(allowedOrigins: readonly string[]) {
+  const allowed = new Set(allowedOrigins);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if (allowed.size === 0 || !isCorsEndpoint(ctx.path)) return next();
+    ctx.vary('Origin');
+    const origin = ctx.get('origin');
+    if (!allowed.has(origin)) return next();
+    ctx.set('Access-Control-Allow-Origin', origin);
+    if (ctx.method === 'OPTIONS' && ctx.get('access-control-request-method')) {
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, DELETE');
+      ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+      ctx.set('Access-Control-Max-Age', '600');
+      ctx.status = 204;
+      return;
+    }
+    ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After');
+    await next();
+  };
 }
 
 /** OAuth endpoints answer in RFC 6749 §5.2 form; the rest as {error, message}. */

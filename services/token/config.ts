@@ -35,6 +35,15 @@ export const tokenServiceEnv = {
   WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write'),
   WEB_CLIENT_AUDIENCES: commaList('whoami notes'),
   TRUST_PROXY: booleanFlag(false),
+  /** Browser origins allowed to call /oauth/token, /oauth/revoke and /auth/* (CORS); none by default. */
+  CORS_ORIGINS: commaList('').pipe(
+    z.array(
+      z
+        .string()
+        .transform((origin) => origin.replace(/\/+$/, '').toLowerCase())
+        .pipe(z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com (scheme://host[:port], no path)')),
+    ),
+  ),
   /** Failed logins allowed per account name, then delays double from 1 s. */
   LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce.number().int().min(1).default(5),
   /** Failed logins allowed per client address, then delays double from 1 s. */
@@ -42,6 +51,9 @@ export const tokenServiceEnv = {
   LOGIN_THROTTLE_MAX_DELAY: duration('15m'),
   /** A counter is forgotten after this long without failures. */
   LOGIN_THROTTLE_WINDOW: duration('15m'),
+  /** How often each instance purges expired rows; 0 disables the background cleanup. */
+  CLEANUP_INTERVAL: duration('10m'),
+  AUDIT_RETENTION: duration('90d'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -15,6 +15,8 @@ export interface TokenService {
   passwords: PasswordHasher;
   revocations: RevocationHub;
   logger: Logger;
+  /** Set when the admin endpoint is enabled (embedded database held by this process). */
+  adminToken?: string | undefined;
 }
 
 /** The audience of the token service's own account endpoints (/auth/*). */

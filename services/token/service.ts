@@ -1,6 +1,8 @@
 // Wiring: opens the database, migrates, seeds, loads keys, starts the
 // revocation relay and the HTTP server. Used by server.ts and by the tests.
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openDatabase } from '../../db/connection.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
@@ -10,6 +12,8 @@ import { createTokenApp } from './app.ts';
 import { RevocationStreams } from './actions/revocation-feed.ts';
 import { seedClients } from './bootstrap.ts';
 import { PasswordHasher } from './helpers/passwords.ts';
+import { randomToken } from './helpers/secrets.ts';
+import { purgeExpired } from './models/cleanup.ts';
 import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
 import { RevocationHub } from './revocation-hub.ts';
 
@@ -68,6 +72,11 @@ export async function startTokenService(
       revocations,
       logger,
     };
+    // With the embedded database this process is the only way in: the admin
+    // endpoint lets `authctl` work while the service runs.
+    const adminFile = db.kind === 'pglite' && !config.DATA_DIR.startsWith('memory://') ? path.join(config.DATA_DIR, 'admin.json') : undefined;
+    if (adminFile) service.adminToken = randomToken(32);
+
     const streams = new RevocationStreams();
     const app = createTokenApp(service, streams);
     const server = http.createServer(app.callback());
@@ -82,6 +91,23 @@ export async function startTokenService(
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.TOKEN_HOST.includes(':') ? `[${config.TOKEN_HOST}]` : config.TOKEN_HOST}:${port}`;
     logger.info({ url, issuer: config.ISSUER, database: db.kind }, 'token service listening');
+    if (adminFile) {
+      const local = `http://${config.TOKEN_HOST === '0.0.0.0' || config.TOKEN_HOST === '::' ? '127.0.0.1' : config.TOKEN_HOST}:${port}`;
+      fs.writeFileSync(adminFile, JSON.stringify({ url: local, token: service.adminToken, pid: process.pid }), { mode: 0o600 });
+      cleanups.unshift(async () => fs.rmSync(adminFile, { force: true }));
+    }
+    if (config.CLEANUP_INTERVAL > 0) {
+      const purge = (): void => {
+        purgeExpired(db.knex, { auditRetentionMs: config.AUDIT_RETENTION }).then(
+          (counts) => logger.debug({ counts }, 'purged expired rows'),
+          (error: unknown) => logger.warn({ err: error }, 'cleanup failed; will retry'),
+        );
+      };
+      // Jitter keeps several instances from purging in lock-step.
+      const cleanupTimer = setInterval(purge, config.CLEANUP_INTERVAL + Math.floor(Math.random() * 0.1 * config.CLEANUP_INTERVAL));
+      cleanupTimer.unref();
+      cleanups.unshift(async () => clearInterval(cleanupTimer));
+    }
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {

@@ -11,7 +11,8 @@ export type AuditEventType =
   | 'access_token_revoked'
   | 'client_credentials_issued'
   | 'key_rotated'
-  | 'client_created';
+  | 'client_created'
+  | 'user_disabled';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -1,0 +1,220 @@
+// Administrative operations, one implementation for every way in: the
+// `authctl` CLI on the database directly, or the running service's admin
+// endpoint when the embedded database is held by that service.
+import type { Knex } from 'knex';
+import type { Logger } from '../../../common/logger.ts';
+import type { TokenServiceConfig } from '../config.ts';
+import { Conflict, NotFound, ValidationFailed } from '../errors.ts';
+import type { PasswordHasher } from '../helpers/passwords.ts';
+import { checkRegistration } from '../helpers/registration-rules.ts';
+import { randomToken, sha256Hex } from '../helpers/secrets.ts';
+import { recordAudit } from '../models/audit.ts';
+import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
+import { purgeExpired } from '../models/cleanup.ts';
+import { recordRevocation } from '../models/revocations.ts';
+import { isUuid, listLiveSessions, revocationExpiry, revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import type { SigningKeys } from '../models/signing-keys.ts';
+import { createUser, findUserById, findUserByLogin, publicUser, type UserRow } from '../models/users.ts';
+import { FIRST_PARTY_CLIENT_ID } from '../actions/login.ts';
+
+export interface AdminContext {
+  knex: Knex;
+  config: TokenServiceConfig;
+  keys: SigningKeys;
+  passwords: PasswordHasher;
+  logger: Logger;
+}
+
+type Args = Record<string, unknown>;
+
+const GRANT_TYPES: GrantType[] = ['password', 'refresh_token', 'client_credentials'];
+const ADMIN = { ip: null, userAgent: 'authctl' };
+
+function text(args: Args, name: string, required = true): string | undefined {
+  const value = args[name];
+  if (value === undefined || value === null || value === '') {
+    if (required) throw new ValidationFailed(name, `--${name} is required`);
+    return undefined;
+  }
+  if (typeof value !== 'string') throw new ValidationFailed(name, `--${name} must be a string`);
+  return value;
+}
+
+function list(args: Args, name: string): string[] {
+  const value = args[name];
+  if (value === undefined || value === null || value === '') return [];
+  const items = Array.isArray(value) ? value : String(value).split(/[\s,]+/);
+  return items.map(String).filter(Boolean);
+}
+
+async function findUser(knex: Knex, reference: string): Promise<UserRow> {
+  const user = isUuid(reference) ? await findUserById(knex, reference) : await findUserByLogin(knex, reference);
+  if (!user) throw new NotFound(`no user ${reference}`);
+  return user;
+}
+
+const clientView = (client: ClientRow) => ({
+  client_id: client.client_id,
+  name: client.name,
+  type: client.secret_hash ? 'confidential' : 'public',
+  grant_types: client.grant_types,
+  scopes: client.scopes,
+  audiences: client.audiences,
+  created_at: client.created_at.toISOString(),
+});
+
+/** Revokes all of a user's sessions and, for disable, every token issued before now. */
+async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason, coverAllTokens: boolean) {
+  return ctx.knex.transaction(async (trx) => {
+    const revoked = await revokeSessions(trx, (q) => q.where({ user_id: user.id }), {
+      reason,
+      accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
+    });
+    if (coverAllTokens) {
+      await recordRevocation(trx, {
+        kind: 'user',
+        key: user.id,
+        notBefore: new Date(),
+        expiresAt: revocationExpiry(ctx.config.ACCESS_TOKEN_TTL),
+      });
+    }
+    await recordAudit(trx, { type: 'session_revoked', userId: user.id, ...ADMIN, details: { via: 'admin', reason, sessions: revoked.length } });
+    return revoked;
+  });
+}
+
+export const adminOperations = {
+  async 'user.create'(ctx: AdminContext, args: Args) {
+    const registration = checkRegistration({
+      username: text(args, 'username') as string,
+      email: text(args, 'email') as string,
+      password: text(args, 'password') as string,
+    });
+    const user = await createUser(ctx.knex, { ...registration, passwordHash: await ctx.passwords.hash(registration.password) });
+    await recordAudit(ctx.knex, { type: 'user_registered', userId: user.id, ...ADMIN });
+    return publicUser(user);
+  },
+
+  async 'user.list'(ctx: AdminContext, args: Args) {
+    const limit = Math.min(Number(args.limit ?? 100) || 100, 10_000);
+    const users: UserRow[] = await ctx.knex('users').orderBy('created_at').limit(limit);
+    return users.map((user) => ({ ...publicUser(user), disabled_at: user.disabled_at?.toISOString() ?? null }));
+  },
+
+  async 'user.disable'(ctx: AdminContext, args: Args) {
+    const user = await findUser(ctx.knex, text(args, 'user') as string);
+    await ctx.knex('users').where({ id: user.id }).whereNull('disabled_at').update({ disabled_at: ctx.knex.fn.now() });
+    const revoked = await revokeUser(ctx, user, 'user_disabled', true);
+    await recordAudit(ctx.knex, { type: 'user_disabled', userId: user.id, ...ADMIN });
+    return { user: user.username, disabled: true, sessions_revoked: revoked.length };
+  },
+
+  async 'client.create'(ctx: AdminContext, args: Args) {
+    const clientId = text(args, 'client_id') as string;
+    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(clientId)) throw new ValidationFailed('client_id', 'client_id: letters, digits, ".", "_", ":" or "-" (1-128)');
+    if (await findClient(ctx.knex, clientId)) throw new Conflict(`client ${clientId} exists`);
+    const grantTypes = list(args, 'grant_types');
+    const unknown = grantTypes.filter((grant) => !GRANT_TYPES.includes(grant as GrantType));
+    if (unknown.length) throw new ValidationFailed('grant_types', `unknown grant type(s): ${unknown.join(', ')}; use ${GRANT_TYPES.join(', ')}`);
+    const confidential = args.confidential === true || args.confidential === 'true' || grantTypes.includes('client_credentials');
+    const secret = confidential ? randomToken(32) : undefined;
+    await upsertClient(ctx.knex, {
+      client_id: clientId,
+      name: text(args, 'name', false) ?? clientId,
+      secret_hash: secret ? sha256Hex(secret) : null,
+      grant_types: grantTypes as GrantType[],
+      scopes: list(args, 'scopes'),
+      audiences: list(args, 'audiences'),
+    });
+    await recordAudit(ctx.knex, { type: 'client_created', clientId, ...ADMIN, details: { confidential } });
+    const client = (await findClient(ctx.knex, clientId)) as ClientRow;
+    // The only time the secret is ever shown: only its hash is kept.
+    return { ...clientView(client), ...(secret ? { client_secret: secret } : {}) };
+  },
+
+  async 'client.list'(ctx: AdminContext) {
+    const clients: ClientRow[] = await ctx.knex('clients').orderBy('client_id');
+    return clients.map(clientView);
+  },
+
+  async 'client.delete'(ctx: AdminContext, args: Args) {
+    const clientId = text(args, 'client_id') as string;
+    if (clientId === FIRST_PARTY_CLIENT_ID) throw new ValidationFailed('client_id', `${FIRST_PARTY_CLIENT_ID} is the first-party client and is re-created at every start`);
+    if (!(await findClient(ctx.knex, clientId))) throw new NotFound(`no client ${clientId}`);
+    const revoked = await ctx.knex.transaction(async (trx) => {
+      // Its sessions are revoked (and pushed to gateways) before the rows go.
+      const ids = await revokeSessions(trx, (q) => q.where({ client_id: clientId }), {
+        reason: 'admin',
+        accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
+      });
+      await trx('clients').where({ client_id: clientId }).del();
+      return ids;
+    });
+    return { client_id: clientId, deleted: true, sessions_revoked: revoked.length };
+  },
+
+  async 'keys.rotate'(ctx: AdminContext) {
+    const result = await ctx.keys.rotate();
+    await recordAudit(ctx.knex, { type: 'key_rotated', ...ADMIN, details: result });
+    return result;
+  },
+
+  async 'keys.list'(ctx: AdminContext) {
+    return ctx.keys.list();
+  },
+
+  async 'sessions.list'(ctx: AdminContext, args: Args) {
+    const user = await findUser(ctx.knex, text(args, 'user') as string);
+    return (await listLiveSessions(ctx.knex, user.id)).map((session) => ({
+      id: session.id,
+      client_id: session.client_id,
+      created_at: session.created_at.toISOString(),
+      last_used_at: session.last_refreshed_at.toISOString(),
+      expires_at: session.expires_at.toISOString(),
+      ip: session.ip,
+      user_agent: session.user_agent,
+    }));
+  },
+
+  async 'revoke.user'(ctx: AdminContext, args: Args) {
+    const user = await findUser(ctx.knex, text(args, 'user') as string);
+    const revoked = await revokeUser(ctx, user, 'admin', false);
+    return { user: user.username, sessions_revoked: revoked.length };
+  },
+
+  async 'revoke.session'(ctx: AdminContext, args: Args) {
+    const id = text(args, 'session') as string;
+    const revoked = await ctx.knex.transaction(async (trx) => {
+      const ids = isUuid(id)
+        ? await revokeSessions(trx, (q) => q.where({ id }), { reason: 'admin', accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL })
+        : [];
+      if (ids.length) await recordAudit(trx, { type: 'session_revoked', sessionId: id, ...ADMIN, details: { via: 'admin' } });
+      return ids;
+    });
+    if (revoked.length === 0 && !(isUuid(id) && (await ctx.knex('sessions').where({ id }).first()))) throw new NotFound(`no session ${id}`);
+    return { session: id, revoked: revoked.length > 0 };
+  },
+
+  async purge(ctx: AdminContext) {
+    return purgeExpired(ctx.knex, { auditRetentionMs: ctx.config.AUDIT_RETENTION });
+  },
+
+  async 'audit.list'(ctx: AdminContext, args: Args) {
+    const user = await findUser(ctx.knex, text(args, 'user') as string);
+    const limit = Math.min(Number(args.limit ?? 50) || 50, 10_000);
+    const events = await ctx.knex('audit_events').where({ user_id: user.id }).orderBy('id', 'desc').limit(limit);
+    return events.map((event: Record<string, unknown>) => ({
+      at: (event.created_at as Date).toISOString(),
+      type: event.type,
+      session_id: event.session_id,
+      client_id: event.client_id,
+      ip: event.ip,
+      user_agent: event.user_agent,
+      details: event.details,
+    }));
+  },
+} satisfies Record<string, (ctx: AdminContext, args: Args) => Promise<unknown>>;
+
+export type AdminCommand = keyof typeof adminOperations;
+
+export const isAdminCommand = (name: string): name is AdminCommand => Object.hasOwn(adminOperations, name);

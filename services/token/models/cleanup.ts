@@ -1,0 +1,45 @@
+// Housekeeping: deletes what can no longer matter, in small batches so that no
+// statement holds many locks, with SKIP LOCKED so several instances (and the
+// CLI) can purge at once without waiting on each other.
+import type { Knex } from 'knex';
+
+export interface PurgeOptions {
+  batchSize?: number;
+  /** Audit events older than this are deleted. */
+  auditRetentionMs: number;
+  /** Revoked sessions are kept this long (for the sessions API and support). */
+  revokedSessionRetentionMs?: number;
+}
+
+export type PurgeCounts = Record<'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'audit_events' | 'signing_keys', number>;
+
+const DAY_MS = 86_400_000;
+
+export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<PurgeCounts> {
+  const batchSize = options.batchSize ?? 1000;
+  const revokedRetention = options.revokedSessionRetentionMs ?? DAY_MS;
+  const seconds = (ms: number) => Math.ceil(ms / 1000);
+  const plans: Array<[keyof PurgeCounts, string, string, number[]]> = [
+    ['refresh_tokens', 'id', 'expires_at < now()', []],
+    ['sessions', 'id', 'expires_at < now() OR revoked_at < now() - make_interval(secs => ?)', [seconds(revokedRetention)]],
+    ['revocations', 'id', 'expires_at < now()', []],
+    ['login_throttles', 'key', "last_failure_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", []],
+    ['audit_events', 'id', 'created_at < now() - make_interval(secs => ?)', [seconds(options.auditRetentionMs)]],
+    // A retired key's private half is destroyed a day after the last token it signed expired.
+    ['signing_keys', 'kid', "retired_at IS NOT NULL AND expires_at < now() - interval '1 day'", []],
+  ];
+  const counts = {} as PurgeCounts;
+  for (const [table, key, condition, bindings] of plans) {
+    counts[table] = 0;
+    for (;;) {
+      const result = await knex.raw(
+        `DELETE FROM ${table} WHERE ${key} IN (SELECT ${key} FROM ${table} WHERE ${condition} LIMIT ? FOR UPDATE SKIP LOCKED)`,
+        [...bindings, batchSize],
+      );
+      const deleted = Number(result.rowCount ?? 0);
+      counts[table] += deleted;
+      if (deleted < batchSize) break;
+    }
+  }
+  return counts;
+}

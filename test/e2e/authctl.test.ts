@@ -1,0 +1,160 @@
+// The admin CLI as operators run it: a separate process, on the same database
+// as the service (directly, or through the running service's admin endpoint
+// when the service holds the embedded database).
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import * as jose from 'jose';
+import { login, newUser, refresh, registerAndLogin, request } from '../support/http.ts';
+import { eventually, startStack, type Stack } from '../support/stack.ts';
+
+const run = promisify(execFile);
+const CLI = path.resolve('services/token/cli/authctl.ts');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function authctl(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      env: { PATH: process.env.PATH, PASSWORD_HASH_COST: '12', ...env },
+      timeout: 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('authctl on its own (embedded database, no service running)', function () {
+  // Every invocation is a new process that boots the embedded database.
+  this.timeout(120_000);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-'));
+  const env = { DATA_DIR: dataDir };
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it('prints help, and exits 2 on usage errors', async () => {
+    const help = await authctl(env, '--help');
+    expect(help.code).to.equal(0);
+    expect(help.stdout).to.include('user create').and.include('revoke --session');
+    const unknown = await authctl(env, 'frobnicate');
+    expect(unknown.code).to.equal(2);
+    expect(unknown.stderr).to.include('unknown command: frobnicate');
+    const both = await authctl(env, 'revoke', '--user', 'a', '--session', 'b');
+    expect(both.code).to.equal(2);
+  });
+
+  it('migrates, creates and lists users and clients; a secret is shown once and stored hashed', async () => {
+    expect((await authctl(env, 'migrate')).code).to.equal(0);
+    const created = await authctl(env, 'user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'Correct-Horse-9', '--json');
+    expect(created.code, created.stderr).to.equal(0);
+    expect(JSON.parse(created.stdout)).to.include({ username: 'carol' });
+    const weak = await authctl(env, 'user', 'create', '--username', 'dave', '--email', 'dave@example.com', '--password', 'short');
+    expect(weak.code).to.equal(1);
+    expect(weak.stderr).to.include('password must be at least');
+    const users = JSON.parse((await authctl(env, 'user', 'list', '--json')).stdout) as Array<{ username: string }>;
+    expect(users.map((u) => u.username)).to.include('carol');
+
+    const client = await authctl(env, 'client', 'create', '--client-id', 'reports', '--grant-types', 'client_credentials', '--scopes', 'notes:read', '--json');
+    const { client_secret: secret } = JSON.parse(client.stdout) as { client_secret: string };
+    expect(secret).to.match(/^[A-Za-z0-9_-]{43}$/);
+    const listed = await authctl(env, 'client', 'list', '--json');
+    expect(listed.stdout).to.include('reports').and.not.include(secret);
+    expect((await authctl(env, 'client', 'delete', '--client-id', 'web')).code, 'the first-party client stays').to.equal(1);
+    expect((await authctl(env, 'client', 'delete', '--client-id', 'reports')).code).to.equal(0);
+  });
+
+  it('exits 1 with a clear message for an unknown user', async () => {
+    const result = await authctl(env, 'sessions', 'list', '--user', 'nobody-at-all');
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.include('no user nobody-at-all');
+  });
+});
+
+describe('authctl against a running stack', function () {
+  this.timeout(60_000);
+  let stack: Stack;
+  let env: Record<string, string>;
+  let dataDir: string | undefined;
+  before(async () => {
+    if (process.env.TEST_DATABASE_URL) {
+      stack = await startStack();
+      env = { DATABASE_URL: stack.token.database.env.DATABASE_URL! };
+    } else {
+      // The service holds the embedded database: the CLI goes through its admin endpoint.
+      dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-stack-'));
+      stack = await startStack({ tokenEnv: { DATA_DIR: dataDir } });
+      env = { DATA_DIR: dataDir };
+    }
+  });
+  after(async () => {
+    await stack?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const atGateway = async (token: string) => (await request(stack.gateway.url, 'GET', '/whoami', { token })).status;
+
+  it('revoke --session reaches the gateway like any other revocation', async () => {
+    const { tokens } = await registerAndLogin(stack.token.url);
+    expect(await atGateway(tokens.access_token)).to.equal(200);
+    const sid = jose.decodeJwt(tokens.access_token).sid as string;
+    const result = await authctl(env, 'revoke', '--session', sid);
+    expect(result.code, result.stderr).to.equal(0);
+    expect(result.stdout).to.include('revoked: true');
+    await eventually(async () => (await atGateway(tokens.access_token)) === 401, 'gateway rejects the revoked session');
+  });
+
+  it('sessions list and revoke --user cover every session of a user', async () => {
+    const { user, tokens } = await registerAndLogin(stack.token.url);
+    const second = await login(stack.token.url, user.username, user.password);
+    const listed = JSON.parse((await authctl(env, 'sessions', 'list', '--user', user.email, '--json')).stdout) as unknown[];
+    expect(listed).to.have.length(2);
+    expect((await authctl(env, 'revoke', '--user', user.username)).code).to.equal(0);
+    for (const token of [tokens.access_token, second.access_token]) {
+      await eventually(async () => (await atGateway(token)) === 401, 'both sessions rejected');
+    }
+  });
+
+  it('a disabled user can neither log in, refresh, nor pass the gateway with an earlier token', async () => {
+    const { user, tokens } = await registerAndLogin(stack.token.url);
+    const result = await authctl(env, 'user', 'disable', '--user', user.username);
+    expect(result.code, result.stderr).to.equal(0);
+    await eventually(async () => (await atGateway(tokens.access_token)) === 401, 'gateway rejects the disabled user');
+    expect((await refresh(stack.token.url, tokens.refresh_token)).status).to.equal(400);
+    const again = await request(stack.token.url, 'POST', '/auth/login', { json: { username: user.username, password: user.password } });
+    expect(again.status).to.equal(400);
+    expect(again.body.error).to.equal('invalid_grant');
+    const audit = await authctl(env, 'audit', '--user', user.username, '--json');
+    const types = (JSON.parse(audit.stdout) as Array<{ type: string }>).map((e) => e.type);
+    expect(types).to.include.members(['user_disabled', 'login_succeeded', 'user_registered']);
+  });
+
+  it('keys rotate: the service signs with the new key and the gateway accepts it', async () => {
+    const before = stack.token.service.keys.signer.kid;
+    const result = await authctl(env, 'keys', 'rotate', '--json');
+    expect(result.code, result.stderr).to.equal(0);
+    const { kid, retired } = JSON.parse(result.stdout) as { kid: string; retired: string[] };
+    expect(retired).to.deep.equal([before]);
+    await eventually(async () => stack.token.service.keys.signer.kid === kid, 'the service reloads its keys');
+    const user = newUser();
+    await request(stack.token.url, 'POST', '/auth/register', { json: user });
+    const tokens = await login(stack.token.url, user.username, user.password);
+    expect(jose.decodeProtectedHeader(tokens.access_token).kid).to.equal(kid);
+    await eventually(async () => (await atGateway(tokens.access_token)) === 200, 'gateway accepts the new key');
+  });
+
+  it('purge reports what it deleted', async () => {
+    await stack.token.service.knex('revocations').insert({ kind: 'token', key: 'old-jti', expires_at: new Date(Date.now() - 1000) });
+    const result = await authctl(env, 'purge', '--json');
+    expect(result.code, result.stderr).to.equal(0);
+    expect(JSON.parse(result.stdout).revocations).to.be.at.least(1);
+    expect(await stack.token.service.knex('revocations').where({ key: 'old-jti' }).first()).to.equal(undefined);
+  });
+});
