@@ -1,5 +1,6 @@
 // The token service's Koa application: one error mapper, a strict body parser,
 // and a router whose routes each map to one action.
+import crypto from 'node:crypto';
 import Koa, { type Context, type Next } from 'koa';
 import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
@@ -7,7 +8,7 @@ import type { TokenService } from './context.ts';
 import { HttpError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
 import { adminCommandEndpoint } from './actions/admin.ts';
 import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
-import { healthEndpoint, readinessEndpoint } from './actions/health.ts';
+import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './actions/health.ts';
 import { introspectionEndpoint } from './actions/introspect.ts';
 import { loginEndpoint } from './actions/login.ts';
 import { logoutEndpoint } from './actions/logout.ts';
@@ -38,6 +39,7 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/revocations', revocationCatchUpEndpoint(service));
   router.get('/revocations/stream', revocationStreamEndpoint(service, streams));
   router.post('/admin/commands/:name', adminCommandEndpoint(service));
+  router.get('/metrics', metricsEndpoint(service));
   router.get('/healthz', healthEndpoint);
   router.get('/readyz', readinessEndpoint(service));
   return router;
@@ -54,6 +56,7 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
     service.logger.error({ err: error }, 'response stream failed');
   });
   app.use(cors(service.config.CORS_ORIGINS));
+  app.use(requestLog(service));
   app.use(errorResponses(service));
   const bodyOptions: bodyParser.Options & { queryString: object } = {
     enableTypes: ['json', 'form'],
@@ -104,6 +107,36 @@ function cors(allowedOrigins: readonly string[]) {
     }
     ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After');
     await next();
+  };
+}
+
+// An incoming request id is kept when it is a sane token, so one id follows a
+// request from the gateway through the token service's logs.
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** One log line and the HTTP metrics per request; never the query string, headers or body. */
+function requestLog(service: TokenService) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const started = process.hrtime.bigint();
+    const incoming = ctx.get('x-request-id');
+    const requestId = REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    ctx.set('X-Request-Id', requestId);
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      const { metrics } = service;
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      metrics.httpDuration.observe({ route }, seconds);
+      if (ctx.status === 200 && typeof ctx.state.issuedGrant === 'string') metrics.tokensIssued.inc({ grant: ctx.state.issuedGrant });
+      if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
+        service.logger.info(
+          { requestId, method: ctx.method, path: ctx.path, route, status: ctx.status, latencyMs: Math.round(seconds * 1e6) / 1e3, ip: ctx.ip },
+          'request',
+        );
+      }
+    }
   };
 }
 

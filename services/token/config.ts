@@ -54,6 +54,8 @@ export const tokenServiceEnv = {
   /** How often each instance purges expired rows; 0 disables the background cleanup. */
   CLEANUP_INTERVAL: duration('10m'),
   AUDIT_RETENTION: duration('90d'),
+  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -6,6 +6,7 @@ import type { TokenServiceConfig } from './config.ts';
 import type { PasswordHasher } from './helpers/passwords.ts';
 import type { SigningKeys } from './models/signing-keys.ts';
 import type { RevocationHub } from './revocation-hub.ts';
+import type { TokenMetrics } from './metrics.ts';
 
 export interface TokenService {
   config: TokenServiceConfig;
@@ -15,6 +16,7 @@ export interface TokenService {
   passwords: PasswordHasher;
   revocations: RevocationHub;
   logger: Logger;
+  metrics: TokenMetrics;
   /** Set when the admin endpoint is enabled (embedded database held by this process). */
   adminToken?: string | undefined;
 }

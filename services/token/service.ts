@@ -16,6 +16,7 @@ import { randomToken } from './helpers/secrets.ts';
 import { purgeExpired } from './models/cleanup.ts';
 import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
 import { RevocationHub } from './revocation-hub.ts';
+import { TokenMetrics } from './metrics.ts';
 
 export interface RunningTokenService {
   url: string;
@@ -63,6 +64,7 @@ export async function startTokenService(
     await revocations.start();
     cleanups.unshift(() => revocations.stop());
 
+    const streams = new RevocationStreams();
     const service: TokenService = {
       config,
       db,
@@ -71,13 +73,13 @@ export async function startTokenService(
       passwords: new PasswordHasher(config.PASSWORD_HASH_COST),
       revocations,
       logger,
+      metrics: new TokenMetrics({ knex: db.knex, revocationStreams: () => streams.size }),
     };
     // With the embedded database this process is the only way in: the admin
     // endpoint lets `authctl` work while the service runs.
     const adminFile = db.kind === 'pglite' && !config.DATA_DIR.startsWith('memory://') ? path.join(config.DATA_DIR, 'admin.json') : undefined;
     if (adminFile) service.adminToken = randomToken(32);
 
-    const streams = new RevocationStreams();
     const app = createTokenApp(service, streams);
     const server = http.createServer(app.callback());
     // Slow-header clients are cut off; idle keep-alive sockets outlive typical proxies' pools.

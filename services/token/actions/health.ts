@@ -1,5 +1,24 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
+import { safeEqual } from '../helpers/secrets.ts';
+
+/** GET /metrics: Prometheus text; behind METRICS_TOKEN when it is set. */
+export function metricsEndpoint(service: TokenService): Middleware {
+  return async (ctx) => {
+    const required = service.config.METRICS_TOKEN;
+    if (required) {
+      const presented = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1];
+      if (!presented || !safeEqual(presented, required)) {
+        ctx.status = 401;
+        ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
+        ctx.body = { error: 'unauthorized', message: 'metrics require METRICS_TOKEN' };
+        return;
+      }
+    }
+    ctx.type = service.metrics.registry.contentType;
+    ctx.body = await service.metrics.registry.metrics();
+  };
+}
 
 /** GET /healthz: the process is up. */
 export const healthEndpoint: Middleware = (ctx) => {

@@ -23,5 +23,6 @@ export function loginEndpoint(service: TokenService): Middleware {
     const client = await findClient(service.knex, FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error(`the first-party client ${FIRST_PARTY_CLIENT_ID} is missing`);
     sendTokenResponse(ctx, await passwordGrant(service, { client, login, password, scope, info: requestInfo(ctx) }));
+    ctx.state.issuedGrant = 'password';
   };
 }

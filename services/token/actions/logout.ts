@@ -33,6 +33,7 @@ export function logoutEndpoint(service: TokenService): Middleware {
         const revoked = await revokeSessions(trx, scope.where(claims.sub, claims.sid), {
           reason: scope.reason,
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+            metrics: service.metrics,
         });
         await recordAudit(trx, {
           type: 'logout',

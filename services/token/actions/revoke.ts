@@ -32,6 +32,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
         if (claims.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
         await service.knex.transaction(async (trx) => {
           await recordRevocation(trx, { kind: 'token', key: claims.jti, expiresAt: new Date(claims.exp * 1000 + 60_000) });
+          service.metrics.revocations.inc({ kind: 'token' });
           await recordAudit(trx, {
             type: 'access_token_revoked',
             userId: claims.sid === claims.jti ? null : claims.sub,
@@ -52,6 +53,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
           const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
             reason: 'revoked_by_client',
             accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+            metrics: service.metrics,
           });
           if (revoked.length > 0) {
             await recordAudit(trx, {

@@ -39,6 +39,7 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
       const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
         reason: 'revoked_by_user',
         accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+            metrics: service.metrics,
       });
       if (revoked.length > 0) {
         await recordAudit(trx, {

@@ -18,6 +18,10 @@ export function tokenEndpoint(service: TokenService): Middleware {
     const scope = optionalString(params, 'scope', { maxLength: 1024 });
     const { client, confidential } = await authenticateClient(ctx, service.knex, params);
     const info = requestInfo(ctx);
+    if (['password', 'refresh_token', 'client_credentials'].includes(grantType)) {
+      // Counted once the grant has answered successfully.
+      ctx.state.issuedGrant = grantType;
+    }
     switch (grantType) {
       case 'password': {
         const login = optionalString(params, 'username', { maxLength: 254 }) ?? requiredString(params, 'email', { maxLength: 254 });

@@ -26,7 +26,10 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
   const scope = resolveScope(request.scope, client.scopes);
   const policy = throttlePolicy(service.config);
-  await assertNotThrottled(service.knex, request.login, info.ip, policy);
+  await assertNotThrottled(service.knex, request.login, info.ip, policy).catch((error: unknown) => {
+    service.metrics.loginFailures.inc({ reason: 'throttled' });
+    throw error;
+  });
 
   const user = await findUserByLogin(service.knex, request.login);
   // Always verify, against a dummy hash for unknown users: the same work and
@@ -42,6 +45,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled' },
     });
     await recordLoginFailure(service.knex, request.login, info.ip, policy);
+    service.metrics.loginFailures.inc({ reason: 'invalid_credentials' });
     throw new InvalidGrant('invalid username or password');
   }
   await clearAccountFailures(service.knex, request.login);

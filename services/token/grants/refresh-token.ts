@@ -43,11 +43,15 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
   const { client } = request;
   if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
   const presented = await findRefreshToken(service.knex, request.refreshToken);
-  if (!presented) throw new InvalidGrant();
+  if (!presented) {
+    service.metrics.refreshes.inc({ outcome: 'rejected' });
+    throw new InvalidGrant();
+  }
 
   // The outcome is decided and committed first; errors are thrown only after
   // the commit, so a reuse revocation is durable before we answer.
   const outcome = await service.knex.transaction((trx) => rotate(service, trx, presented, request));
+  service.metrics.refreshes.inc({ outcome: outcome.kind === 'reused' ? 'reuse_detected' : outcome.kind });
   switch (outcome.kind) {
     case 'rotated':
       return outcome.response;
@@ -133,6 +137,7 @@ async function handleReuse(
   await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+            metrics: service.metrics,
   });
   const session = await trx('sessions').where({ id: sessionId }).first('user_id');
   await recordAudit(trx, {

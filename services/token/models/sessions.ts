@@ -2,6 +2,7 @@
 // every rotation, revoked as a whole.
 import type { Knex } from 'knex';
 import { recordRevocation } from './revocations.ts';
+import type { TokenMetrics } from '../metrics.ts';
 
 export interface SessionRow {
   id: string;
@@ -76,6 +77,7 @@ export interface RevokeSessionsOptions {
   reason: RevocationReason;
   /** How long an access token issued for these sessions can still be valid. */
   accessTokenLifetimeMs: number;
+  metrics?: TokenMetrics | undefined;
 }
 
 /**
@@ -96,6 +98,7 @@ export async function revokeSessions(
   for (const { id } of revoked) {
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
+  options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
   return revoked.map(({ id }) => id);
 }
 
