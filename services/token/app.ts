@@ -7,6 +7,7 @@ import bodyParser from 'koa-bodyparser';
 import type { TokenService } from './context.ts';
 import { HttpError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
 import { adminCommandEndpoint } from './actions/admin.ts';
+import { openApiDocument } from './openapi.ts';
 import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
 import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './actions/health.ts';
 import { introspectionEndpoint } from './actions/introspect.ts';
@@ -27,6 +28,9 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/.well-known/oauth-authorization-server', metadataEndpoint(service));
   router.get('/.well-known/openid-configuration', metadataEndpoint(service));
   router.get('/.well-known/jwks.json', jwksEndpoint(service));
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = openApiDocument(service.config);
+  });
   router.post('/oauth/token', tokenEndpoint(service));
   router.post('/oauth/revoke', revocationEndpoint(service));
   router.post('/oauth/introspect', introspectionEndpoint(service));
@@ -173,6 +177,8 @@ function toHttpError(caught: unknown): HttpError {
   if (error.status && error.status >= 400 && error.status < 500) {
     return new InvalidRequest(error.type === 'entity.parse.failed' ? 'the body is not valid JSON' : 'the request is malformed');
   }
+  // A body that does not decompress as its Content-Encoding says: zlib's errors carry no status.
+  if (typeof error.code === 'string' && error.code.startsWith('Z_')) return new InvalidRequest('the body does not match its Content-Encoding');
   if (isDatabaseUnavailable(error)) return new ServiceUnavailable('the database is unavailable; try again shortly');
   return new HttpError(500, 'server_error', 'internal error');
 }
