@@ -34,6 +34,8 @@ const ENV_SHAPE = {
   FEED_RECONNECT_MIN: duration('250ms'),
   FEED_RECONNECT_MAX: duration('15s'),
   SHUTDOWN_GRACE: duration('10s'),
+  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 };
 
 export interface GatewayConfig {
@@ -58,6 +60,7 @@ export interface GatewayConfig {
   feedReconnectMinMs: number;
   feedReconnectMaxMs: number;
   shutdownGraceMs: number;
+  metricsToken?: string | undefined;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -80,5 +83,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     feedReconnectMinMs: parsed.FEED_RECONNECT_MIN,
     feedReconnectMaxMs: parsed.FEED_RECONNECT_MAX,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
+    metricsToken: parsed.METRICS_TOKEN,
   };
 }

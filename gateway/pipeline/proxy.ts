@@ -17,6 +17,8 @@ export interface ProxyOptions {
   keepAliveIdleMs: number;
   defaultTimeoutMs: number;
   logger: Logger;
+  /** Called with the time to the upstream's response headers. */
+  onUpstreamResponse?: (routeId: string, seconds: number) => void;
 }
 
 interface InFlight {
@@ -24,6 +26,8 @@ interface InFlight {
   timer: NodeJS.Timeout | undefined;
   /** Set once the exchange is over from our side: timed out or client gone. */
   abandoned: boolean;
+  routeId: string;
+  startedAt: number;
 }
 
 export interface ForwardTarget {
@@ -53,7 +57,10 @@ export class UpstreamProxy {
     });
     this.#proxy.on('proxyRes', (proxyRes, req, res) => {
       const state = this.#inFlight.get(req);
-      if (state) clearTimeout(state.timer);
+      if (state) {
+        clearTimeout(state.timer);
+        this.#options.onUpstreamResponse?.(state.routeId, (performance.now() - state.startedAt) / 1000);
+      }
       // The upstream's keep-alive parameters describe its connection to us, not ours to the client.
       delete proxyRes.headers['keep-alive'];
       proxyRes.on('error', (error) => this.#options.logger.debug({ err: error.message }, 'upstream response aborted'));
@@ -80,7 +87,7 @@ export class UpstreamProxy {
 
   forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
     const { route } = target;
-    const state: InFlight = { proxyReq: undefined, timer: undefined, abandoned: false };
+    const state: InFlight = { proxyReq: undefined, timer: undefined, abandoned: false, routeId: route.id, startedAt: performance.now() };
     this.#inFlight.set(req, state);
     // http-proxy builds the upstream request from req.url and req.headers.
     req.url = target.path;

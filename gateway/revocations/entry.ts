@@ -7,6 +7,8 @@ export const revocationEntrySchema = z.object({
   key: z.string().min(1),
   not_before: z.string().nullable().optional(),
   expires_at: z.string(),
+  /** When the token service wrote the entry (optional; used for the propagation metric). */
+  created_at: z.string().optional(),
 });
 
 export type RevocationEntry = z.infer<typeof revocationEntrySchema>;
@@ -27,6 +29,8 @@ export interface Revocation {
   readonly notBeforeSec: number;
   /** After this instant (ms) no token the entry covers can still be valid. */
   readonly expiresAtMs: number;
+  /** When the token service wrote it (ms), if the log said. */
+  readonly createdAtMs?: number | undefined;
 }
 
 export function toRevocation(entry: RevocationEntry): Revocation {
@@ -38,5 +42,6 @@ export function toRevocation(entry: RevocationEntry): Revocation {
     if (Number.isNaN(ms)) throw new Error(`revocation ${entry.id}: not_before "${entry.not_before}" is not an instant`);
     notBeforeSec = Math.floor(ms / 1000);
   }
-  return { id: entry.id, kind: entry.kind, key: entry.key, notBeforeSec, expiresAtMs };
+  const createdAtMs = entry.created_at ? Date.parse(entry.created_at) : Number.NaN;
+  return { id: entry.id, kind: entry.kind, key: entry.key, notBeforeSec, expiresAtMs, createdAtMs: Number.isNaN(createdAtMs) ? undefined : createdAtMs };
 }

@@ -30,6 +30,7 @@ export interface RevocationEntry {
   key: string;
   not_before: string | null;
   expires_at: string;
+  created_at: string;
 }
 
 export function toEntry(row: RevocationRow): RevocationEntry {
@@ -39,6 +40,7 @@ export function toEntry(row: RevocationRow): RevocationEntry {
     key: row.key,
     not_before: row.not_before ? row.not_before.toISOString() : null,
     expires_at: row.expires_at.toISOString(),
+    created_at: row.created_at.toISOString(),
   };
 }
 
