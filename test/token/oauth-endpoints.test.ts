@@ -157,3 +157,31 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
   });
 });
+
+describe('token service: background cleanup', () => {
+  it('purges expired rows on its own and leaves live ones', async () => {
+    const svc = await startTestTokenService({ env: { CLEANUP_INTERVAL: '200ms' } });
+    try {
+      const { knex } = svc.service;
+      const past = new Date(Date.now() - 60_000);
+      const future = new Date(Date.now() + 60_000);
+      await knex('revocations').insert([
+        { kind: 'token', key: 'expired-jti', expires_at: past },
+        { kind: 'token', key: 'live-jti', expires_at: future },
+      ]);
+      const { tokens } = await registerAndLogin(svc.url);
+      const sid = jose.decodeJwt(tokens.access_token).sid as string;
+      await knex('sessions').where({ id: sid }).update({ expires_at: past });
+      const deadline = Date.now() + 10_000;
+      while ((await knex('revocations').where({ key: 'expired-jti' }).first()) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(await knex('revocations').where({ key: 'expired-jti' }).first()).to.equal(undefined);
+      expect(await knex('revocations').where({ key: 'live-jti' }).first()).to.exist;
+      expect(await knex('sessions').where({ id: sid }).first(), 'the expired session and its tokens').to.equal(undefined);
+      expect(await knex('refresh_tokens').where({ session_id: sid }).first()).to.equal(undefined);
+    } finally {
+      await svc.stop();
+    }
+  });
+});
