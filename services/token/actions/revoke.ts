@@ -10,7 +10,7 @@ import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { recordRevocation } from '../models/revocations.ts';
-import { findSession, revokeSessions } from '../models/sessions.ts';
+import { findSession, revokeSession } from '../models/sessions.ts';
 
 const NOT_YOURS = 'the token was not issued to this client';
 
@@ -49,23 +49,11 @@ export function revocationEndpoint(service: TokenService): Middleware {
       const session = row ? await findSession(service.knex, row.session_id) : undefined;
       if (session) {
         if (session.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
-        await service.knex.transaction(async (trx) => {
-          const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
-            reason: 'revoked_by_client',
-            accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-            metrics: service.metrics,
-          });
-          if (revoked.length > 0) {
-            await recordAudit(trx, {
-              type: 'session_revoked',
-              userId: session.user_id,
-              sessionId: session.id,
-              clientId: client.client_id,
-              ip: info.ip,
-              userAgent: info.userAgent,
-              details: { via: 'rfc7009' },
-            });
-          }
+        await revokeSession(service.knex, session.id, {
+          reason: 'revoked_by_client',
+          accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+          metrics: service.metrics,
+          audit: { userId: session.user_id, clientId: client.client_id, ip: info.ip, userAgent: info.userAgent, details: { via: 'rfc7009' } },
         });
       }
     }

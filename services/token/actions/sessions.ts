@@ -4,8 +4,7 @@ import type { TokenService } from '../context.ts';
 import { NotFound } from '../errors.ts';
 import { requireLiveBearer } from '../helpers/bearer.ts';
 import { requestInfo } from '../helpers/request-info.ts';
-import { recordAudit } from '../models/audit.ts';
-import { findSession, listLiveSessions, revokeSessions } from '../models/sessions.ts';
+import { findSession, listLiveSessions, revokeSession } from '../models/sessions.ts';
 
 export function listSessionsEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
@@ -35,23 +34,11 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
     // Someone else's session is indistinguishable from one that does not exist.
     if (!session || session.user_id !== claims.sub) throw new NotFound('no such session');
     const info = requestInfo(ctx);
-    await service.knex.transaction(async (trx) => {
-      const revoked = await revokeSessions(trx, (q) => q.where({ id: session.id }), {
-        reason: 'revoked_by_user',
-        accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-            metrics: service.metrics,
-      });
-      if (revoked.length > 0) {
-        await recordAudit(trx, {
-          type: 'session_revoked',
-          userId: claims.sub,
-          sessionId: session.id,
-          clientId: claims.client_id,
-          ip: info.ip,
-          userAgent: info.userAgent,
-          details: { via: 'sessions_api', by_session: claims.sid },
-        });
-      }
+    await revokeSession(service.knex, session.id, {
+      reason: 'revoked_by_user',
+      accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+      metrics: service.metrics,
+      audit: { userId: claims.sub, clientId: claims.client_id, ip: info.ip, userAgent: info.userAgent, details: { via: 'sessions_api', by_session: claims.sid } },
     });
     ctx.status = 204;
   };

@@ -12,7 +12,7 @@ import { recordAudit } from '../models/audit.ts';
 import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
 import { purgeExpired } from '../models/cleanup.ts';
 import { recordRevocation } from '../models/revocations.ts';
-import { isUuid, listLiveSessions, revocationExpiry, revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import { isUuid, listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
 import { createUser, findUserById, findUserByLogin, publicUser, type UserRow } from '../models/users.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../actions/login.ts';
@@ -184,15 +184,13 @@ export const adminOperations = {
 
   async 'revoke.session'(ctx: AdminContext, args: Args) {
     const id = text(args, 'session') as string;
-    const revoked = await ctx.knex.transaction(async (trx) => {
-      const ids = isUuid(id)
-        ? await revokeSessions(trx, (q) => q.where({ id }), { reason: 'admin', accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL })
-        : [];
-      if (ids.length) await recordAudit(trx, { type: 'session_revoked', sessionId: id, ...ADMIN, details: { via: 'admin' } });
-      return ids;
+    if (!isUuid(id) || !(await ctx.knex('sessions').where({ id }).first())) throw new NotFound(`no session ${id}`);
+    const revoked = await revokeSession(ctx.knex, id, {
+      reason: 'admin',
+      accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
+      audit: { ...ADMIN, details: { via: 'admin' } },
     });
-    if (revoked.length === 0 && !(isUuid(id) && (await ctx.knex('sessions').where({ id }).first()))) throw new NotFound(`no session ${id}`);
-    return { session: id, revoked: revoked.length > 0 };
+    return { session: id, revoked };
   },
 
   async purge(ctx: AdminContext) {

@@ -1,6 +1,7 @@
 // Sessions are refresh-token families: one per login, carried forward by
 // every rotation, revoked as a whole.
 import type { Knex } from 'knex';
+import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
 import type { TokenMetrics } from '../metrics.ts';
 
@@ -100,6 +101,22 @@ export async function revokeSessions(
   }
   options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
   return revoked.map(({ id }) => id);
+}
+
+/**
+ * Revokes one session in its own transaction and records who did it.
+ * Returns false when it was already revoked (nothing is written then).
+ */
+export async function revokeSession(
+  knex: Knex,
+  sessionId: string,
+  options: RevokeSessionsOptions & { audit: Omit<AuditEvent, 'type' | 'sessionId'> },
+): Promise<boolean> {
+  return knex.transaction(async (trx) => {
+    const revoked = await revokeSessions(trx, (q) => q.where({ id: sessionId }), options);
+    if (revoked.length > 0) await recordAudit(trx, { ...options.audit, type: 'session_revoked', sessionId });
+    return revoked.length > 0;
+  });
 }
 
 /** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
