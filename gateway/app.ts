@@ -181,7 +181,12 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     });
 
     if (!target) return sendRejection(res, reject(400, 'invalid_request', 'unsupported request target'));
-    if (OWN_ENDPOINTS.has(target.path)) return ownEndpoints(req, res);
+    if (OWN_ENDPOINTS.has(target.path)) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return sendRejection(res, reject(405, 'method_not_allowed', 'method not allowed'), { allow: 'GET, HEAD' });
+      }
+      return ownEndpoints(req, res);
+    }
     const match = matchRoute(routes.routes, { method: req.method ?? 'GET', host: req.headers.host, path: target.path });
     if (match.kind === 'not_found') return sendRejection(res, reject(404, 'not_found', 'no route for this path'));
     if (match.kind === 'method_not_allowed') {
@@ -209,9 +214,10 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     const target = parseRequestTarget(req.url);
     const refuse = (rejection: Rejection, route?: Route) => {
       accessLog.info({ requestId, method: 'UPGRADE', path: target?.path, route: route?.id, status: rejection.status });
-      writeRejectionToSocket(socket, rejection, { 'x-request-id': requestId });
+      writeRejectionToSocket(socket, rejection, { 'x-request-id': requestId }, { head: req.method === 'HEAD' });
     };
-    if (!target || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
+    // RFC 6455 §4.1: the opening handshake is a GET.
+    if (!target || req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
       return refuse(reject(400, 'invalid_request', 'only WebSocket upgrades are supported'));
     }
     // Checked before anything is opened upstream (ws would refuse these handshakes later anyway).
@@ -243,7 +249,10 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     });
   }
 
-  const server = http.createServer((req, res) => {
+  const headersTimeoutMs = settings.headersTimeoutMs ?? 20_000;
+  // Node checks header and request timeouts on this interval (default 30 s): keep it below the timeout.
+  const connectionsCheckingInterval = Math.min(30_000, Math.max(50, Math.floor(headersTimeoutMs / 4)));
+  const server = http.createServer({ connectionsCheckingInterval }, (req, res) => {
     handleRequest(req, res).catch((error: Error) => {
       logger.error({ err: error }, 'request handling failed');
       sendRejection(res, reject(500, 'server_error', 'internal error'));
@@ -259,18 +268,23 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+    // As Node's own handler: never write a second response onto a socket whose current
+    // response has started (the peer, or a proxy in front, would take it for the next one).
+    if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) return socket.destroy();
+    // A HEAD request gets no body, even in an error; the bytes received tell whether it was one.
+    const head = { head: (error as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 5) === 'HEAD ' };
     // The statuses Node itself would send: headers over the size limit are 431, headers or a
     // request too slow to arrive (headersTimeout, requestTimeout) are 408; other garbage is 400.
     if (error.code === 'HPE_HEADER_OVERFLOW') {
-      return writeRejectionToSocket(socket, reject(431, 'request_header_fields_too_large', 'request headers too large'));
+      return writeRejectionToSocket(socket, reject(431, 'request_header_fields_too_large', 'request headers too large'), {}, head);
     }
     if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-      return writeRejectionToSocket(socket, reject(408, 'request_timeout', 'request not received in time'));
+      return writeRejectionToSocket(socket, reject(408, 'request_timeout', 'request not received in time'), {}, head);
     }
-    writeRejectionToSocket(socket, reject(400, 'invalid_request', 'malformed HTTP request'));
+    writeRejectionToSocket(socket, reject(400, 'invalid_request', 'malformed HTTP request'), {}, head);
   });
   // Slow clients must not hold sockets forever; idle keep-alive connections are cheap but finite.
-  server.headersTimeout = 20_000;
+  server.headersTimeout = headersTimeoutMs;
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 30_000;
 

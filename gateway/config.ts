@@ -34,6 +34,8 @@ const ENV_SHAPE = {
   FEED_RECONNECT_MIN: duration('250ms'),
   FEED_RECONNECT_MAX: duration('15s'),
   SHUTDOWN_GRACE: duration('10s'),
+  /** A client must send its request headers within this (slow-header clients get 408). */
+  HEADERS_TIMEOUT: duration('20s'),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 };
@@ -60,6 +62,8 @@ export interface GatewayConfig {
   feedReconnectMinMs: number;
   feedReconnectMaxMs: number;
   shutdownGraceMs: number;
+  /** Time allowed for a request's headers to arrive; default 20 s. */
+  headersTimeoutMs?: number;
   metricsToken?: string | undefined;
 }
 
@@ -83,6 +87,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     feedReconnectMinMs: parsed.FEED_RECONNECT_MIN,
     feedReconnectMaxMs: parsed.FEED_RECONNECT_MAX,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
+    headersTimeoutMs: parsed.HEADERS_TIMEOUT,
     metricsToken: parsed.METRICS_TOKEN,
   };
 }

@@ -31,8 +31,9 @@ export async function authenticate(
   if (route.auth === 'none') return { ok: true, claims: undefined };
   const token = extractBearerToken(authorization);
   if (token === undefined) {
-    // On an optional route, no bearer token (or another scheme, meant for the upstream) is anonymous.
-    if (route.auth === 'optional') return { ok: true, claims: undefined };
+    // On an optional route, no bearer token (or another scheme, meant for the upstream) is anonymous;
+    // a Bearer header that is malformed ("Bearer ", two tokens) is a bad token, not anonymity.
+    if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return { ok: true, claims: undefined };
     return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
   }
   let claims: AccessTokenClaims;

@@ -39,10 +39,16 @@ export interface ForwardTarget {
 
 const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
 
+// Each request's state rides on the request object itself. A WeakMap keyed by
+// requests cost ~15 µs of GC per request (a third of the gateway's lead over a
+// bare proxy): every young-generation GC had to walk its ephemeron table, and
+// request graphs it held got promoted to the old generation (docs/BENCHMARKS.md).
+const IN_FLIGHT = Symbol('gateway.inFlight');
+type TrackedRequest = IncomingMessage & { [IN_FLIGHT]?: InFlight };
+
 export class UpstreamProxy {
   readonly #proxy = httpProxy.createProxyServer({ xfwd: false, changeOrigin: true, ws: false });
   readonly #agents = new Map<string, http.Agent>();
-  readonly #inFlight = new WeakMap<IncomingMessage, InFlight>();
   readonly #options: ProxyOptions;
   /** Upstream requests destroyed because their client went away (observable in tests). */
   abandonedByClient = 0;
@@ -50,13 +56,13 @@ export class UpstreamProxy {
   constructor(options: ProxyOptions) {
     this.#options = options;
     this.#proxy.on('proxyReq', (proxyReq, req) => {
-      const state = this.#inFlight.get(req);
+      const state = (req as TrackedRequest)[IN_FLIGHT];
       if (!state) return;
       state.proxyReq = proxyReq;
       if (state.abandoned) proxyReq.destroy();
     });
     this.#proxy.on('proxyRes', (proxyRes, req, res) => {
-      const state = this.#inFlight.get(req);
+      const state = (req as TrackedRequest)[IN_FLIGHT];
       if (state) {
         clearTimeout(state.timer);
         this.#options.onUpstreamResponse?.(state.routeId, (performance.now() - state.startedAt) / 1000);
@@ -88,7 +94,7 @@ export class UpstreamProxy {
   forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
     const { route } = target;
     const state: InFlight = { proxyReq: undefined, timer: undefined, abandoned: false, routeId: route.id, startedAt: performance.now() };
-    this.#inFlight.set(req, state);
+    (req as TrackedRequest)[IN_FLIGHT] = state;
     // http-proxy builds the upstream request from req.url and req.headers.
     req.url = target.path;
     req.headers = target.headers as IncomingMessage['headers'];

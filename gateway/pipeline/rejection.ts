@@ -44,8 +44,16 @@ export function sendRejection(res: ServerResponse, rejection: Rejection, extraHe
   res.end(text);
 }
 
-/** Answers an upgrade request that will not be upgraded, then closes the socket. */
-export function writeRejectionToSocket(socket: Duplex, rejection: Rejection, extraHeaders: Record<string, string> = {}): void {
+/**
+ * Answers an upgrade request that will not be upgraded (or bytes that never became a
+ * request), then closes the socket. `head`: the request was HEAD, so no body may follow.
+ */
+export function writeRejectionToSocket(
+  socket: Duplex,
+  rejection: Rejection,
+  extraHeaders: Record<string, string> = {},
+  options: { head?: boolean } = {},
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
@@ -60,5 +68,5 @@ export function writeRejectionToSocket(socket: Duplex, rejection: Rejection, ext
     ...rejection.headers,
   };
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${text}`);
+  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${options.head ? '' : text}`);
 }

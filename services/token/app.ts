@@ -69,6 +69,11 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
     strict: true,
     // Passed through to co-body's qs: plain key=value pairs are all OAuth needs.
     queryString: { depth: 0, parameterLimit: 100, allowPrototypes: false, allowDots: false },
+    // Reading the body can fail without an HTTP status: a body that does not decompress as
+    // its Content-Encoding claims (zlib, brotli). That is the client's error, not a 500.
+    onerror: (error: Error & { status?: number }) => {
+      throw error.status ? error : new InvalidRequest('the body could not be decoded');
+    },
   };
   app.use(bodyParser(bodyOptions));
   app.use(async (ctx, next) => {
@@ -177,8 +182,6 @@ function toHttpError(caught: unknown): HttpError {
   if (error.status && error.status >= 400 && error.status < 500) {
     return new InvalidRequest(error.type === 'entity.parse.failed' ? 'the body is not valid JSON' : 'the request is malformed');
   }
-  // A body that does not decompress as its Content-Encoding says: zlib's errors carry no status.
-  if (typeof error.code === 'string' && error.code.startsWith('Z_')) return new InvalidRequest('the body does not match its Content-Encoding');
   if (isDatabaseUnavailable(error)) return new ServiceUnavailable('the database is unavailable; try again shortly');
   return new HttpError(500, 'server_error', 'internal error');
 }

@@ -58,6 +58,9 @@ export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
 }
 
+/** Headers that name keys elsewhere: never followed, and refused outright. */
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
+
 /**
  * Verifies signature, algorithm, type, issuer, expiry and required claims.
  * Revocation is the caller's business. Throws on any failure.
@@ -70,8 +73,12 @@ export async function verifyAccessToken(
   const { payload } = await jose.jwtVerify(
     token,
     (header) => {
-      // The kid is only a lookup key among our own keys; jku, x5u and jwk are never followed.
-      const key = header.kid === undefined ? undefined : keys.publicKey(header.kid);
+      // The kid is only a lookup key among our own keys; jku, x5u and jwk are never followed,
+      // and (docs/WIRE-CONTRACT.md) a token carrying them is refused even if our key signed it.
+      for (const name of FORBIDDEN_HEADERS) {
+        if (name in header) throw new jose.errors.JWSInvalid(`"${name}" header not accepted`);
+      }
+      const key = typeof header.kid === 'string' ? keys.publicKey(header.kid) : undefined;
       if (!key) throw new jose.errors.JWKSNoMatchingKey();
       return key;
     },
