@@ -3,6 +3,7 @@
 // the same `pg` client (PGlite's node-postgres adapter), so both modes share
 // one dialect and return the same JavaScript types.
 import fs from 'node:fs';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
@@ -33,20 +34,41 @@ export interface DatabaseOptions {
   /** Directory of the embedded database; `memory://` keeps it in memory. */
   dataDir?: string | undefined;
   poolMax?: number | undefined;
+  /**
+   * A pooled PostgreSQL connection with no traffic in either direction for this
+   * long is destroyed. A partitioned network (packets dropped, no reset) would
+   * otherwise hang a query, and its pooled connection, until TCP gives up many
+   * minutes later. Default 15 s; our queries are short.
+   */
+  stallTimeoutMs?: number | undefined;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolMax ?? 10)
+    ? openPostgres(options.databaseUrl, options.poolMax ?? 10, options.stallTimeoutMs ?? 15_000)
     : openPglite(options.dataDir ?? './data');
 }
 
-function openPostgres(url: string, poolMax: number): Database {
+interface PooledPgClient {
+  connection?: { stream?: Socket };
+}
+
+function openPostgres(url: string, poolMax: number, stallTimeoutMs: number): Database {
   const listeners = new Set<() => Promise<void>>();
   const knex = knexFactory({
     client: 'pg',
-    connection: url,
-    pool: { min: 0, max: poolMax },
+    connection: { connectionString: url, keepAlive: true, connectionTimeoutMillis: 5_000 },
+    pool: {
+      min: 0,
+      max: poolMax,
+      afterCreate(client: PooledPgClient, done: (error: Error | null, client: PooledPgClient) => void) {
+        const socket = client.connection?.stream;
+        // Destroying the socket makes pg emit an error, which makes knex discard the
+        // connection; the waiting query fails and the request answers 503.
+        socket?.setTimeout(stallTimeoutMs, () => socket.destroy(new Error('database connection stalled')));
+        done(null, client);
+      },
+    },
     acquireConnectionTimeout: 10_000,
     ...migrationConfig,
   });
@@ -85,7 +107,8 @@ async function listenOnPostgres(
   let retryTimer: NodeJS.Timeout | undefined;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString: url });
+    // keepAlive: a LISTEN connection is idle by nature, so only TCP probes notice it died.
+    const next = new pg.Client({ connectionString: url, keepAlive: true, connectionTimeoutMillis: 5_000 });
     next.on('notification', (message) => {
       if (message.channel === channel) handler(message.payload ?? '');
     });
@@ -111,8 +134,20 @@ async function listenOnPostgres(
     if (retryTimer) clearTimeout(retryTimer);
     const current = client;
     client = undefined;
-    current?.removeAllListeners();
-    await current?.end().catch(() => undefined);
+    if (!current) return;
+    current.removeAllListeners();
+    current.on('error', () => undefined);
+    // end() waits for the server's goodbye, which a dead or partitioned
+    // connection never sends: give it a moment, then drop the socket.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      current.end().catch(() => undefined),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, 1_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    (current as unknown as PooledPgClient).connection?.stream?.destroy();
   };
 }
 

@@ -191,5 +191,5 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 function isDatabaseUnavailable(error: { code?: string; name?: string; message?: string }): boolean {
   if (error.code && UNAVAILABLE_CODES.has(error.code)) return true;
   if (error.name === 'KnexTimeoutError') return true;
-  return /Connection terminated|connection is closed|Client has encountered a connection error/i.test(error.message ?? '');
+  return /Connection terminated|connection is closed|Client has encountered a connection error|database connection stalled/i.test(error.message ?? '');
 }

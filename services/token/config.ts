@@ -23,6 +23,8 @@ export const tokenServiceEnv = {
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
   DATA_DIR: z.string().default('./data'),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /** A pooled PostgreSQL connection silent this long is dropped (a partition must not hang requests). */
+  DATABASE_STALL_TIMEOUT: duration('15s'),
   ACCESS_TOKEN_TTL: duration('300'),
   REFRESH_TOKEN_IDLE_TTL: duration('14d'),
   SESSION_MAX_AGE: duration('30d'),

@@ -37,7 +37,12 @@ export async function startTokenService(
   if (!config.KEY_ENCRYPTION_KEY) {
     logger.warn('KEY_ENCRYPTION_KEY is not set: signing keys are stored unencrypted in the database');
   }
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: config.DATABASE_POOL_MAX });
+  const db = await openDatabase({
+    databaseUrl: config.DATABASE_URL,
+    dataDir: config.DATA_DIR,
+    poolMax: config.DATABASE_POOL_MAX,
+    stallTimeoutMs: config.DATABASE_STALL_TIMEOUT,
+  });
   const cleanups: Array<() => Promise<unknown>> = [() => db.close()];
   try {
     await db.migrate();

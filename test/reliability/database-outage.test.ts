@@ -37,6 +37,7 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
   let whoami: RunningApp;
   let gateway: Gateway;
   const ISSUER = 'http://auth.outage.test';
+  let proxied: URL;
 
   before(async function () {
     const adminUrl = testDatabaseUrl();
@@ -44,7 +45,7 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
     database = await createTestDatabase();
     const direct = new URL(database.env.DATABASE_URL as string);
     dbProxy = await startFaultProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
-    const proxied = new URL(direct);
+    proxied = new URL(direct);
     proxied.port = String(dbProxy.port);
     // Instance A reaches PostgreSQL through the proxy; instance B directly. One issuer, one database.
     svc = await startTestTokenService({ database, env: { ISSUER, DATABASE_URL: proxied.toString() } });
@@ -130,5 +131,32 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
     // And new revocations flow again through the healed instance.
     expect((await request(svc.url, 'POST', '/auth/logout', { token: rotated.body.access_token })).status).to.equal(204);
     await eventually(async () => (await atGateway(rotated.body.access_token)) === 401, 'a logout after the outage is enforced', 15_000);
+  });
+  it('a partition (packets dropped, no reset) answers 503 within a bound, not a hang, and recovers', async () => {
+    // Its own instance, so that the stall detector can be short.
+    const stalling = await startTestTokenService({
+      database,
+      env: { ISSUER, DATABASE_URL: proxied.toString(), DATABASE_STALL_TIMEOUT: '1s' },
+    });
+    try {
+      const { user } = await registerAndLogin(stalling.url);
+      dbProxy.stall();
+      const started = Date.now();
+      const during = await request(stalling.url, 'POST', '/auth/login', { json: { username: user.username, password: user.password } });
+      expect(during.status).to.equal(503);
+      expect(during.headers.get('retry-after')).to.match(/^\d+$/);
+      // Bounded by the stall timeout and the pool's acquire timeout, not by TCP's minutes.
+      expect(Date.now() - started).to.be.below(25_000);
+      expect((await request(stalling.url, 'GET', '/readyz')).status).to.equal(503);
+      dbProxy.heal();
+      await eventually(
+        async () => (await request(stalling.url, 'POST', '/auth/login', { json: { username: user.username, password: user.password } })).status === 200,
+        'login works again after the partition heals',
+        30_000,
+      );
+    } finally {
+      dbProxy.heal();
+      await stalling.close();
+    }
   });
 });

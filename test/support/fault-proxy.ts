@@ -7,6 +7,11 @@ export interface FaultProxy {
   port: number;
   /** Drops every open connection and refuses new ones until healed. */
   cut(): void;
+  /**
+   * A partition rather than a reset: open connections stay open but nothing
+   * crosses them any more, and new ones are accepted but lead nowhere.
+   */
+  stall(): void;
   heal(): void;
   readonly connections: number;
   close(): Promise<void>;
@@ -14,10 +19,19 @@ export interface FaultProxy {
 
 export async function startFaultProxy(target: { host: string; port: number }, listenPort = 0): Promise<FaultProxy> {
   const open = new Set<net.Socket>();
+  const stalledSockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let broken = false;
+  let stalled = false;
   const server = net.createServer((client) => {
     if (broken) {
       client.destroy();
+      return;
+    }
+    if (stalled) {
+      client.on('error', () => undefined);
+      client.pause();
+      stalledSockets.add(client);
       return;
     }
     const upstream = net.connect(target.port, target.host);
@@ -33,6 +47,9 @@ export async function startFaultProxy(target: { host: string; port: number }, li
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
+    client.once('close', () => pairs.delete(pair));
   });
   await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const { port } = server.address() as net.AddressInfo;
@@ -44,15 +61,28 @@ export async function startFaultProxy(target: { host: string; port: number }, li
       for (const socket of open) socket.destroy();
       open.clear();
     },
+    stall() {
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
     heal() {
       broken = false;
+      stalled = false;
+      // Connections caught in the stall stay dead, as after a real partition.
+      for (const socket of stalledSockets) socket.destroy();
+      stalledSockets.clear();
     },
     get connections() {
       return open.size;
     },
     close: () =>
       new Promise<void>((resolve) => {
-        for (const socket of open) socket.destroy();
+        for (const socket of [...open, ...stalledSockets]) socket.destroy();
         server.close(() => resolve());
       }),
   };
