@@ -32,7 +32,8 @@ export function summarize(samples: readonly number[]): Summary {
 export type Cell = string | number;
 
 export function printTable(title: string, header: string[], rows: Cell[][]): void {
-  const text = rows.map((row) => row.map((cell) => (typeof cell === 'number' ? formatNumber(cell) : cell)));
+  // Numbers that crossed IPC as JSON may arrive as null (NaN, ±Infinity): shown as "—".
+  const text = rows.map((row) => row.map((cell) => (typeof cell === 'number' ? formatNumber(cell) : (cell ?? '—'))));
   const widths = header.map((h, i) => Math.max(h.length, ...text.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   console.log(`\n${title}`);
@@ -43,6 +44,7 @@ export function printTable(title: string, header: string[], rows: Cell[][]): voi
 
 export function formatNumber(value: number): string {
   if (!Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value) && Math.abs(value) < 1000) return String(value);
   if (Math.abs(value) >= 1000) return Math.round(value).toLocaleString('en-US');
   if (Math.abs(value) >= 100) return value.toFixed(0);
   if (Math.abs(value) >= 10) return value.toFixed(1);

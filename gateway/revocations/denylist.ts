@@ -5,6 +5,10 @@
 import { EventEmitter } from 'node:events';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
 import type { Revocation, RevocationKind } from './entry.ts';
+import { AppliedIds, ExpiringKeys } from './expiring-keys.ts';
+
+/** How many of the latest applied entries `waitFor` can still find after the fact. */
+const RECENT_ENTRIES = 10_000;
 
 export type RevocationMatch = { kind: RevocationKind; key: string };
 type TokenFacts = Pick<AccessTokenClaims, 'sub' | 'sid' | 'jti' | 'iat'>;
@@ -36,12 +40,20 @@ function targetMatches(target: RevocationWaitTarget, revocation: Revocation): bo
   return revocation.key === target.key && (target.kind === undefined || target.kind === revocation.kind);
 }
 
+// Memory matters here: a gateway may hold a million revoked sessions. Sessions and
+// tokens are kept as key → second until which to keep them, in compact tables
+// (expiring-keys.ts); applied ids as intervals; whole entries only for the latest
+// RECENT_ENTRIES, for waitFor. Keeping until the next whole second errs on the side
+// of keeping.
 export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
-  readonly #sessions = new Map<string, number>();
-  readonly #tokens = new Map<string, number>();
+  readonly #sessions = new ExpiringKeys();
+  readonly #tokens = new ExpiringKeys();
   readonly #users = new Map<string, { notBeforeSec: number; expiresAtMs: number }>();
-  /** Applied entry ids (until their entry expires), so replays are recognised and tests can wait. */
-  readonly #applied = new Map<number, { revocation: Revocation; forgetAt: number }>();
+  /** Every applied entry id, so replays are recognised. */
+  readonly #appliedIds = new AppliedIds();
+  /** The latest applied entries, oldest first (a ring of RECENT_ENTRIES), so tests can wait after the fact. */
+  readonly #recent: Revocation[] = [];
+  #recentNext = 0;
   readonly #retainMs: number;
   readonly #now: () => number;
   #highestId = 0;
@@ -63,7 +75,7 @@ export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
   }
 
   hasApplied(id: number): boolean {
-    return this.#applied.has(id);
+    return this.#appliedIds.has(id);
   }
 
   /**
@@ -72,17 +84,18 @@ export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
    */
   apply(revocation: Revocation): boolean {
     const keepUntil = revocation.expiresAtMs + this.#retainMs;
-    if (this.#applied.has(revocation.id)) return false;
+    if (!this.#appliedIds.add(revocation.id)) return false;
     this.#highestId = Math.max(this.#highestId, revocation.id);
-    // Remember the id a little past expiry so late duplicates are still recognised.
-    this.#applied.set(revocation.id, { revocation, forgetAt: Math.max(keepUntil, this.#now() + 60_000) });
+    if (this.#recent.length < RECENT_ENTRIES) this.#recent.push(revocation);
+    else this.#recent[this.#recentNext] = revocation;
+    this.#recentNext = (this.#recentNext + 1) % RECENT_ENTRIES;
     if (keepUntil > this.#now()) {
       switch (revocation.kind) {
         case 'session':
-          this.#sessions.set(revocation.key, Math.max(keepUntil, this.#sessions.get(revocation.key) ?? 0));
+          this.#sessions.set(revocation.key, Math.ceil(keepUntil / 1000));
           break;
         case 'token':
-          this.#tokens.set(revocation.key, Math.max(keepUntil, this.#tokens.get(revocation.key) ?? 0));
+          this.#tokens.set(revocation.key, Math.ceil(keepUntil / 1000));
           break;
         case 'user': {
           const previous = this.#users.get(revocation.key);
@@ -102,9 +115,9 @@ export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
   check(token: TokenFacts): RevocationMatch | undefined {
     const now = this.#now();
     const sessionUntil = this.#sessions.get(token.sid);
-    if (sessionUntil !== undefined && sessionUntil > now) return { kind: 'session', key: token.sid };
+    if (sessionUntil !== undefined && sessionUntil * 1000 > now) return { kind: 'session', key: token.sid };
     const tokenUntil = this.#tokens.get(token.jti);
-    if (tokenUntil !== undefined && tokenUntil > now) return { kind: 'token', key: token.jti };
+    if (tokenUntil !== undefined && tokenUntil * 1000 > now) return { kind: 'token', key: token.jti };
     const user = this.#users.get(token.sub);
     if (user && user.expiresAtMs > now && token.iat <= user.notBeforeSec) return { kind: 'user', key: token.sub };
     return undefined;
@@ -113,22 +126,22 @@ export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
   /** Forgets entries that can no longer cover a valid token. */
   prune(): number {
     const now = this.#now();
-    let removed = 0;
-    for (const map of [this.#sessions, this.#tokens]) {
-      for (const [key, until] of map) if (until <= now && map.delete(key)) removed += 1;
-    }
+    // Kept while until * 1000 > now, i.e. until > now / 1000.
+    const nowSec = Math.floor(now / 1000);
+    let removed = this.#sessions.prune(nowSec) + this.#tokens.prune(nowSec);
     for (const [key, user] of this.#users) if (user.expiresAtMs <= now && this.#users.delete(key)) removed += 1;
-    for (const [id, { forgetAt }] of this.#applied) if (forgetAt <= now) this.#applied.delete(id);
     return removed;
   }
 
   /**
    * Resolves with the first revocation matching `target` that is (or gets)
-   * applied: an entry id, `{kind?, key}` or a predicate. Rejects after `timeoutMs`.
+   * applied: an entry id, `{kind?, key}` or a predicate (of the entries applied
+   * before the call, the latest 10,000 are looked at). Rejects after `timeoutMs`.
    * Meant for tests and benchmarks: `await gateway.denylist.waitFor({ kind: 'session', key: sid })`.
    */
   waitFor(target: RevocationWaitTarget, timeoutMs = 5000): Promise<Revocation> {
-    for (const { revocation } of this.#applied.values()) {
+    // Among the entries already applied, only the latest RECENT_ENTRIES are still known whole.
+    for (const revocation of this.#recent) {
       if (targetMatches(target, revocation)) return Promise.resolve(revocation);
     }
     return new Promise((resolve, reject) => {

@@ -2,14 +2,40 @@
 // and never blocks the event loop). Parameters follow OWASP: N=2^17, r=8, p=1.
 // Hashes are self-describing, so the cost can be raised without a migration.
 import crypto from 'node:crypto';
+import os from 'node:os';
 import { promisify } from 'node:util';
 
-const scrypt = promisify(crypto.scrypt) as (
+const scryptOnPool = promisify(crypto.scrypt) as (
   password: crypto.BinaryLike,
   salt: crypto.BinaryLike,
   keylen: number,
   options: crypto.ScryptOptions,
 ) => Promise<Buffer>;
+
+// libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default) also runs the RS256
+// signing of every token (jose signs with WebCrypto, on the pool). A login storm
+// that filled it with second-long scrypt jobs queued every refresh behind them:
+// refreshes stalled completely while 20 clients logged in (docs/BENCHMARKS.md,
+// event-loop scenario). So at most min(pool - 2, cores - 1) hashes run at once:
+// two threads stay free for signing and one core for the event loop. The rest
+// wait here, in arrival order (unknown users too, so waiting reveals nothing).
+// At cost 17 scrypt is memory-bound: more parallel hashes did not raise logins/s.
+const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+const MAX_CONCURRENT_HASHES = Math.max(1, Math.min(poolSize - 2, os.availableParallelism() - 1));
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function scrypt(password: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, options: crypto.ScryptOptions): Promise<Buffer> {
+  if (running < MAX_CONCURRENT_HASHES) running += 1;
+  else await new Promise<void>((resolve) => waiting.push(resolve)); // the finishing hash hands its slot over
+  try {
+    return await scryptOnPool(password, salt, keylen, options);
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running -= 1;
+  }
+}
 
 const KEY_LENGTH = 32;
 
