@@ -2,16 +2,14 @@
 // first-party POST /auth/login. Creates a new session (refresh-token family).
 import type { TokenService } from '../context.ts';
 import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
-import { issueAccessToken } from '../helpers/access-tokens.ts';
 import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import { issueRefreshToken } from '../models/refresh-tokens.ts';
 import { createSession } from '../models/sessions.ts';
 import { findUserByLogin } from '../models/users.ts';
 import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttlePolicy } from '../models/login-throttles.ts';
-import type { TokenResponse } from './token-response.ts';
+import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface PasswordGrantRequest {
   client: ClientRow;
@@ -62,16 +60,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       ip: info.ip,
       userAgent: info.userAgent,
     });
-    const refresh = await issueRefreshToken(trx, {
-      sessionId: session.id,
-      parentId: null,
-      expiresAt: new Date(Math.min(now + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
-    });
-    const access = await issueAccessToken(
-      service.keys,
-      { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
-      { sub: user.id, clientId: client.client_id, scope, audiences: client.audiences, sid: session.id },
-    );
+    const pair = await issueTokenPair(trx, service, { session, parentId: null, scope });
     await recordAudit(trx, {
       type: 'login_succeeded',
       userId: user.id,
@@ -80,12 +69,6 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       ip: info.ip,
       userAgent: info.userAgent,
     });
-    return {
-      access_token: access.token,
-      token_type: 'Bearer',
-      expires_in: access.expiresIn,
-      refresh_token: refresh.token,
-      scope,
-    };
+    return pair;
   });
 }

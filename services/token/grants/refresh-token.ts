@@ -11,7 +11,6 @@
 import type { Knex } from 'knex';
 import type { TokenService } from '../context.ts';
 import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
-import { issueAccessToken } from '../helpers/access-tokens.ts';
 import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
@@ -20,11 +19,10 @@ import {
   consumeRefreshToken,
   findLiveChild,
   findRefreshToken,
-  issueRefreshToken,
   type RefreshTokenRow,
 } from '../models/refresh-tokens.ts';
 import { lockSession, revokeSessions } from '../models/sessions.ts';
-import type { TokenResponse } from './token-response.ts';
+import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface RefreshGrantRequest {
   client: ClientRow;
@@ -69,7 +67,6 @@ async function rotate(
   presented: RefreshTokenRow,
   request: RefreshGrantRequest,
 ): Promise<Outcome> {
-  const { config } = service;
   const { client, info } = request;
   // Locking the family serialises this refresh with other refreshes and with logout.
   const session = await lockSession(trx, presented.session_id);
@@ -90,17 +87,8 @@ async function rotate(
 
   // RFC 6749 §6: a refresh may narrow the scope, never widen it.
   const scope = resolveScope(request.scope, session.scope.split(' ').filter(Boolean));
-  const child = await issueRefreshToken(trx, {
-    sessionId: session.id,
-    parentId: presented.id,
-    expiresAt: new Date(Math.min(now + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
-  });
+  const response = await issueTokenPair(trx, service, { session, parentId: presented.id, scope });
   await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
-  const access = await issueAccessToken(
-    service.keys,
-    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
-    { sub: session.user_id, clientId: client.client_id, scope, audiences: session.audiences, sid: session.id },
-  );
   await recordAudit(trx, {
     type: 'token_refreshed',
     userId: session.user_id,
@@ -109,16 +97,7 @@ async function rotate(
     ip: info.ip,
     userAgent: info.userAgent,
   });
-  return {
-    kind: 'rotated',
-    response: {
-      access_token: access.token,
-      token_type: 'Bearer',
-      expires_in: access.expiresIn,
-      refresh_token: child.token,
-      scope,
-    },
-  };
+  return { kind: 'rotated', response };
 }
 
 async function handleReuse(
