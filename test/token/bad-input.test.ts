@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
-import { registerAndLogin, request } from '../support/http.ts';
+import { GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { basic, registerAndLogin, request } from '../support/http.ts';
 
 describe('token service: bad input never crashes', () => {
   let svc: TestTokenService;
@@ -91,8 +91,13 @@ describe('token service: bad input never crashes', () => {
   });
 
   it('answers 400 for bad cursors on the revocation feed', async () => {
-    const reply = await request(base, 'GET', '/revocations?after=-1');
-    expect(reply.status).to.be.oneOf([400, 401]);
+    const headers = { authorization: basic(GATEWAY_CLIENT.id, GATEWAY_CLIENT.secret) };
+    for (const query of ['after=-1', 'after=abc', 'after=1&after=2', 'limit=0', 'limit=5001']) {
+      const reply = await request(base, 'GET', `/revocations?${query}`, { headers });
+      expect(reply.status, query).to.equal(400);
+      expect(reply.body.error, query).to.equal('invalid_request');
+    }
+    expect((await request(base, 'GET', '/revocations?after=0', { headers })).status).to.equal(200);
   });
 
   it('serves health and readiness', async () => {
