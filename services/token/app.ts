@@ -125,6 +125,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** One log line and the HTTP metrics per request; never the query string, headers or body. */
 function requestLog(service: TokenService) {
+  // The line's fields are fixed and never secret, so it skips pino's path
+  // redaction, which costs ~14 us and ~38 KB of garbage per line (docs/BENCHMARKS.md).
+  const log = service.logger.child({ log: 'request' }, { redact: [] });
   return async (ctx: Context, next: Next): Promise<void> => {
     const started = process.hrtime.bigint();
     const incoming = ctx.get('x-request-id');
@@ -140,7 +143,7 @@ function requestLog(service: TokenService) {
       metrics.httpDuration.observe({ route }, seconds);
       if (ctx.status === 200 && typeof ctx.state.issuedGrant === 'string') metrics.tokensIssued.inc({ grant: ctx.state.issuedGrant });
       if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
-        service.logger.info(
+        log.info(
           { requestId, method: ctx.method, path: ctx.path, route, status: ctx.status, latencyMs: Math.round(seconds * 1e6) / 1e3, ip: ctx.ip },
           'request',
         );
