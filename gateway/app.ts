@@ -3,7 +3,6 @@
 // mutate headers → proxy) and whose upgrades go through the same policy before
 // the WebSocket relay. The gateway's own endpoints (/healthz, /readyz) are a
 // small Koa app. `startGateway` runs it in-process, for server.ts and tests.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,6 +10,7 @@ import { TLSSocket } from 'node:tls';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createLogger, type Logger } from '../common/logger.ts';
+import { bearerSecretMatches } from '../common/secrets.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import { discoverIssuer } from './keys/discovery.ts';
 import { KeyStore } from './keys/key-store.ts';
@@ -395,16 +395,11 @@ function ownEndpointsApp(readiness: () => Readiness, metrics: GatewayMetrics, me
   app.silent = true;
   const router = new Router();
   router.get('/metrics', async (ctx) => {
-    if (metricsToken) {
-      const presented = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1] ?? '';
-      const a = createHash('sha256').update(presented).digest();
-      const b = createHash('sha256').update(metricsToken).digest();
-      if (!timingSafeEqual(a, b)) {
-        ctx.status = 401;
-        ctx.set('www-authenticate', 'Bearer realm="metrics"');
-        ctx.body = { error: 'unauthorized', error_description: 'metrics require METRICS_TOKEN' };
-        return;
-      }
+    if (metricsToken && !bearerSecretMatches(ctx.get('authorization'), metricsToken)) {
+      ctx.status = 401;
+      ctx.set('www-authenticate', 'Bearer realm="metrics"');
+      ctx.body = { error: 'unauthorized', error_description: 'metrics require METRICS_TOKEN' };
+      return;
     }
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();

@@ -240,7 +240,7 @@ describe('security properties', function () {
       for (const [a, b] of calls) expect(a).to.equal(b);
     });
 
-    it('no secret, hash or password in the token service is compared with === or !==', () => {
+    it('no secret, hash or password in the token service, the gateway or common/ is compared with === or !==', () => {
       const files: string[] = [];
       const walk = (dir: string) => {
         for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -249,7 +249,7 @@ describe('security properties', function () {
           else if (entry.name.endsWith('.ts')) files.push(full);
         }
       };
-      walk(path.join(root, 'services/token'));
+      for (const dir of ['services/token', 'gateway', 'common']) walk(path.join(root, dir));
       expect(files.length).to.be.greaterThan(10);
       const sensitive = /(secret|password|_hash\b|Hash\b|adminToken|expected)/i;
       const offenders: string[] = [];
@@ -266,7 +266,9 @@ describe('security properties', function () {
       expect(offenders).to.deep.equal([]);
       // And the places that do compare secrets use the helper.
       expect(fs.readFileSync(path.join(root, 'services/token/helpers/client-auth.ts'), 'utf8')).to.match(/safeEqual\(sha256Hex\(presented\.secret\), expected\)/);
-      expect(fs.readFileSync(path.join(root, 'services/token/helpers/secrets.ts'), 'utf8')).to.include('crypto.timingSafeEqual(');
+      // The primitive lives in common/, shared by both deployables.
+      expect(fs.readFileSync(path.join(root, 'common/secrets.ts'), 'utf8')).to.include('crypto.timingSafeEqual(');
+      expect(fs.readFileSync(path.join(root, 'services/token/helpers/secrets.ts'), 'utf8')).to.include("export { safeEqual } from '../../../common/secrets.ts'");
       expect(fs.readFileSync(path.join(root, 'services/token/helpers/passwords.ts'), 'utf8')).to.include('crypto.timingSafeEqual(');
     });
   });

@@ -7,7 +7,7 @@ import type { TokenService } from '../context.ts';
 import { HttpError, NotFound } from '../errors.ts';
 import { adminOperations, isAdminCommand } from '../admin/operations.ts';
 import { bodyParams, requireMediaType } from '../helpers/params.ts';
-import { safeEqual } from '../helpers/secrets.ts';
+import { bearerSecretMatches } from '../../../common/secrets.ts';
 
 class AdminUnauthorized extends HttpError {
   constructor() {
@@ -19,8 +19,7 @@ export function adminCommandEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     const expected = service.adminToken;
     if (!expected) throw new NotFound('no such endpoint');
-    const presented = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1];
-    if (!presented || !safeEqual(presented, expected)) throw new AdminUnauthorized();
+    if (!bearerSecretMatches(ctx.get('authorization'), expected)) throw new AdminUnauthorized();
     const name = String(ctx.params.name);
     if (!isAdminCommand(name)) throw new NotFound(`no admin command ${name}`);
     requireMediaType(ctx, ['json']);

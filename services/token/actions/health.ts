@@ -1,14 +1,13 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { safeEqual } from '../helpers/secrets.ts';
+import { bearerSecretMatches } from '../../../common/secrets.ts';
 
 /** GET /metrics: Prometheus text; behind METRICS_TOKEN when it is set. */
 export function metricsEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     const required = service.config.METRICS_TOKEN;
     if (required) {
-      const presented = /^Bearer (.+)$/i.exec(ctx.get('authorization'))?.[1];
-      if (!presented || !safeEqual(presented, required)) {
+      if (!bearerSecretMatches(ctx.get('authorization'), required)) {
         ctx.status = 401;
         ctx.set('WWW-Authenticate', 'Bearer realm="metrics"');
         ctx.body = { error: 'unauthorized', message: 'metrics require METRICS_TOKEN' };

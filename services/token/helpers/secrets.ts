@@ -9,11 +9,4 @@ export function sha256Hex(value: string): string {
   return crypto.createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-/** Constant-time comparison of two strings of any length. */
-export function safeEqual(a: string, b: string): boolean {
-  // Comparing fixed-size digests keeps the time independent of where (and
-  // whether) the inputs differ, including their lengths.
-  const left = crypto.createHash('sha256').update(a, 'utf8').digest();
-  const right = crypto.createHash('sha256').update(b, 'utf8').digest();
-  return crypto.timingSafeEqual(left, right) && a.length === b.length;
-}
+export { safeEqual } from '../../../common/secrets.ts';
