@@ -172,6 +172,10 @@ describe('token service: background cleanup', () => {
       const { tokens } = await registerAndLogin(svc.url);
       const sid = jose.decodeJwt(tokens.access_token).sid as string;
       await knex('sessions').where({ id: sid }).update({ expires_at: past });
+      // A key retired long ago (its last token expired two days back) and one still published.
+      const { retired: [longGone] } = await svc.service.keys.rotate();
+      await knex('signing_keys').where({ kid: longGone }).update({ expires_at: new Date(Date.now() - 2 * 86_400_000) });
+      const { retired: [stillPublished] } = await svc.service.keys.rotate();
       const deadline = Date.now() + 10_000;
       while ((await knex('revocations').where({ key: 'expired-jti' }).first()) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -180,6 +184,9 @@ describe('token service: background cleanup', () => {
       expect(await knex('revocations').where({ key: 'live-jti' }).first()).to.exist;
       expect(await knex('sessions').where({ id: sid }).first(), 'the expired session and its tokens').to.equal(undefined);
       expect(await knex('refresh_tokens').where({ session_id: sid }).first()).to.equal(undefined);
+      expect(await knex('signing_keys').where({ kid: longGone }).first(), 'private half destroyed').to.equal(undefined);
+      expect(await knex('signing_keys').where({ kid: stillPublished }).first()).to.exist;
+      expect(await knex('signing_keys').where({ kid: svc.service.keys.signer.kid }).first()).to.exist;
     } finally {
       await svc.stop();
     }
