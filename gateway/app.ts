@@ -16,7 +16,8 @@ import { discoverIssuer } from './keys/discovery.ts';
 import { KeyStore } from './keys/key-store.ts';
 import { backoffDelay, sleep } from './lib/backoff.ts';
 import { matchRoute, parseRequestTarget, upstreamPath, upstreamUrl } from './pipeline/match-route.ts';
-import { mutateHeaders, requestIdFor } from './pipeline/mutate-headers.ts';
+import { requestFraming } from './pipeline/framing.ts';
+import { mutateHeaders, requestIdFor, strippedHeaderSet } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { reject, sendRejection, writeRejectionToSocket, type Rejection } from './pipeline/rejection.ts';
 import { runPolicy, type PolicyDependencies, type PolicyResult } from './pipeline/run-policy.ts';
@@ -158,6 +159,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   };
 
   const ownEndpoints = ownEndpointsApp(readiness, metrics, settings.metricsToken).callback();
+  const strippedHeaders = strippedHeaderSet(settings.stripHeaders);
 
   // ---- plain requests ------------------------------------------------------
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -181,6 +183,9 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     });
 
     if (!target) return sendRejection(res, reject(400, 'invalid_request', 'unsupported request target'));
+    // Checked before anything else: a body the gateway cannot forward exactly as received is never forwarded.
+    const framing = requestFraming(req.headers);
+    if (framing.kind === 'unsupported') return sendRejection(res, reject(400, 'invalid_request', framing.reason), { connection: 'close' });
     if (OWN_ENDPOINTS.has(target.path)) {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         return sendRejection(res, reject(405, 'method_not_allowed', 'method not allowed'), { allow: 'GET, HEAD' });
@@ -204,8 +209,9 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       requestId,
       remoteAddress: req.socket.remoteAddress,
       encrypted: req.socket instanceof TLSSocket,
+      strippedHeaders,
     });
-    proxy.forward(req, res, { route, path: upstreamPath(route, target), headers });
+    proxy.forward(req, res, { route, path: upstreamPath(route, target), headers, framing });
   }
 
   // ---- WebSocket upgrades --------------------------------------------------
@@ -236,6 +242,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       requestId,
       remoteAddress: req.socket.remoteAddress,
       encrypted: req.socket instanceof TLSSocket,
+      strippedHeaders,
       websocket: true,
     });
     accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status: 101, subject: decision.claims?.sub });
@@ -268,9 +275,15 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
-    // As Node's own handler: never write a second response onto a socket whose current
-    // response has started (the peer, or a proxy in front, would take it for the next one).
-    if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) return socket.destroy();
+    // A pipelined request went bad (or came after `Connection: close`) while an earlier
+    // response is still due. Nothing may be written that the peer, or a proxy in front,
+    // would take for that response: the pending response becomes the connection's last.
+    const pending = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (pending) {
+      if (pending.writableFinished) socket.destroy();
+      else pending.once('finish', () => socket.end(() => socket.destroy()));
+      return;
+    }
     // A HEAD request gets no body, even in an error; the bytes received tell whether it was one.
     const head = { head: (error as { rawPacket?: Buffer }).rawPacket?.toString('latin1', 0, 5) === 'HEAD ' };
     // The statuses Node itself would send: headers over the size limit are 431, headers or a

@@ -4,7 +4,8 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { duration } from '../common/duration.ts';
-import { parseEnv, port } from '../common/env.ts';
+import { commaList, parseEnv, port } from '../common/env.ts';
+import { HEADER_NAME } from './lib/header-names.ts';
 import type { RoutesFileInput } from './routes/schema.ts';
 
 const DEFAULT_ROUTES_PATH = fileURLToPath(new URL('./routes.json', import.meta.url));
@@ -38,6 +39,8 @@ const ENV_SHAPE = {
   HEADERS_TIMEOUT: duration('20s'),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /** More request headers to drop before forwarding (besides identity, forwarding and override headers). */
+  GATEWAY_STRIP_HEADERS: commaList('').pipe(z.array(z.string().regex(HEADER_NAME, 'expected header names separated by commas'))),
 };
 
 export interface GatewayConfig {
@@ -65,6 +68,8 @@ export interface GatewayConfig {
   /** Time allowed for a request's headers to arrive; default 20 s. */
   headersTimeoutMs?: number;
   metricsToken?: string | undefined;
+  /** Extra request header names to drop (GATEWAY_STRIP_HEADERS). */
+  stripHeaders: string[];
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -89,5 +94,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
     headersTimeoutMs: parsed.HEADERS_TIMEOUT,
     metricsToken: parsed.METRICS_TOKEN,
+    stripHeaders: parsed.GATEWAY_STRIP_HEADERS,
   };
 }

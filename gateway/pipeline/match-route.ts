@@ -95,10 +95,14 @@ export function upstreamPath(route: Route, target: RequestTarget): string {
   return path + target.search;
 }
 
-/** The absolute upstream URL for a request path: the upstream's own base path, then the request's. */
+/** The path to request on the upstream's origin: the upstream URL's own base path, then the request's. */
+export function upstreamRequestPath(route: Route, pathAndQuery: string): string {
+  return route.upstream.pathname === '/' ? pathAndQuery : route.upstream.pathname.replace(/\/+$/, '') + pathAndQuery;
+}
+
+/** The absolute upstream URL for a request path (see upstreamRequestPath). */
 export function upstreamUrl(route: Route, pathAndQuery: string, websocket = false): URL {
-  const base = route.upstream.pathname.replace(/\/+$/, '');
-  const url = new URL(`${route.upstream.origin}${base}${pathAndQuery}`);
+  const url = new URL(`${route.upstream.origin}${upstreamRequestPath(route, pathAndQuery)}`);
   if (websocket) url.protocol = route.upstream.protocol === 'https:' ? 'wss:' : 'ws:';
   return url;
 }

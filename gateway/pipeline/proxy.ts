@@ -1,16 +1,55 @@
-// Stage 6: forward to the upstream with http-proxy, streaming both bodies (no
-// body parser). What http-proxy leaves to us:
-//  - a keep-alive agent per upstream, idling out before the upstream would;
-//  - the upstream timeout, tracked here: http-proxy's own proxyTimeout surfaces
-//    as "socket hang up", indistinguishable from a crash (http-proxy #1331);
-//  - a client that goes away must take the upstream request with it
-//    (http-proxy #1586: 'aborted' does not fire once the request body is read);
-//  - an error handler on every path, answering JSON 502/504.
-import http, { type ClientRequest, type IncomingMessage, type ServerResponse, type OutgoingHttpHeaders } from 'node:http';
-import https from 'node:https';
-import httpProxy from 'http-proxy';
+// Stage 6: forward to the upstream, streaming both bodies, on undici (a
+// keep-alive connection pool per upstream origin).
+//
+// The gateway owns the framing towards upstreams: the request goes out with
+// the method, the normalised path and the headers the pipeline decided
+// (mutate-headers.ts never passes Host, Content-Length, Transfer-Encoding or
+// any hop-by-hop header), and its body is framed from what Node's parser read
+// (framing.ts): the same Content-Length, or chunked, or no body at all. undici
+// refuses Transfer-Encoding, Connection, Keep-Alive, Upgrade and Expect in the
+// headers it is given and fails a body whose length differs from its
+// Content-Length, so a slip elsewhere errors instead of smuggling. It also
+// never reuses an upstream connection after a body on a GET, HEAD, DELETE or
+// OPTIONS, whose handling upstream servers disagree on.
+//
+// Why not http-proxy (used until the hardening review). Its passes, and what
+// replaced each:
+//  web-incoming
+//   - deleteLength: for DELETE and OPTIONS without Content-Length it set
+//     `Content-Length: 0` and deleted Transfer-Encoding, then piped the body
+//     anyway: the body reached the upstream as a second request. Replaced by
+//     framing.ts and the explicit framing above.
+//   - timeout: set an idle timeout on the client socket. Not needed: the
+//     server's headersTimeout/requestTimeout and the upstream headersTimeout
+//     below cover it.
+//   - XHeaders: appended to client-supplied X-Forwarded-*. Was disabled
+//     (xfwd: false); mutate-headers.ts drops them and writes its own.
+//   - stream: copied every incoming header verbatim, re-parsed the path with
+//     url.parse (which can disagree with the normalised path that was
+//     matched), framed the upstream request from the (rewritten) headers, and
+//     missed client aborts once the body was read (http-proxy #1586).
+//     Replaced by dispatch() below: our path, our headers, our framing, and
+//     an abort on the response's 'close'.
+//  web-outgoing
+//   - removeChunked / setConnection: for HTTP/1.0 clients, and to copy the
+//     client's own Connection header into the response. Dropped: Node's
+//     ServerResponse frames the response for the client it is talking to.
+//   - setRedirectHostRewrite: was off; Location passes through unchanged.
+//   - writeHeaders: copied every upstream header, hop-by-hop ones included
+//     (Connection, Keep-Alive, Transfer-Encoding, Upgrade, Trailer, and the
+//     headers the upstream's Connection names). Replaced by
+//     forwardableResponseHeaders(): end-to-end headers only.
+//   - writeStatusCode: kept in substance (the upstream's status is relayed).
+//  ws-incoming: never used. WebSockets are terminated and relayed message by
+//   message with ws (websocket/relay.ts), so no upstream ever reads raw client
+//   bytes after an upgrade; the relay's upstream handshake is built from the
+//   same mutated headers, without framing headers.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from '../../common/logger.ts';
 import type { Route } from '../routes/schema.ts';
+import type { RequestFraming } from './framing.ts';
+import { upstreamRequestPath } from './match-route.ts';
 import { reject, sendRejection } from './rejection.ts';
 
 export interface ProxyOptions {
@@ -21,118 +60,200 @@ export interface ProxyOptions {
   onUpstreamResponse?: (routeId: string, seconds: number) => void;
 }
 
-interface InFlight {
-  proxyReq: ClientRequest | undefined;
-  timer: NodeJS.Timeout | undefined;
-  /** Set once the exchange is over from our side: timed out or client gone. */
-  abandoned: boolean;
-  routeId: string;
-  startedAt: number;
-}
-
 export interface ForwardTarget {
   route: Route;
-  /** Path and query to request upstream (see upstreamPath). */
+  /** Path and query to request upstream, relative to the upstream URL's own path (see upstreamPath). */
   path: string;
+  /** End-to-end request headers (mutateHeaders): no Host, framing or hop-by-hop header. */
   headers: OutgoingHttpHeaders;
+  framing: RequestFraming;
 }
 
-const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE']);
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
-// Each request's state rides on the request object itself. A WeakMap keyed by
-// requests cost ~15 µs of GC per request (a third of the gateway's lead over a
-// bare proxy): every young-generation GC had to walk its ephemeron table, and
-// request graphs it held got promoted to the old generation (docs/BENCHMARKS.md).
-const IN_FLIGHT = Symbol('gateway.inFlight');
-type TrackedRequest = IncomingMessage & { [IN_FLIGHT]?: InFlight };
+// RFC 9110 §7.6.1 hop-by-hop fields, plus Transfer-Encoding: Node frames the
+// response to the client itself.
+const HOP_BY_HOP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * The upstream's response headers that may reach the client, as a flat
+ * [name, value, …] list for writeHead: hop-by-hop fields and those its
+ * Connection header names are left out.
+ */
+export function forwardableResponseHeaders(rawHeaders: readonly Buffer[]): string[] {
+  let connectionListed: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as Buffer).length === 10 && (rawHeaders[i] as Buffer).toString('latin1').toLowerCase() === 'connection') {
+      connectionListed ??= new Set();
+      for (const token of (rawHeaders[i + 1] as Buffer).toString('latin1').split(',')) {
+        const name = token.trim().toLowerCase();
+        if (name) connectionListed.add(name);
+      }
+    }
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as Buffer).toString('latin1');
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP_RESPONSE.has(lower) || connectionListed?.has(lower)) continue;
+    headers.push(name, (rawHeaders[i + 1] as Buffer).toString('latin1'));
+  }
+  return headers;
+}
 
 export class UpstreamProxy {
-  readonly #proxy = httpProxy.createProxyServer({ xfwd: false, changeOrigin: true, ws: false });
-  readonly #agents = new Map<string, http.Agent>();
+  readonly #pools = new Map<string, Pool>();
   readonly #options: ProxyOptions;
-  /** Upstream requests destroyed because their client went away (observable in tests). */
+  /** Upstream requests cancelled because their client went away (observable in tests). */
   abandonedByClient = 0;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
-    this.#proxy.on('proxyReq', (proxyReq, req) => {
-      const state = (req as TrackedRequest)[IN_FLIGHT];
-      if (!state) return;
-      state.proxyReq = proxyReq;
-      if (state.abandoned) proxyReq.destroy();
-    });
-    this.#proxy.on('proxyRes', (proxyRes, req, res) => {
-      const state = (req as TrackedRequest)[IN_FLIGHT];
-      if (state) {
-        clearTimeout(state.timer);
-        this.#options.onUpstreamResponse?.(state.routeId, (performance.now() - state.startedAt) / 1000);
-      }
-      // The upstream's keep-alive parameters describe its connection to us, not ours to the client.
-      delete proxyRes.headers['keep-alive'];
-      proxyRes.on('error', (error) => this.#options.logger.debug({ err: error.message }, 'upstream response aborted'));
-      // An upstream that dies mid-body: http-proxy's pipe would leave the client waiting forever
-      // for the rest. Cut the client off so it sees a broken response, not a hang.
-      proxyRes.once('close', () => {
-        if (!proxyRes.complete) res.destroy();
-      });
-    });
-    // Only reached if a path without a callback errors; never let it crash the process.
-    this.#proxy.on('error', (error) => this.#options.logger.warn({ err: error.message }, 'proxy error'));
   }
 
-  /** The keep-alive agent for an upstream origin, created on first use. */
-  agentFor(upstream: URL): http.Agent {
-    let agent = this.#agents.get(upstream.origin);
-    if (!agent) {
-      const options = { keepAlive: true, timeout: this.#options.keepAliveIdleMs, scheduling: 'lifo' as const };
-      agent = upstream.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
-      this.#agents.set(upstream.origin, agent);
+  /** The connection pool for an upstream origin, created on first use. */
+  poolFor(upstream: URL): Pool {
+    let pool = this.#pools.get(upstream.origin);
+    if (!pool) {
+      pool = new Pool(upstream.origin, {
+        // Idle upstream sockets close before the upstream would close them (Node's default is 5 s).
+        keepAliveTimeout: this.#options.keepAliveIdleMs,
+        keepAliveMaxTimeout: this.#options.keepAliveIdleMs,
+        connect: { timeout: this.#options.defaultTimeoutMs },
+        pipelining: 1,
+        strictContentLength: true,
+      });
+      // Errors reach each request's handler; the pool's own event only reports connection churn.
+      pool.on('connectionError', (_origin, _targets, error) => this.#options.logger.debug({ err: error.message }, 'upstream connection failed'));
+      this.#pools.set(upstream.origin, pool);
     }
-    return agent;
+    return pool;
   }
 
   forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
-    const { route } = target;
-    const state: InFlight = { proxyReq: undefined, timer: undefined, abandoned: false, routeId: route.id, startedAt: performance.now() };
-    (req as TrackedRequest)[IN_FLIGHT] = state;
-    // http-proxy builds the upstream request from req.url and req.headers.
-    req.url = target.path;
-    req.headers = target.headers as IncomingMessage['headers'];
+    const { route, framing } = target;
+    const exchange = new Exchange(this, res, route, route.timeoutMs ?? this.#options.defaultTimeoutMs);
+    res.once('close', () => exchange.onClientClose());
+    const headers = target.headers as Record<string, string | string[]>;
+    if (framing.kind === 'length') headers['content-length'] = String(framing.length);
+    this.poolFor(route.upstream).dispatch(
+      {
+        path: upstreamRequestPath(route, target.path),
+        method: req.method ?? 'GET',
+        headers,
+        body: framing.kind === 'none' ? null : req,
+        headersTimeout: exchange.timeoutMs,
+        // Streamed responses (long polls, server-sent events) may pause for as long as they like.
+        bodyTimeout: 0,
+      },
+      exchange,
+    );
+  }
 
-    const timeoutMs = route.timeoutMs ?? this.#options.defaultTimeoutMs;
-    state.timer = setTimeout(() => {
-      state.abandoned = true;
-      state.proxyReq?.destroy();
-      sendRejection(res, reject(504, 'upstream_timeout', `upstream did not answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+  /** @internal */
+  upstreamResponded(routeId: string, startedAt: number): void {
+    this.#options.onUpstreamResponse?.(routeId, (performance.now() - startedAt) / 1000);
+  }
 
-    res.once('close', () => {
-      clearTimeout(state.timer);
-      if (!res.writableFinished && !state.abandoned) {
-        // The client left before the response was complete: stop the upstream work too.
-        state.abandoned = true;
-        this.abandonedByClient += 1;
-        state.proxyReq?.destroy();
-      }
-    });
-
-    this.#proxy.web(req, res, { target: route.upstream, agent: this.agentFor(route.upstream) }, (error) => {
-      clearTimeout(state.timer);
-      if (state.abandoned) return; // our own destroy() after a timeout or client abort
-      const code = (error as NodeJS.ErrnoException).code ?? '';
-      this.#options.logger.warn({ route: route.id, code, err: error.message }, 'upstream request failed');
-      if (res.headersSent) {
-        res.destroy(); // the body broke off mid-way; the client must not mistake it for complete
-        return;
-      }
-      const description = REFUSED.has(code) ? 'upstream unavailable' : 'upstream request failed';
-      sendRejection(res, reject(502, 'bad_gateway', description));
-    });
+  /** @internal */
+  failed(route: Route, error: Error): void {
+    this.#options.logger.warn({ route: route.id, code: (error as NodeJS.ErrnoException).code ?? '', err: error.message }, 'upstream request failed');
   }
 
   close(): void {
-    for (const agent of this.#agents.values()) agent.destroy();
-    this.#agents.clear();
-    this.#proxy.close();
+    for (const pool of this.#pools.values()) void pool.destroy().catch(() => undefined);
+    this.#pools.clear();
+  }
+}
+
+/** One request's journey upstream and back: undici's (pre-controller) dispatch handler. */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #proxy: UpstreamProxy;
+  readonly #res: ServerResponse;
+  readonly #route: Route;
+  readonly timeoutMs: number;
+  readonly #startedAt = performance.now();
+  #abort: ((error?: Error) => void) | undefined;
+  #resume: (() => void) | undefined;
+  /** The client went away: nothing more is written, and an upstream error is expected. */
+  #abandoned = false;
+
+  constructor(proxy: UpstreamProxy, res: ServerResponse, route: Route, timeoutMs: number) {
+    this.#proxy = proxy;
+    this.#res = res;
+    this.#route = route;
+    this.timeoutMs = timeoutMs;
+  }
+
+  onClientClose(): void {
+    if (this.#res.writableFinished || this.#abandoned) return;
+    // The client left before the response was complete: stop the upstream work too.
+    this.#abandoned = true;
+    this.#proxy.abandonedByClient += 1;
+    this.#abort?.();
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#abandoned) abort();
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true; // interim (1xx) responses are not relayed
+    this.#resume = resume;
+    this.#proxy.upstreamResponded(this.#route.id, this.#startedAt);
+    if (this.#abandoned) return false;
+    try {
+      this.#res.writeHead(statusCode, forwardableResponseHeaders(rawHeaders));
+    } catch (error) {
+      // A header Node will not write (invalid characters): the response cannot be relayed.
+      this.#proxy.failed(this.#route, error as Error);
+      this.#abandoned = true;
+      this.#abort?.();
+      sendRejection(this.#res, reject(502, 'bad_gateway', 'upstream sent an invalid response'));
+      return false;
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#abandoned) return false;
+    if (this.#res.write(chunk)) return true;
+    this.#res.once('drain', this.#onDrain);
+    return false;
+  }
+
+  readonly #onDrain = (): void => {
+    if (!this.#abandoned) this.#resume?.();
+  };
+
+  onComplete(): void {
+    if (!this.#abandoned) this.#res.end();
+  }
+
+  onError(error: Error): void {
+    if (this.#abandoned) return; // our own abort after the client left
+    this.#abandoned = true;
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    this.#proxy.failed(this.#route, error);
+    if (this.#res.headersSent) {
+      this.#res.destroy(); // the body broke off mid-way; the client must not mistake it for complete
+      return;
+    }
+    if (TIMED_OUT.has(code)) {
+      sendRejection(this.#res, reject(504, 'upstream_timeout', `upstream did not answer within ${this.timeoutMs} ms`));
+      return;
+    }
+    sendRejection(this.#res, reject(502, 'bad_gateway', UNAVAILABLE.has(code) ? 'upstream unavailable' : 'upstream request failed'));
   }
 }

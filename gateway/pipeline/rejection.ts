@@ -68,5 +68,15 @@ export function writeRejectionToSocket(
     ...rejection.headers,
   };
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${options.head ? '' : text}`);
+  // Destroyed once written, not merely half-closed: a client that never closes its side
+  // (a slow-header attacker) would otherwise keep the descriptor open indefinitely.
+  const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+  linger.unref();
+  socket.end(`HTTP/1.1 ${rejection.status} ${STATUS_CODES[rejection.status] ?? ''}\r\n${head}\r\n${options.head ? '' : text}`, () => {
+    clearTimeout(linger);
+    socket.destroy();
+  });
 }
+
+/** How long a refused socket may take to accept its small answer before it is cut off. */
+const LINGER_MS = 5000;

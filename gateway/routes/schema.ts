@@ -3,6 +3,7 @@
 // names the entry it is in, so a bad file is fixed in one go.
 import { z } from 'zod';
 import { parseDuration } from '../../common/duration.ts';
+import { HEADER_NAME, normaliseHeaderName } from '../lib/header-names.ts';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type AuthMode = 'none' | 'optional' | 'required';
@@ -26,6 +27,12 @@ export interface Route {
   readonly timeoutMs: number | undefined;
   readonly forwardAuthorization: boolean;
   readonly websocket: boolean;
+  /** Forward headers whose names contain `_` (identity-like ones are still dropped). */
+  readonly allowUnderscoreHeaders: boolean;
+  /** Forward X-HTTP-Method-Override, X-Original-URL and the like. */
+  readonly forwardOverrideHeaders: boolean;
+  /** More header names (normalised) to drop on this route. */
+  readonly stripHeaders: ReadonlySet<string>;
 }
 
 const durationText = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
@@ -59,6 +66,9 @@ const routeEntrySchema = z
     timeout: durationText.optional(),
     forward_authorization: z.boolean().default(true),
     websocket: z.boolean().default(false),
+    allow_underscore_headers: z.boolean().default(false),
+    forward_override_headers: z.boolean().default(false),
+    strip_headers: z.array(z.string().regex(HEADER_NAME, 'not a valid header name')).default([]),
   })
   .strict()
   .superRefine((entry, ctx) => {
@@ -165,6 +175,9 @@ export function compileRoutes(document: unknown, env: Record<string, string | un
         timeoutMs: entry.timeout,
         forwardAuthorization: entry.forward_authorization,
         websocket: entry.websocket,
+        allowUnderscoreHeaders: entry.allow_underscore_headers,
+        forwardOverrideHeaders: entry.forward_override_headers,
+        stripHeaders: new Set(entry.strip_headers.map(normaliseHeaderName)),
       }),
     );
   });

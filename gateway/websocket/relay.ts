@@ -1,5 +1,5 @@
 // WebSockets are terminated at the gateway and relayed message by message with
-// the `ws` library, instead of piping raw bytes with http-proxy's proxy.ws.
+// the `ws` library, instead of piping raw bytes (as http-proxy's proxy.ws did).
 // Why: closing a revoked session's socket needs a proper close frame (1008).
 // With raw piping the gateway cannot know where upstream frames begin and end,
 // so a close frame written into the byte stream could land in the middle of a

@@ -111,6 +111,16 @@ const spoofedHeaders = fc.dictionary(
     'X-Auth-Scopes',
     'x-auth-session',
     'x-auth-client',
+    'x-auth-subject-type',
+    'X_Auth_Subject',
+    'x-auth_scopes',
+    'X_AUTH_SESSION',
+    'remote-user',
+    'X-Remote_User',
+    'true-client-ip',
+    'x-original-url',
+    'X-HTTP-Method-Override',
+    'x_http_method_override',
     'x-user-id',
     'x-forwarded-for',
     'x-forwarded-host',
@@ -257,6 +267,8 @@ describe('fuzz: gateway (fast-check)', function () {
   let late = 0;
   let counter = 0;
 
+  const GATEWAY_IDENTITY = ['x-auth-subject', 'x-auth-subject-type', 'x-auth-scopes', 'x-auth-session', 'x-auth-client'];
+
   function judgeHit(hit: Seen): void {
     const id = String(hit.headers['x-request-id']);
     const request = sent.get(id);
@@ -267,9 +279,15 @@ describe('fuzz: gateway (fast-check)', function () {
     const subject = hit.headers['x-auth-subject'];
     expect(subject ?? null, `${what}: identity asserted to "${hit.route}"`).to.equal(rule.subject);
     for (const name of Object.keys(hit.headers)) {
-      if (/^(x-auth-|x-user-)/.test(name)) expect(['x-auth-subject', 'x-auth-scopes', 'x-auth-session', 'x-auth-client'], `${what}: ${name} reached "${hit.route}"`).to.include(name);
+      expect(name, `${what}: a header with "_" reached "${hit.route}"`).not.to.include('_');
+      if (/^(x-auth|x-user)(-|$)/.test(name)) expect(GATEWAY_IDENTITY, `${what}: ${name} reached "${hit.route}"`).to.include(name);
+      expect(['remote-user', 'true-client-ip', 'x-original-url', 'x-http-method-override'], `${what}: ${name} reached "${hit.route}"`).not.to.include(name);
     }
-    if (subject === undefined) expect(hit.headers['x-auth-scopes'], `${what}: scopes without a subject`).to.equal(undefined);
+    if (subject === undefined) {
+      for (const name of GATEWAY_IDENTITY) expect(hit.headers[name], `${what}: ${name} without a subject`).to.equal(undefined);
+    } else {
+      expect(hit.headers['x-auth-subject-type'], `${what}: subject type`).to.equal(credential === 'machine' ? 'client' : 'user');
+    }
     if (hit.route === 'pub') expect(hit.headers.authorization, `${what}: authorization forwarded on "pub"`).to.equal(undefined);
     expect(hit.headers['x-forwarded-for'], "x-forwarded-for is the peer, never the client's claim").to.equal('127.0.0.1');
   }

@@ -3,6 +3,8 @@
 // response, clients that abort (no upstream socket may leak: they are
 // counted), and slow-header clients (408 after HEADERS_TIMEOUT). The gateway
 // must stay up and answer each with its documented status.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -184,6 +186,40 @@ describe('reliability: upstream and client faults at the gateway', function () {
         clearInterval(dribble);
         socket.destroy();
       }
+    }
+  });
+
+  it('slow-header clients are cut off after their 408: 100 of them leave no descriptor open at the gateway', async () => {
+    const descriptors = () => readdirSync('/proc/self/fd').length;
+    const baseline = descriptors();
+    // The clients live in another process, so that this process's descriptors are the gateway's.
+    // They never close their side (allowHalfOpen), as an attacker holding sockets would not.
+    const script = `
+      const net = require('node:net');
+      let connected = 0;
+      for (let i = 0; i < 100; i += 1) {
+        const socket = net.connect({ port: ${stack.gateway.port}, host: '127.0.0.1', allowHalfOpen: true }, () => {
+          socket.write('GET /whoami HTTP/1.1\\r\\nHost: gateway\\r\\n');
+          if (++connected === 100) console.log('connected');
+        });
+        socket.on('error', () => {});
+        socket.on('data', () => {});
+      }
+      setInterval(() => {}, 1000);
+    `;
+    const clients = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        clients.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('connected') && resolve());
+        clients.once('exit', (code) => reject(new Error(`client process exited (${code})`)));
+      });
+      await eventually(async () => descriptors() >= baseline + 90, 'the gateway holds the 100 slow connections', 5000);
+      // HEADERS_TIMEOUT is 500 ms here: after the 408s every one of those sockets must be gone,
+      // while the clients still hold their ends open.
+      await eventually(async () => descriptors() <= baseline + 5, `descriptors back to ${baseline} (now ${descriptors()})`, 10_000);
+      expect(clients.exitCode, 'the clients are still there, holding their ends').to.equal(null);
+    } finally {
+      clients.kill('SIGKILL');
     }
   });
 });

@@ -27,6 +27,8 @@ export interface StackOptions {
   tokenEnv?: Record<string, string>;
   gateway?: Partial<GatewayConfig>;
   database?: TestDatabase;
+  /** More variables for `${VAR}` in the gateway's routes (besides WHOAMI_URL, NOTES_URL and TOKEN_SERVICE_URL). */
+  routesEnv?: Record<string, string>;
 }
 
 const quiet = () => createLogger({ name: 'e2e', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -57,7 +59,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...options.gateway,
         ...overrides,
       },
-      { logger: quiet(), env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url } },
+      { logger: quiet(), env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url, TOKEN_SERVICE_URL: token.url, ...options.routesEnv } },
     );
     gateways.push(gateway);
     return gateway;
