@@ -4,6 +4,7 @@
 // event-loop delay, a CPU profile). Started as `node --import tsx host.ts`
 // with an IPC channel; exits when the parent goes away.
 import crypto from 'node:crypto';
+import type { JWK } from 'jose';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
@@ -14,6 +15,9 @@ import type { TestDatabase } from '../../test/support/databases.ts';
 import type { LoadSpec } from './load.ts';
 import type { SoakSpec } from './soak-client.ts';
 import { startAllocationProfile, startProfile, stopAllocationProfile, stopProfile } from './profile.ts';
+
+const COMPILED_GATEWAY = new URL('../../dist/gateway/app.js', import.meta.url).href;
+const COMPILED_LOGGER = new URL('../../dist/common/logger.js', import.meta.url).href;
 
 // Modules are imported by the command that needs them, so that a gateway
 // process's RSS holds the gateway and not also the token service's database
@@ -121,10 +125,13 @@ const handlers: Record<string, Handler> = {
     return Number(row?.count ?? 0);
   },
 
-  /** Our gateway; resolves once keys are loaded, the denylist synced and the stream live. */
-  async startGateway(args: { config: Partial<GatewayConfig>; logLevel?: string; readyTimeoutMs?: number }) {
-    const { startGateway } = await import('../../gateway/app.ts');
-    const { createLogger } = await import('../../common/logger.ts');
+  /**
+   * Our gateway; resolves once keys are loaded, the denylist synced and the stream live.
+   * `compiled`: the tsc output in dist/ (npm run build), as the Docker image runs it.
+   */
+  async startGateway(args: { config: Partial<GatewayConfig>; logLevel?: string; readyTimeoutMs?: number; compiled?: boolean }) {
+    const { startGateway } = (args.compiled ? await import(COMPILED_GATEWAY) : await import('../../gateway/app.ts')) as typeof import('../../gateway/app.ts');
+    const { createLogger } = (args.compiled ? await import(COMPILED_LOGGER) : await import('../../common/logger.ts')) as typeof import('../../common/logger.ts');
     const started = performance.now();
     gateway = await startGateway(
       { port: 0, host: '127.0.0.1', ...args.config },
@@ -168,6 +175,115 @@ const handlers: Record<string, Handler> = {
       await closeServer(server);
       agent.destroy();
     });
+    return { url };
+  },
+
+  /**
+   * (n) What the verification cache must beat: jose's jwtVerify (RSA) on every
+   * request, with the checks the gateway makes, then the same http-proxy pass-through.
+   */
+  async startNaiveProxy(args: { target: string; jwk: JWK; issuer: string; audience: string }) {
+    const { default: httpProxy } = await import('http-proxy');
+    const jose = await import('jose');
+    const key = await jose.importJWK(args.jwk, 'RS256');
+    const agent = new http.Agent({ keepAlive: true });
+    const proxy = httpProxy.createProxyServer({ target: args.target, agent });
+    const server = http.createServer((req, res) => {
+      const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+      const refuse = () => {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid_token"}');
+      };
+      if (!token) return refuse();
+      jose
+        .jwtVerify(token, key, { algorithms: ['RS256'], typ: 'at+jwt', issuer: args.issuer, audience: args.audience, requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'] })
+        .then(({ payload }) => {
+          for (const name of Object.keys(req.headers)) if (name.startsWith('x-auth-')) delete req.headers[name];
+          req.headers['x-auth-subject'] = String(payload.sub);
+          req.headers['x-auth-scopes'] = String(payload.scope ?? '');
+          req.headers['x-auth-session'] = String(payload.sid);
+          proxy.web(req, res, {}, () => {
+            if (!res.headersSent) res.writeHead(502);
+            res.end();
+          });
+        }, refuse);
+    });
+    const url = await listen(server);
+    closers.push(async () => {
+      await closeServer(server);
+      agent.destroy();
+    });
+    return { url };
+  },
+
+  /** (u) The floor of any Node proxy core: node:http in front of an undici Pool, stream() pass-through. */
+  async startUndiciPassThrough(args: { target: string }) {
+    const { Pool } = await import('undici');
+    const pool = new Pool(args.target, { keepAliveTimeout: 4000 });
+    const server = http.createServer((req, res) => {
+      pool
+        .stream(
+          { path: req.url ?? '/', method: req.method as 'GET', headers: { 'x-forwarded-for': req.socket.remoteAddress ?? '' }, body: req.method === 'GET' || req.method === 'HEAD' ? null : req, opaque: res },
+          ({ statusCode, headers, opaque }) => {
+            const response = opaque as http.ServerResponse;
+            response.writeHead(statusCode, { 'content-type': headers['content-type'] ?? 'application/octet-stream' });
+            return response;
+          },
+        )
+        .catch(() => {
+          if (!res.headersSent) res.writeHead(502);
+          res.end();
+        });
+    });
+    const url = await listen(server);
+    closers.push(async () => {
+      await closeServer(server);
+      await pool.close();
+    });
+    return { url };
+  },
+
+  /**
+   * (f) What a Node user would assemble in an afternoon: Fastify 5 +
+   * @fastify/http-proxy (undici) + fast-jwt with its verification cache,
+   * checking typ, iss, aud and exp and setting identity headers.
+   */
+  async startFastifyGateway(args: { target: string; jwk: JWK; issuer: string; audience: string }) {
+    const { default: Fastify } = await import('fastify');
+    const { default: proxy } = await import('@fastify/http-proxy');
+    const { createVerifier } = await import('fast-jwt');
+    const publicKey = crypto.createPublicKey({ key: args.jwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    const verify = createVerifier({
+      key: publicKey,
+      algorithms: ['RS256'],
+      allowedIss: args.issuer,
+      allowedAud: args.audience,
+      requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'],
+      complete: true,
+      cache: 10_000,
+    });
+    const app = Fastify({ logger: false });
+    await app.register(proxy, {
+      upstream: args.target,
+      prefix: '/private',
+      rewritePrefix: '/private',
+      preHandler: async (request, reply) => {
+        const token = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '')?.[1];
+        try {
+          if (!token) throw new Error('no token');
+          const { header, payload } = verify(token) as { header: { typ?: string }; payload: Record<string, unknown> };
+          if (header.typ !== 'at+jwt') throw new Error('typ');
+          for (const name of Object.keys(request.headers)) if (name.startsWith('x-auth-')) delete request.headers[name];
+          request.headers['x-auth-subject'] = String(payload.sub);
+          request.headers['x-auth-scopes'] = String(payload.scope ?? '');
+          request.headers['x-auth-session'] = String(payload.sid);
+        } catch {
+          await reply.code(401).send({ error: 'invalid_token' });
+        }
+      },
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    closers.push(() => app.close());
     return { url };
   },
 

@@ -1,5 +1,6 @@
 // Parent-side helpers: start the pieces of a benchmark, each in its own child
 // process (see children.ts), and the one-off HTTP calls a scenario needs.
+import type { JWK } from 'jose';
 import type { GatewayConfig } from '../../gateway/config.ts';
 import type { RoutesFileInput } from '../../gateway/routes/schema.ts';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../test/support/databases.ts';
@@ -98,9 +99,9 @@ export function benchRoutes(upstream: string): RoutesFileInput {
 export async function startGatewayProcess(
   tokenServiceUrl: string,
   upstream: string,
-  options: { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[]; config?: Partial<GatewayConfig> } = {},
+  options: { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[]; config?: Partial<GatewayConfig>; compiled?: boolean } = {},
 ): Promise<RunningGateway> {
-  const host = await Host.start({ name: 'gateway', ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) });
+  const host = await Host.start({ name: options.compiled ? 'gateway (dist)' : 'gateway', ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) });
   try {
     const started = await host.call<{ url: string; readyMs: number }>('startGateway', {
       config: {
@@ -113,6 +114,7 @@ export async function startGatewayProcess(
       },
       logLevel: options.logLevel ?? 'info',
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
+      compiled: options.compiled ?? false,
     });
     return { host, url: started.url, readyMs: started.readyMs };
   } catch (error) {
@@ -131,6 +133,24 @@ export async function startBareProxy(target: string): Promise<{ host: Host; url:
   const host = await Host.start({ name: 'bare proxy' });
   const { url } = await host.call<{ url: string }>('startBareProxy', { target });
   return { host, url };
+}
+
+/** One of the reference proxies of bench/lib/host.ts, in a process of its own. */
+export async function startReferenceProxy(
+  kind: 'startNaiveProxy' | 'startUndiciPassThrough' | 'startFastifyGateway',
+  args: { target: string; jwk?: JWK; issuer?: string; audience?: string },
+): Promise<{ host: Host; url: string }> {
+  const host = await Host.start({ name: kind.replace(/^start/, '') });
+  const { url } = await host.call<{ url: string }>(kind, args);
+  return { host, url };
+}
+
+/** The token service's current public signing key, as the reference proxies need it. */
+export async function signingJwk(tokenUrl: string): Promise<JWK> {
+  const jwks = await request<{ keys: JWK[] }>(tokenUrl, 'GET', '/.well-known/jwks.json');
+  const [key] = jwks.body.keys;
+  if (!key) throw new Error('the token service published no key');
+  return key;
 }
 
 export async function startLoadGenerator(name = 'load generator'): Promise<Host> {

@@ -1,8 +1,12 @@
-// Scenario 1: what the gateway costs on top of a bare reverse proxy. The same
-// small upstream answered
+// Scenario 1: what the gateway costs, against what else one could run. The
+// same small upstream answered
 //   (a) directly,
 //   (b) through a bare http-proxy pass-through with a keep-alive agent,
-//   (c) through our gateway on an auth-required route with a valid token,
+//   (u) through a bare undici Pool + stream() pass-through (the floor of any Node proxy core),
+//   (n) through a naive proxy that runs jose jwtVerify (RSA) on every request, then http-proxy,
+//   (f) through Fastify + @fastify/http-proxy + fast-jwt with its verification cache,
+//   (c) through our gateway on an auth-required route with a valid token (under tsx, as npm start),
+//   (c-dist) the same, compiled (dist/, as the Docker image runs it),
 //   (d) through our gateway on a public route,
 // plus (c) with logging off, to show what the access log costs.
 // Then a CPU profile of the gateway under (c) load: self time by function,
@@ -10,12 +14,13 @@
 //
 // Fairness on a small machine: every server and the load generator are
 // separate processes (bench/lib/children.ts), so autocannon never shares an
-// event loop with what it measures, and (b), (c) and (d) have the same
+// event loop with what it measures, and every proxy case has the same
 // topology (load generator → proxy process → upstream process). The token
 // service is idle during the runs (the gateway only holds its revocation
-// stream open). The cases are interleaved in rounds and each reports its
-// median round, so a burst of other work on the machine does not land on one
-// case only.
+// stream open). The cases are interleaved in rounds; ratios are taken within
+// each round (both sides measured minutes apart at most) and reported per
+// round and as medians.
+import { execFileSync } from 'node:child_process';
 import { printTable, quickMode, type Cell } from '../lib/stats.ts';
 import type { Host } from '../lib/children.ts';
 import { stopAll } from '../lib/children.ts';
@@ -25,13 +30,16 @@ import {
   failures,
   profileOf,
   runLoad,
+  signingJwk,
   startBareProxy,
   startGatewayProcess,
+  startReferenceProxy,
   startLoadGenerator,
   startTokenService,
   startUpstream,
   statsOf,
   userWithLogin,
+  BENCH_ISSUER,
   type HostStats,
   type RunningTokenService,
 } from '../lib/services.ts';
@@ -76,11 +84,20 @@ export async function gatewayOverhead(): Promise<void> {
     hosts.push(upstream.host, generator);
     token = await tokenStarting;
     const tokenUrl = token.url;
-    const [{ tokens }, bare, gateway, quiet] = await Promise.all([
+    // The compiled gateway runs what `npm run build` wrote; build it now so it is this tree's code.
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+    const jwk = await signingJwk(tokenUrl);
+    const reference = { target: upstream.url, jwk, issuer: BENCH_ISSUER, audience: 'whoami' };
+    const track = <T extends { host: Host }>(started: T): T => (hosts.push(started.host), started);
+    const [{ tokens }, bare, undiciProxy, naive, fastify, gateway, compiled, quiet] = await Promise.all([
       userWithLogin(tokenUrl),
-      startBareProxy(upstream.url).then((started) => (hosts.push(started.host), started)),
-      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info' }).then((started) => (hosts.push(started.host), started)),
-      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'silent' }).then((started) => (hosts.push(started.host), started)),
+      startBareProxy(upstream.url).then(track),
+      startReferenceProxy('startUndiciPassThrough', { target: upstream.url }).then(track),
+      startReferenceProxy('startNaiveProxy', reference).then(track),
+      startReferenceProxy('startFastifyGateway', reference).then(track),
+      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info' }).then(track),
+      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info', compiled: true }).then(track),
+      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'silent' }).then(track),
     ]);
 
     const bearer = { authorization: `Bearer ${tokens.access_token}` };
@@ -88,8 +105,12 @@ export async function gatewayOverhead(): Promise<void> {
       // Every case sends the same request, bearer token included: only the handling differs.
       { key: 'a', label: '(a) upstream directly', url: `${upstream.url}/private/x`, headers: bearer, front: upstream.host },
       { key: 'b', label: '(b) bare http-proxy, keep-alive', url: `${bare.url}/private/x`, headers: bearer, front: bare.host },
-      { key: 'c', label: '(c) gateway, auth route, valid token', url: `${gateway.url}/private/x`, headers: bearer, front: gateway.host },
-      { key: 'c0', label: "(c') same, logging off", url: `${quiet.url}/private/x`, headers: bearer, front: quiet.host },
+      { key: 'u', label: '(u) bare undici Pool pass-through', url: `${undiciProxy.url}/private/x`, headers: bearer, front: undiciProxy.host },
+      { key: 'n', label: '(n) naive: jwtVerify every request + http-proxy', url: `${naive.url}/private/x`, headers: bearer, front: naive.host },
+      { key: 'f', label: '(f) Fastify + @fastify/http-proxy + fast-jwt cache', url: `${fastify.url}/private/x`, headers: bearer, front: fastify.host },
+      { key: 'c', label: '(c) gateway, auth route, valid token (tsx)', url: `${gateway.url}/private/x`, headers: bearer, front: gateway.host },
+      { key: 'cd', label: '(c-dist) same, compiled', url: `${compiled.url}/private/x`, headers: bearer, front: compiled.host },
+      { key: 'c0', label: "(c') same (tsx), logging off", url: `${quiet.url}/private/x`, headers: bearer, front: quiet.host },
       { key: 'd', label: '(d) gateway, public route', url: `${gateway.url}/public/x`, headers: bearer, front: gateway.host },
     ];
     const results = new Map<string, Measured[]>(cases.map((c) => [c.key, []]));
@@ -123,16 +144,30 @@ export async function gatewayOverhead(): Promise<void> {
       ['case', 'req/s', 'p50', 'p99', 'CPU µs/req', 'GC µs/req', 'non-200', 'req/s range'],
       rows,
     );
-    const rps = (key: string) => median(key).load.rps;
+    // Ratios within each round, then their medians.
+    const ratio = (x: string, y: string, round: number) => results.get(x)![round]!.load.rps / results.get(y)![round]!.load.rps;
+    const ratios: Array<[string, string, string, string]> = [
+      ['c/b', 'c', 'b', '≥ 0.90'],
+      ['c/n', 'c', 'n', '≥ 1.0'],
+      ['c/u', 'c', 'u', ''],
+      ['c/f', 'c', 'f', '≥ 1.0'],
+      ['c-dist/f', 'cd', 'f', '≥ 1.0'],
+      ['c-dist/b', 'cd', 'b', ''],
+      ["c'/b (no access log)", 'c0', 'b', ''],
+      ['d/b  public route', 'd', 'b', ''],
+      ['u/b  undici core / http-proxy', 'u', 'b', ''],
+      ['f/b', 'f', 'b', ''],
+      ['b/a  bare proxy / upstream', 'b', 'a', ''],
+    ];
+    const roundNumbers = Array.from({ length: rounds }, (_, i) => i);
     printTable(
-      'Gateway overhead: ratios (same run)',
-      ['ratio', 'value', 'target'],
-      [
-        ['c/b  gateway auth route / bare proxy', (rps('c') / rps('b')).toFixed(3), '≥ 0.90'],
-        ["c'/b gateway auth route, no logging / bare proxy", (rps('c0') / rps('b')).toFixed(3), ''],
-        ['d/b  gateway public route / bare proxy', (rps('d') / rps('b')).toFixed(3), ''],
-        ['b/a  bare proxy / upstream directly', (rps('b') / rps('a')).toFixed(3), ''],
-      ],
+      'Gateway overhead: req/s ratios, within each round and their median (same run)',
+      ['ratio', ...roundNumbers.map((r) => `round ${r + 1}`), 'median', 'target'],
+      ratios.map(([label, x, y, target]) => {
+        const values = roundNumbers.map((r) => ratio(x, y, r));
+        const middle = [...values].sort((p, q) => p - q)[Math.floor(values.length / 2)] as number;
+        return [label, ...values.map((v) => v.toFixed(3)), middle.toFixed(3), target];
+      }),
     );
 
     // Where the gateway spends its time under (c), next to the bare proxy under (b).
