@@ -19,6 +19,7 @@ import { matchRoute, parseRequestTarget, upstreamPath, upstreamUrl } from './pip
 import { mutateHeaders, requestIdFor } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { reject, sendRejection, writeRejectionToSocket, type Rejection } from './pipeline/rejection.ts';
+import { checkRevocation } from './pipeline/check-revocation.ts';
 import { runPolicy, type PolicyDependencies, type PolicyResult } from './pipeline/run-policy.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { Denylist } from './revocations/denylist.ts';
@@ -121,7 +122,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     onUpstreamResponse: (routeId, seconds) => metrics.upstreamLatency.observe({ route: routeId }, seconds),
   });
   const sockets = new SocketRegistry();
-  const relay = new WebSocketRelay(sockets, logger);
+  const relay = new WebSocketRelay(sockets, { logger });
 
   // A revocation closes the WebSockets it covers the moment it is applied.
   denylist.on('revoked', (revocation) => {
@@ -238,7 +239,6 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       encrypted: req.socket instanceof TLSSocket,
       websocket: true,
     });
-    accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status: 101, subject: decision.claims?.sub });
     relay.open(req, socket, head, {
       routeId: route.id,
       url: upstreamUrl(route, upstreamPath(route, target), true).href,
@@ -246,6 +246,9 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       claims: decision.claims,
       handshakeTimeoutMs: route.timeoutMs ?? settings.upstreamTimeoutMs,
       requestId,
+      recheck: () => checkRevocation(decision.claims, policy.denylist, policy.feedHealth(), policy.maxStalenessMs),
+      onHandshake: (status) =>
+        accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status, subject: decision.claims?.sub }),
     });
   }
 

@@ -7,13 +7,26 @@
 // or absence be answered with a real HTTP status (502/504) before the client's
 // handshake completes, and lets the gateway stop relaying the instant a session
 // is revoked.
+//
+// A relayed socket is registered (so that revocations reach it) from the
+// moment the upstream leg is dialled, not from when it is open: a revocation
+// that arrives while the upstream is still answering refuses the client's
+// handshake (401) instead of letting it complete.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Logger } from '../../common/logger.ts';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
-import { reject, writeRejectionToSocket } from '../pipeline/rejection.ts';
-import type { SocketRegistry } from './socket-registry.ts';
+import { invalidToken } from '../pipeline/authenticate.ts';
+import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
+import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
+
+/** A peer that never answers our close frame is cut off after this (ws's own timer is 30 s). */
+const CLOSE_HANDSHAKE_MS = 2000;
+
+export interface RelayOptions {
+  logger: Logger;
+}
 
 export interface RelayTarget {
   routeId: string;
@@ -23,14 +36,30 @@ export interface RelayTarget {
   claims: AccessTokenClaims | undefined;
   handshakeTimeoutMs: number;
   requestId: string;
+  /**
+   * Asked again once the upstream has accepted, just before the client's handshake is
+   * completed: a refusal when the token has been revoked since the policy let it in.
+   */
+  recheck(): Rejection | undefined;
+  /** Told how the client's handshake ended: 101, the refusal's status, or 499 (client left). */
+  onHandshake?(status: number): void;
 }
+
+export type RelayState = 'connecting' | 'open' | 'closed';
 
 export interface RelayedSocket {
   readonly routeId: string;
+  /** The token the socket lives on; undefined for anonymous sockets (never revoked). */
   readonly claims: AccessTokenClaims | undefined;
-  readonly client: WebSocket;
+  /** `connecting` until the client's handshake has completed. */
+  readonly state: RelayState;
+  /** The client leg, once its handshake has completed. */
+  readonly client: WebSocket | undefined;
   readonly upstream: WebSocket;
-  /** Closes both legs; nothing is relayed after this call. */
+  /**
+   * Ends the relay; nothing is relayed after this call. Before the client's handshake
+   * has completed it is refused instead: 401 invalid_token for 1008, else 503.
+   */
   close(code: number, reason: string): void;
 }
 
@@ -46,16 +75,22 @@ function closeLeg(socket: WebSocket, code: number, reason: Buffer | string): voi
   else socket.close();
 }
 
+/** What a client whose handshake has not completed gets instead of a close frame. */
+function refusalFor(code: number, reason: string): Rejection {
+  if (code === POLICY_VIOLATION) return invalidToken(reason);
+  return reject(503, 'temporarily_unavailable', reason, { 'retry-after': '1' });
+}
+
 export class WebSocketRelay {
   readonly #server: WebSocketServer;
   /** The subprotocol the upstream picked, per pending client handshake. */
   readonly #chosenProtocol = new WeakMap<IncomingMessage, string>();
   readonly #registry: SocketRegistry;
-  readonly #logger: Logger;
+  readonly #options: RelayOptions;
 
-  constructor(registry: SocketRegistry, logger: Logger) {
+  constructor(registry: SocketRegistry, options: RelayOptions) {
     this.#registry = registry;
-    this.#logger = logger;
+    this.#options = options;
     this.#server = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
@@ -63,8 +98,8 @@ export class WebSocketRelay {
     });
   }
 
-  /** Opens the upstream leg first; only when it is up is the client's handshake completed. */
-  open(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget): void {
+  /** Opens the upstream leg first; only when it is up (and the token still good) is the client's handshake completed. */
+  open(req: IncomingMessage, socket: Duplex, head: Buffer, target: RelayTarget): RelayedSocket {
     const offered = String(req.headers['sec-websocket-protocol'] ?? '')
       .split(',')
       .map((p) => p.trim())
@@ -75,44 +110,17 @@ export class WebSocketRelay {
       handshakeTimeout: target.handshakeTimeoutMs,
       followRedirects: false,
     });
-    let settled = false;
-    let upgraded = false;
-    // Until the client's handshake has completed, a client that leaves (or a handshake
-    // that ws refuses, e.g. a bad Sec-WebSocket-Key) must not leave the upstream leg open.
-    const abandon = () => {
-      if (!upgraded) upstream.terminate();
-    };
-    socket.once('close', abandon);
-
-    upstream.once('unexpected-response', (_request, response) => {
-      settled = true;
-      response.resume();
-      writeRejectionToSocket(socket, reject(502, 'bad_gateway', `upstream refused the WebSocket upgrade (${response.statusCode})`));
-      upstream.terminate();
-    });
-    upstream.once('error', (error: Error) => {
-      if (settled) return;
-      settled = true;
-      const timedOut = /handshake has timed out/i.test(error.message);
-      this.#logger.warn({ route: target.routeId, err: error.message }, 'upstream WebSocket failed');
-      writeRejectionToSocket(
-        socket,
-        timedOut ? reject(504, 'upstream_timeout', 'upstream did not complete the WebSocket handshake') : reject(502, 'bad_gateway', 'upstream unavailable'),
-      );
-    });
-    upstream.once('open', () => {
-      settled = true;
-      if (socket.destroyed) return upstream.terminate();
-      if (upstream.protocol) this.#chosenProtocol.set(req, upstream.protocol);
-      this.#server.handleUpgrade(req, socket, head, (client) => {
-        upgraded = true;
-        socket.off('close', abandon);
-        this.#relay(client, upstream, target);
-      });
+    return new Relay(req, socket, head, upstream, target, {
+      ...this.#options,
+      registry: this.#registry,
+      completeHandshake: (request, raw, data, onUpgraded) => {
+        if (upstream.protocol) this.#chosenProtocol.set(request, upstream.protocol);
+        this.#server.handleUpgrade(request, raw, data, onUpgraded);
+      },
     });
   }
 
-  /** Closes every relayed socket (gateway shutdown). */
+  /** Closes every relayed socket, and refuses every handshake still in progress (gateway shutdown). */
   closeAll(code: number, reason: string): void {
     for (const relayed of this.#registry.all()) relayed.close(code, reason);
   }
@@ -120,49 +128,138 @@ export class WebSocketRelay {
   close(): void {
     this.#server.close();
   }
+}
 
-  #relay(client: WebSocket, upstream: WebSocket, target: RelayTarget): void {
-    let closed = false;
-    const relayed: RelayedSocket = {
-      routeId: target.routeId,
-      claims: target.claims,
-      client,
-      upstream,
-      close: (code, reason) => {
-        if (closed) return;
-        closed = true;
-        this.#registry.remove(relayed);
-        closeLeg(client, code, reason);
-        closeLeg(upstream, code, reason);
-        // A peer that never answers the close frame is cut off (ws's own timer is 30 s).
-        setTimeout(() => {
-          client.terminate();
-          upstream.terminate();
-        }, 2000).unref();
-      },
+interface RelayWiring extends RelayOptions {
+  registry: SocketRegistry;
+  completeHandshake(req: IncomingMessage, socket: Duplex, head: Buffer, onUpgraded: (client: WebSocket) => void): void;
+}
+
+class Relay implements RelayedSocket {
+  readonly routeId: string;
+  readonly upstream: WebSocket;
+  client: WebSocket | undefined;
+  #claims: AccessTokenClaims | undefined;
+  #state: RelayState = 'connecting';
+  /**
+   * ws is completing the client's handshake (synchronously today; an async step such as
+   * verifyClient would open a window): a close requested meanwhile is applied the moment
+   * the client leg exists, before anything is relayed.
+   */
+  #upgrading = false;
+  #closeAfterUpgrade: [number, string] | undefined;
+  readonly #socket: Duplex;
+  readonly #target: RelayTarget;
+  readonly #wiring: RelayWiring;
+
+  constructor(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: WebSocket, target: RelayTarget, wiring: RelayWiring) {
+    this.routeId = target.routeId;
+    this.upstream = upstream;
+    this.#claims = target.claims;
+    this.#socket = socket;
+    this.#target = target;
+    this.#wiring = wiring;
+    // Registered before the upstream answers, so that a revocation meanwhile refuses the handshake.
+    wiring.registry.add(this);
+
+    // A client that leaves before its handshake has completed (or whose handshake ws
+    // refuses) must not leave the upstream leg open.
+    const abandon = () => {
+      if (this.#state !== 'connecting') return;
+      this.#finish(499);
+      upstream.terminate();
     };
-    this.#registry.add(relayed);
+    socket.once('close', abandon);
+
+    upstream.once('unexpected-response', (_request, response) => {
+      response.resume();
+      this.#refuse(reject(502, 'bad_gateway', `upstream refused the WebSocket upgrade (${response.statusCode})`));
+    });
+    upstream.once('error', (error: Error) => {
+      if (this.#state !== 'connecting') return;
+      const timedOut = /handshake has timed out/i.test(error.message);
+      wiring.logger.warn({ route: target.routeId, err: error.message }, 'upstream WebSocket failed');
+      this.#refuse(
+        timedOut ? reject(504, 'upstream_timeout', 'upstream did not complete the WebSocket handshake') : reject(502, 'bad_gateway', 'upstream unavailable'),
+      );
+    });
+    upstream.once('open', () => {
+      if (this.#state !== 'connecting') return upstream.terminate();
+      if (socket.destroyed) return abandon();
+      // The token may have been revoked while the upstream was answering.
+      const refusal = target.recheck();
+      if (refusal) return this.#refuse(refusal);
+      this.#upgrading = true;
+      wiring.completeHandshake(req, socket, head, (client) => {
+        this.#upgrading = false;
+        socket.off('close', abandon);
+        this.client = client;
+        this.#state = 'open';
+        target.onHandshake?.(101);
+        this.#relay(client);
+        if (this.#closeAfterUpgrade) this.close(...this.#closeAfterUpgrade);
+      });
+    });
+  }
+
+  get claims(): AccessTokenClaims | undefined {
+    return this.#claims;
+  }
+
+  get state(): RelayState {
+    return this.#state;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'connecting') {
+      if (this.#upgrading) this.#closeAfterUpgrade = [code, reason];
+      else this.#refuse(refusalFor(code, reason));
+      return;
+    }
+    this.#finish();
+    const { client, upstream } = this;
+    if (client) closeLeg(client, code, reason);
+    closeLeg(upstream, code, reason);
+    setTimeout(() => {
+      client?.terminate();
+      upstream.terminate();
+    }, CLOSE_HANDSHAKE_MS).unref();
+  }
+
+  /** Leaves the registry; `status` is the handshake's, if it never completed. */
+  #finish(status?: number): void {
+    this.#state = 'closed';
+    this.#wiring.registry.remove(this);
+    if (status !== undefined) this.#target.onHandshake?.(status);
+  }
+
+  /** The client's handshake will not complete: answer it with an HTTP error and drop the upstream leg. */
+  #refuse(rejection: Rejection): void {
+    if (this.#state !== 'connecting') return;
+    this.#finish(rejection.status);
+    this.upstream.terminate();
+    writeRejectionToSocket(this.#socket, rejection, { 'x-request-id': this.#target.requestId });
+  }
+
+  #relay(client: WebSocket): void {
+    const { upstream } = this;
+    const target = this.#target;
     const forward = (to: WebSocket) => (data: RawData, isBinary: boolean) => {
-      if (!closed && to.readyState === WebSocket.OPEN) to.send(data, { binary: isBinary });
+      if (this.#state === 'open' && to.readyState === WebSocket.OPEN) to.send(data, { binary: isBinary });
     };
     client.on('message', forward(upstream));
     upstream.on('message', forward(client));
-    const onLegClosed = (other: WebSocket) => (code: number, reason: Buffer) => {
-      if (!closed) {
-        closed = true;
-        this.#registry.remove(relayed);
-        closeLeg(other, code, reason);
-      }
-    };
-    client.on('close', onLegClosed(upstream));
-    upstream.on('close', onLegClosed(client));
+    const onLegClosed = (code: number, reason: Buffer) => this.close(code, reason.toString());
+    client.on('close', onLegClosed);
+    upstream.on('close', onLegClosed);
     const onError = (leg: string) => (error: Error) => {
-      this.#logger.debug({ route: target.routeId, leg, err: error.message }, 'WebSocket leg error');
+      this.#wiring.logger.debug({ route: target.routeId, leg, err: error.message }, 'WebSocket leg error');
       client.terminate();
       upstream.terminate();
     };
     client.on('error', onError('client'));
     upstream.on('error', onError('upstream'));
-    this.#logger.info({ requestId: target.requestId, route: target.routeId, subject: target.claims?.sub }, 'WebSocket opened');
+    this.#wiring.logger.info({ requestId: target.requestId, route: target.routeId, subject: this.#claims?.sub }, 'WebSocket opened');
   }
 }

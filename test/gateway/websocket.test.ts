@@ -1,13 +1,34 @@
 // WebSockets through the gateway: authenticated before the upgrade, relayed to
 // whoami's echo endpoint, and closed with 1008 when the fake token service's
-// revocation feed reports the session (or user, or token) revoked.
+// revocation feed reports the session (or user, or token) revoked. Then the
+// hardening of issue 9: revocation while the upstream handshake is in
+// progress.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { GatewayConfig } from '../../gateway/config.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import {
+  connectClient,
+  startProbeUpstream,
+  type ClientOutcome,
+  type ProbeUpstream,
+} from '../support/websocket-peers.ts';
 import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
+
+const nowSec = () => Math.floor(Date.now() / 1000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(check: () => boolean, what: string, boundMs = 5000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`);
+    await sleep(5);
+  }
+}
 
 interface OpenSocket {
   socket: WebSocket;
@@ -20,9 +41,13 @@ describe('gateway: WebSockets', () => {
   let gateway: Gateway;
   const opened: WebSocket[] = [];
 
+  // An upstream whose handshakes can be held, for the hardening cases.
+  let held: ProbeUpstream;
+
   before(async () => {
     authority = await FakeAuthority.start();
     whoami = await startWhoami();
+    held = await startProbeUpstream({ hello: 'hello from upstream' });
     gateway = await startGateway(
       {
         port: 0,
@@ -34,6 +59,7 @@ describe('gateway: WebSockets', () => {
             { id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami', websocket: true },
             { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
             { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
+            { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
           ],
         },
       },
@@ -49,6 +75,7 @@ describe('gateway: WebSockets', () => {
   after(async () => {
     await gateway.close();
     await whoami.close();
+    await held.close();
     await authority.close();
   });
 
@@ -152,4 +179,107 @@ describe('gateway: WebSockets', () => {
     const [code] = await closed;
     assert.equal(code, 1008);
   });
+
+  // ---- issue 9: hardening ------------------------------------------------------------
+
+  /** A client through the gateway, terminated after the test. */
+  function client(path: string, token: string | undefined, onOpen?: (socket: WebSocket) => void) {
+    const outcome = connectClient(wsUrl(path), token, onOpen);
+    opened.push(outcome.socket);
+    return outcome;
+  }
+
+  /** A second gateway, with its own fake authority, on one WebSocket route (/side) to `upstream`: for settings the shared one lacks. */
+  async function withSideGateway(
+    upstream: string,
+    settings: Partial<GatewayConfig>,
+    run: (side: { gateway: Gateway; authority: FakeAuthority; client(token: string): ClientOutcome }) => Promise<void>,
+  ): Promise<void> {
+    const sideAuthority = await FakeAuthority.start();
+    const side = await startGateway(
+      {
+        port: 0,
+        issuer: sideAuthority.url,
+        clientId: FEED_CLIENT.id,
+        clientSecret: FEED_CLIENT.secret,
+        routes: { routes: [{ id: 'side', prefix: '/side', upstream, auth: 'required', audience: 'whoami', websocket: true }] },
+        ...settings,
+      },
+      { logger: testLogger() },
+    );
+    try {
+      await run({
+        gateway: side,
+        authority: sideAuthority,
+        client: (token) => {
+          const outcome = connectClient(`${side.url.replace(/^http/, 'ws')}/side/ws`, token);
+          opened.push(outcome.socket);
+          return outcome;
+        },
+      });
+    } finally {
+      await side.close();
+      await sideAuthority.close();
+    }
+  }
+
+  describe('revocation while the upstream handshake is in progress', () => {
+    afterEach(() => {
+      held.hold = false;
+    });
+
+    for (const kind of ['session', 'user', 'token'] as const) {
+      it(`refuses the upgrade with 401 when the ${kind} is revoked before the upstream answers; nothing is relayed`, async () => {
+        held.hold = true;
+        const claims = { sub: `held-${kind}-${randomUUID()}`, sid: randomUUID(), jti: randomUUID(), iat: nowSec() - 5 };
+        const upgrade = held.nextUpgrade();
+        const connectionsBefore = held.connections.length;
+        const outcome = client('/held/ws', await authority.token(claims), (socket) => socket.send('from the client'));
+        const handshake = await upgrade; // the gateway has passed its policy and is waiting for the upstream
+        const key = kind === 'session' ? claims.sid : kind === 'user' ? claims.sub : claims.jti;
+        const entry = authority.revoke(kind, key, kind === 'user' ? { notBefore: new Date() } : {});
+        await gateway.denylist.waitFor(entry.id);
+        handshake.release();
+
+        assert.equal(await outcome.status, 401);
+        assert.deepEqual(outcome.messages, [], 'no upstream frame reached the client');
+        // The upstream leg is gone: either never completed or closed, and it received nothing.
+        await until(() => held.open === 0, 'the upstream leg closed');
+        for (const connection of held.connections.slice(connectionsBefore)) assert.equal(connection.messages, 0);
+        assert.equal(gateway.sockets.all().filter((s) => s.claims?.sid === claims.sid).length, 0, 'nothing left registered');
+      });
+    }
+
+    it('refuses the upgrade when the revocation feed goes stale while the upstream answers (REVOCATION_MAX_STALENESS)', async () => {
+      // Only the re-check at the upstream's answer can catch this one: no revocation event arrives.
+      await withSideGateway(held.url, { revocationMaxStalenessMs: 100, feedReconnectMinMs: 5000 }, async (side) => {
+        held.hold = true;
+        const upgrade = held.nextUpgrade();
+        const outcome = side.client(await side.authority.token());
+        const handshake = await upgrade;
+        side.authority.feedAvailable = false;
+        side.authority.dropStreams();
+        await until(() => side.gateway.readiness().checks.stale, 'the feed is stale');
+        handshake.release();
+        assert.equal(await outcome.status, 503);
+        assert.deepEqual(outcome.messages, []);
+        await until(() => held.open === 0, 'the upstream leg closed');
+      });
+    });
+
+    it('refuses a pending upgrade with 503 when the gateway shuts down', async () => {
+      await withSideGateway(held.url, {}, async (side) => {
+        held.hold = true;
+        const upgrade = held.nextUpgrade();
+        const outcome = side.client(await side.authority.token());
+        const handshake = await upgrade;
+        const closed = side.gateway.close();
+        assert.equal(await outcome.status, 503);
+        handshake.release();
+        await closed;
+        await until(() => held.open === 0, 'the upstream leg closed');
+      });
+    });
+  });
+
 });
