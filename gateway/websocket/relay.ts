@@ -8,7 +8,7 @@
 // handshake completes, and lets the gateway stop relaying the instant a session
 // is revoked.
 //
-// A relayed socket is registered (so that revocations reach it) from the
+// A relayed socket is registered (so revocations and expiry reach it) from the
 // moment the upstream leg is dialled, not from when it is open: a revocation
 // that arrives while the upstream is still answering refuses the client's
 // handshake (401) instead of letting it complete.
@@ -20,12 +20,15 @@ import type { AccessTokenClaims } from '../tokens/claims.ts';
 import { invalidToken } from '../pipeline/authenticate.ts';
 import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
+import { ExpiryTimer, tokenDeadlineMs } from './token-expiry.ts';
 
 /** A peer that never answers our close frame is cut off after this (ws's own timer is 30 s). */
 const CLOSE_HANDSHAKE_MS = 2000;
 
 export interface RelayOptions {
   logger: Logger;
+  /** The verifier's clock tolerance: a socket lives as long as its token would be accepted. */
+  clockToleranceMs: number;
 }
 
 export interface RelayTarget {
@@ -49,7 +52,7 @@ export type RelayState = 'connecting' | 'open' | 'closed';
 
 export interface RelayedSocket {
   readonly routeId: string;
-  /** The token the socket lives on; undefined for anonymous sockets (never revoked). */
+  /** The token the socket lives on; undefined for anonymous sockets (never revoked, never expire). */
   readonly claims: AccessTokenClaims | undefined;
   /** `connecting` until the client's handshake has completed. */
   readonly state: RelayState;
@@ -61,6 +64,12 @@ export interface RelayedSocket {
    * has completed it is refused instead: 401 invalid_token for 1008, else 503.
    */
   close(code: number, reason: string): void;
+  /**
+   * Moves the socket onto a fresher token of the same subject and session (a renewed
+   * browser session): revocations are then matched, and expiry timed, against it. The
+   * caller has run the policy (revocation included) on the new token.
+   */
+  renew(claims: AccessTokenClaims): void;
 }
 
 /** Codes an endpoint may put in a close frame (RFC 6455 §7.4); others (1005, 1006, 1015) are stand-ins. */
@@ -151,6 +160,7 @@ class Relay implements RelayedSocket {
   readonly #socket: Duplex;
   readonly #target: RelayTarget;
   readonly #wiring: RelayWiring;
+  readonly #expiry: ExpiryTimer;
 
   constructor(req: IncomingMessage, socket: Duplex, head: Buffer, upstream: WebSocket, target: RelayTarget, wiring: RelayWiring) {
     this.routeId = target.routeId;
@@ -159,8 +169,10 @@ class Relay implements RelayedSocket {
     this.#socket = socket;
     this.#target = target;
     this.#wiring = wiring;
-    // Registered before the upstream answers, so that a revocation meanwhile refuses the handshake.
+    this.#expiry = new ExpiryTimer(() => this.close(POLICY_VIOLATION, 'token expired'));
+    // Registered before the upstream answers, so that a revocation or expiry meanwhile refuses the handshake.
     wiring.registry.add(this);
+    if (this.#claims) this.#expiry.arm(tokenDeadlineMs(this.#claims.exp, wiring.clockToleranceMs));
 
     // A client that leaves before its handshake has completed (or whose handshake ws
     // refuses) must not leave the upstream leg open.
@@ -227,10 +239,23 @@ class Relay implements RelayedSocket {
     }, CLOSE_HANDSHAKE_MS).unref();
   }
 
-  /** Leaves the registry; `status` is the handshake's, if it never completed. */
+  renew(claims: AccessTokenClaims): void {
+    const current = this.#claims;
+    if (!current || claims.sub !== current.sub || claims.sid !== current.sid) {
+      throw new Error('a relayed socket can only be renewed with a token of its own subject and session');
+    }
+    if (this.#state === 'closed') return;
+    this.#wiring.registry.remove(this);
+    this.#claims = claims;
+    this.#wiring.registry.add(this);
+    this.#expiry.arm(tokenDeadlineMs(claims.exp, this.#wiring.clockToleranceMs));
+  }
+
+  /** Leaves the registry and stops the expiry timer; `status` is the handshake's, if it never completed. */
   #finish(status?: number): void {
     this.#state = 'closed';
     this.#wiring.registry.remove(this);
+    this.#expiry.cancel();
     if (status !== undefined) this.#target.onHandshake?.(status);
   }
 

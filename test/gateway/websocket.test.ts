@@ -2,7 +2,7 @@
 // whoami's echo endpoint, and closed with 1008 when the fake token service's
 // revocation feed reports the session (or user, or token) revoked. Then the
 // hardening of issue 9: revocation while the upstream handshake is in
-// progress.
+// progress, token expiry.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -10,6 +10,7 @@ import http, { type IncomingMessage } from 'node:http';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
 import type { GatewayConfig } from '../../gateway/config.ts';
+import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import {
   connectClient,
@@ -21,6 +22,9 @@ import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the start of the next second, so that a token made "about a second from expiry" gets all of that second. */
+const nextSecond = () => sleep(1000 - (Date.now() % 1000) + 5);
 
 async function until(check: () => boolean, what: string, boundMs = 5000): Promise<void> {
   const deadline = Date.now() + boundMs;
@@ -41,13 +45,15 @@ describe('gateway: WebSockets', () => {
   let gateway: Gateway;
   const opened: WebSocket[] = [];
 
-  // An upstream whose handshakes can be held, for the hardening cases.
+  // Upstreams for the hardening cases: one whose handshakes can be held, and an echo.
   let held: ProbeUpstream;
+  let echoProbe: ProbeUpstream;
 
   before(async () => {
     authority = await FakeAuthority.start();
     whoami = await startWhoami();
     held = await startProbeUpstream({ hello: 'hello from upstream' });
+    echoProbe = await startProbeUpstream({ echo: true });
     gateway = await startGateway(
       {
         port: 0,
@@ -60,6 +66,8 @@ describe('gateway: WebSockets', () => {
             { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
             { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
             { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'echo', prefix: '/echo', upstream: echoProbe.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'anonymous', prefix: '/anonymous', upstream: echoProbe.url, auth: 'none', websocket: true },
           ],
         },
       },
@@ -75,7 +83,7 @@ describe('gateway: WebSockets', () => {
   after(async () => {
     await gateway.close();
     await whoami.close();
-    await held.close();
+    for (const probe of [held, echoProbe]) await probe.close();
     await authority.close();
   });
 
@@ -189,6 +197,13 @@ describe('gateway: WebSockets', () => {
     return outcome;
   }
 
+  /** The gateway's relayed socket for a session (there is one per test). */
+  function relayedFor(sid: string): RelayedSocket {
+    const found = gateway.sockets.all().find((socket) => socket.claims?.sid === sid);
+    assert.ok(found, `no relayed socket for ${sid}`);
+    return found;
+  }
+
   /** A second gateway, with its own fake authority, on one WebSocket route (/side) to `upstream`: for settings the shared one lacks. */
   async function withSideGateway(
     upstream: string,
@@ -279,6 +294,80 @@ describe('gateway: WebSockets', () => {
         await closed;
         await until(() => held.open === 0, 'the upstream leg closed');
       });
+    });
+  });
+
+  describe('token expiry', () => {
+    afterEach(() => {
+      held.hold = false;
+    });
+
+    it('closes the socket with 1008 "token expired" exactly when HTTP stops accepting the token (exp + clock tolerance)', async () => {
+      // 30 s of tolerance (the default): a token 29 s past exp is still good, for about a second.
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const token = await authority.token({ sid: randomUUID(), iat: exp - 60, exp });
+      const deadlineMs = (exp + gateway.config.clockToleranceMs / 1000) * 1000;
+      const { socket } = await connect(token);
+      assert.equal((await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+      assert.equal(await echo(socket, 'before expiry'), 'before expiry');
+      const [code, reason] = (await once(socket, 'close')) as [number, Buffer];
+      assert.ok(Date.now() >= deadlineMs, 'not closed before the token stopped being accepted');
+      assert.equal(code, 1008);
+      assert.equal(reason.toString(), 'token expired');
+      const after = await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(after.status, 401);
+      assert.match(after.headers.get('www-authenticate') ?? '', /token expired/);
+    });
+
+    it('refuses the upgrade with 401 when the token expires while the upstream is answering', async () => {
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const token = await authority.token({ sid: randomUUID(), iat: exp - 60, exp });
+      held.hold = true;
+      const upgrade = held.nextUpgrade();
+      const outcome = client('/held/ws', token);
+      const handshake = await upgrade;
+      await sleep((exp + 30) * 1000 - Date.now() + 50);
+      handshake.release();
+      assert.equal(await outcome.status, 401);
+      assert.deepEqual(outcome.messages, []);
+      await until(() => held.open === 0, 'the upstream leg closed');
+    });
+
+    it('keeps a socket whose token outlives what one timer can wait (over 24.8 days)', async () => {
+      const { socket } = await connect(await authority.token({ exp: nowSec() + 40 * 86_400 }));
+      await sleep(50);
+      assert.equal(socket.readyState, WebSocket.OPEN);
+      assert.equal(await echo(socket, 'still open'), 'still open');
+    });
+
+    it('renew() moves a socket onto a fresher token of its session: it outlives the old one and is revoked by the new one', async () => {
+      const sid = randomUUID();
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const old = { sub: 'renewer', sid, jti: randomUUID(), iat: exp - 60, exp };
+      const { socket } = await connect(await authority.token(old));
+      const relayed = relayedFor(sid);
+      const fresher = await gateway.verifier.verify(await authority.token({ sub: 'renewer', sid, jti: randomUUID() }));
+      assert.throws(() => relayed.renew({ ...fresher, sid: 'another-session' }), /own subject and session/);
+      relayed.renew(fresher);
+      await sleep((exp + 30) * 1000 - Date.now() + 100);
+      assert.equal(await echo(socket, 'renewed'), 'renewed', 'open past the old token');
+      const closed = once(socket, 'close') as Promise<[number]>;
+      await gateway.denylist.waitFor(authority.revoke('token', old.jti).id);
+      assert.equal(socket.readyState, WebSocket.OPEN, "the old token's revocation no longer applies");
+      authority.revoke('token', fresher.jti);
+      assert.equal((await closed)[0], 1008);
+    });
+
+    it('anonymous sockets have no token to expire and relay like any other', async () => {
+      const outcome = client('/anonymous/ws', undefined);
+      assert.equal(await outcome.status, 101);
+      assert.equal(await echo(outcome.socket, 'anonymous'), 'anonymous');
+      const relayed = gateway.sockets.all().find((socket) => socket.routeId === 'anonymous');
+      assert.equal(relayed?.state, 'open');
+      assert.equal(relayed.claims, undefined);
     });
   });
 
