@@ -122,7 +122,11 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     onUpstreamResponse: (routeId, seconds) => metrics.upstreamLatency.observe({ route: routeId }, seconds),
   });
   const sockets = new SocketRegistry();
-  const relay = new WebSocketRelay(sockets, { logger, clockToleranceMs: settings.clockToleranceMs });
+  const relay = new WebSocketRelay(sockets, {
+    logger,
+    maxMessageBytes: settings.websocketMaxMessageBytes,
+    clockToleranceMs: settings.clockToleranceMs,
+  });
 
   // A revocation closes the WebSockets it covers the moment it is applied.
   denylist.on('revoked', (revocation) => {

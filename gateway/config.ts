@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { duration } from '../common/duration.ts';
 import { parseEnv, port } from '../common/env.ts';
+import { byteSize } from '../common/size.ts';
 import type { RoutesFileInput } from './routes/schema.ts';
 
 const DEFAULT_ROUTES_PATH = fileURLToPath(new URL('./routes.json', import.meta.url));
@@ -36,6 +37,11 @@ const ENV_SHAPE = {
   SHUTDOWN_GRACE: duration('10s'),
   /** A client must send its request headers within this (slow-header clients get 408). */
   HEADERS_TIMEOUT: duration('20s'),
+  /**
+   * Largest WebSocket message relayed, either way; a bigger one closes the socket with 1009.
+   * At most 1 GiB: ws reads the limit as a 32-bit integer, and 0 would mean no limit.
+   */
+  WEBSOCKET_MAX_MESSAGE_SIZE: byteSize('1MiB', { min: 1, max: 2 ** 30 }),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 };
@@ -64,6 +70,8 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Time allowed for a request's headers to arrive; default 20 s. */
   headersTimeoutMs?: number;
+  /** Largest WebSocket message relayed in either direction (bytes); beyond it, 1009. */
+  websocketMaxMessageBytes: number;
   metricsToken?: string | undefined;
 }
 
@@ -88,6 +96,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     feedReconnectMaxMs: parsed.FEED_RECONNECT_MAX,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
     headersTimeoutMs: parsed.HEADERS_TIMEOUT,
+    websocketMaxMessageBytes: parsed.WEBSOCKET_MAX_MESSAGE_SIZE,
     metricsToken: parsed.METRICS_TOKEN,
   };
 }

@@ -11,7 +11,8 @@
 // A relayed socket is registered (so revocations and expiry reach it) from the
 // moment the upstream leg is dialled, not from when it is open: a revocation
 // that arrives while the upstream is still answering refuses the client's
-// handshake (401) instead of letting it complete.
+// handshake (401) instead of letting it complete. Both legs are capped at
+// maxMessageBytes (1009 beyond it).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -22,11 +23,15 @@ import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/reje
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
 import { ExpiryTimer, tokenDeadlineMs } from './token-expiry.ts';
 
+const MESSAGE_TOO_BIG = 1009;
+const INTERNAL_ERROR = 1011;
 /** A peer that never answers our close frame is cut off after this (ws's own timer is 30 s). */
 const CLOSE_HANDSHAKE_MS = 2000;
 
 export interface RelayOptions {
   logger: Logger;
+  /** Largest message accepted from either leg; a bigger one closes the socket with 1009. */
+  maxMessageBytes: number;
   /** The verifier's clock tolerance: a socket lives as long as its token would be accepted. */
   clockToleranceMs: number;
 }
@@ -90,6 +95,16 @@ function refusalFor(code: number, reason: string): Rejection {
   return reject(503, 'temporarily_unavailable', reason, { 'retry-after': '1' });
 }
 
+/**
+ * How the other leg learns why one leg failed. ws has already answered the failing leg
+ * (1009 for a message over maxPayload, 1002 or 1007 for protocol errors).
+ */
+function closeCodeForPeerOf(error: Error): [number, string] {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return [MESSAGE_TOO_BIG, 'message too big'];
+  return [INTERNAL_ERROR, 'the other side failed'];
+}
+
 export class WebSocketRelay {
   readonly #server: WebSocketServer;
   /** The subprotocol the upstream picked, per pending client handshake. */
@@ -103,6 +118,7 @@ export class WebSocketRelay {
     this.#server = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
+      maxPayload: options.maxMessageBytes,
       handleProtocols: (_offered, request) => this.#chosenProtocol.get(request) || false,
     });
   }
@@ -118,6 +134,7 @@ export class WebSocketRelay {
       perMessageDeflate: false,
       handshakeTimeout: target.handshakeTimeoutMs,
       followRedirects: false,
+      maxPayload: this.#options.maxMessageBytes,
     });
     return new Relay(req, socket, head, upstream, target, {
       ...this.#options,
@@ -278,13 +295,16 @@ class Relay implements RelayedSocket {
     const onLegClosed = (code: number, reason: Buffer) => this.close(code, reason.toString());
     client.on('close', onLegClosed);
     upstream.on('close', onLegClosed);
-    const onError = (leg: string) => (error: Error) => {
-      this.#wiring.logger.debug({ route: target.routeId, leg, err: error.message }, 'WebSocket leg error');
+    const onError = (leg: WebSocket, name: string) => (error: Error) => {
+      this.#wiring.logger.debug({ route: target.routeId, leg: name, err: error.message }, 'WebSocket leg error');
+      // ws has already started closing the failing leg with the right code (1009 for a
+      // message over the limit); the other leg is told why.
+      if (leg.readyState === WebSocket.CLOSING) return this.close(...closeCodeForPeerOf(error));
       client.terminate();
       upstream.terminate();
     };
-    client.on('error', onError('client'));
-    upstream.on('error', onError('upstream'));
+    client.on('error', onError(client, 'client'));
+    upstream.on('error', onError(upstream, 'upstream'));
     this.#wiring.logger.info({ requestId: target.requestId, route: target.routeId, subject: this.#claims?.sub }, 'WebSocket opened');
   }
 }

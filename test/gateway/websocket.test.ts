@@ -2,14 +2,15 @@
 // whoami's echo endpoint, and closed with 1008 when the fake token service's
 // revocation feed reports the session (or user, or token) revoked. Then the
 // hardening of issue 9: revocation while the upstream handshake is in
-// progress, token expiry.
+// progress, token expiry, message size.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
-import type { GatewayConfig } from '../../gateway/config.ts';
+import { loadConfig, type GatewayConfig } from '../../gateway/config.ts';
 import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../support/websocket-peers.ts';
 import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
 
+const MiB = 2 ** 20;
 const nowSec = () => Math.floor(Date.now() / 1000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -368,6 +370,85 @@ describe('gateway: WebSockets', () => {
       const relayed = gateway.sockets.all().find((socket) => socket.routeId === 'anonymous');
       assert.equal(relayed?.state, 'open');
       assert.equal(relayed.claims, undefined);
+    });
+  });
+
+  describe('message size (WEBSOCKET_MAX_MESSAGE_SIZE, 1 MiB by default)', () => {
+    async function echoConnection(): Promise<{ socket: WebSocket; upstreamClosed: Promise<[number, string]>; upstream: ProbeUpstream['connections'][number] }> {
+      const before = echoProbe.connections.length;
+      const outcome = client('/echo/ws', await authority.token());
+      assert.equal(await outcome.status, 101);
+      await until(() => echoProbe.connections.length > before, 'upstream connected');
+      const upstream = echoProbe.connections[before] as ProbeUpstream['connections'][number];
+      return { socket: outcome.socket, upstreamClosed: upstream.closed, upstream };
+    }
+
+    it('relays a message of exactly the limit, both ways', async () => {
+      const { socket } = await echoConnection();
+      const reply = once(socket, 'message') as Promise<[Buffer]>;
+      socket.send(Buffer.alloc(MiB, 7));
+      const [data] = await reply;
+      assert.equal(data.length, MiB);
+    });
+
+    it('closes with 1009 when the client sends one byte more, and the upstream never receives it', async () => {
+      const { socket, upstreamClosed, upstream } = await echoConnection();
+      socket.send(Buffer.alloc(MiB + 1));
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.equal((await upstreamClosed)[0], 1009);
+      assert.equal(upstream.messages, 0);
+    });
+
+    it('closes with 1009 when the upstream sends one byte more, and the client never receives it', async () => {
+      const { socket, upstreamClosed, upstream } = await echoConnection();
+      const received: Buffer[] = [];
+      socket.on('message', (data: Buffer) => received.push(data));
+      upstream.socket.send(Buffer.alloc(MiB + 1));
+      assert.equal((await upstreamClosed)[0], 1009);
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.deepEqual(received, []);
+    });
+
+    it('counts a fragmented message as a whole', async () => {
+      const { socket, upstream } = await echoConnection();
+      for (let i = 0; i < 4; i += 1) socket.send(Buffer.alloc(300 * 1024), { fin: i === 3 });
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.equal(upstream.messages, 0);
+    });
+
+    it('honours a configured limit (WEBSOCKET_MAX_MESSAGE_SIZE=64KiB)', async () => {
+      const { websocketMaxMessageBytes } = loadConfig({ WEBSOCKET_MAX_MESSAGE_SIZE: '64KiB' });
+      await withSideGateway(echoProbe.url, { websocketMaxMessageBytes }, async (side) => {
+        const outcome = side.client(await side.authority.token());
+        assert.equal(await outcome.status, 101);
+        assert.equal(await echo(outcome.socket, 'x'.repeat(65_536)), 'x'.repeat(65_536));
+        outcome.socket.send(Buffer.alloc(65_537));
+        assert.equal((await outcome.closed)[0], 1009);
+      });
+    });
+
+    it('closes with 1009 as soon as a frame header announces too much, without waiting for (or buffering) its payload', async () => {
+      const request = http.get(`${gateway.url}/echo/ws`, {
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          authorization: `Bearer ${await authority.token()}`,
+        },
+      });
+      const [response, raw] = (await once(request, 'upgrade')) as [IncomingMessage, Socket];
+      assert.equal(response.statusCode, 101);
+      // FIN + binary, masked, 64-bit length 64 MiB (under ws's own 100 MiB default), mask key; then 10 bytes.
+      const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0x04, 0, 0, 0, 1, 2, 3, 4]);
+      raw.write(Buffer.concat([header, Buffer.alloc(10)]));
+      const [frame] = (await once(raw, 'data')) as [Buffer];
+      raw.destroy();
+      assert.equal(frame[0], 0x88, 'a close frame');
+      assert.equal(frame.readUInt16BE(2), 1009);
     });
   });
 
