@@ -12,14 +12,16 @@
 // moment the upstream leg is dialled, not from when it is open: a revocation
 // that arrives while the upstream is still answering refuses the client's
 // handshake (401) instead of letting it complete. Both legs are capped at
-// maxMessageBytes (1009 beyond it).
+// maxMessageBytes (1009 beyond it) and relayed with bounded buffering
+// (flow-control.ts).
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../common/logger.ts';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
 import { invalidToken } from '../pipeline/authenticate.ts';
 import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
+import { relayMessages } from './flow-control.ts';
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
 import { ExpiryTimer, tokenDeadlineMs } from './token-expiry.ts';
 
@@ -248,8 +250,12 @@ class Relay implements RelayedSocket {
     }
     this.#finish();
     const { client, upstream } = this;
-    if (client) closeLeg(client, code, reason);
-    closeLeg(upstream, code, reason);
+    for (const leg of [client, upstream]) {
+      if (!leg) continue;
+      closeLeg(leg, code, reason);
+      // A leg paused for backpressure must still read its peer's close frame.
+      leg.resume();
+    }
     setTimeout(() => {
       client?.terminate();
       upstream.terminate();
@@ -287,11 +293,9 @@ class Relay implements RelayedSocket {
   #relay(client: WebSocket): void {
     const { upstream } = this;
     const target = this.#target;
-    const forward = (to: WebSocket) => (data: RawData, isBinary: boolean) => {
-      if (this.#state === 'open' && to.readyState === WebSocket.OPEN) to.send(data, { binary: isBinary });
-    };
-    client.on('message', forward(upstream));
-    upstream.on('message', forward(client));
+    const relaying = () => this.#state === 'open';
+    relayMessages(client, upstream, relaying);
+    relayMessages(upstream, client, relaying);
     const onLegClosed = (code: number, reason: Buffer) => this.close(code, reason.toString());
     client.on('close', onLegClosed);
     upstream.on('close', onLegClosed);

@@ -2,7 +2,7 @@
 // whoami's echo endpoint, and closed with 1008 when the fake token service's
 // revocation feed reports the session (or user, or token) revoked. Then the
 // hardening of issue 9: revocation while the upstream handshake is in
-// progress, token expiry, message size.
+// progress, token expiry, message size and bounded buffering both ways.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -11,12 +11,18 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.ts';
+import { HIGH_WATER_MARK } from '../../gateway/websocket/flow-control.ts';
 import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import {
   connectClient,
+  flood,
+  floodReceiver,
+  sampleMax,
   startProbeUpstream,
+  untilStalled,
   type ClientOutcome,
+  type Flood,
   type ProbeUpstream,
 } from '../support/websocket-peers.ts';
 import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
@@ -47,15 +53,27 @@ describe('gateway: WebSockets', () => {
   let gateway: Gateway;
   const opened: WebSocket[] = [];
 
-  // Upstreams for the hardening cases: one whose handshakes can be held, and an echo.
+  // Upstreams for the hardening cases: one whose handshakes can be held, an echo, one
+  // that floods whoever connects, and one that stops reading.
   let held: ProbeUpstream;
   let echoProbe: ProbeUpstream;
+  let flooder: ProbeUpstream;
+  let sink: ProbeUpstream;
+  const floods: Flood[] = [];
+  const sinkReceivers: Array<ReturnType<typeof floodReceiver>> = [];
 
   before(async () => {
     authority = await FakeAuthority.start();
     whoami = await startWhoami();
     held = await startProbeUpstream({ hello: 'hello from upstream' });
     echoProbe = await startProbeUpstream({ echo: true });
+    flooder = await startProbeUpstream({ onConnection: (c) => floods.push(flood(c.socket, 64 * MiB, 64 * 1024)) });
+    sink = await startProbeUpstream({
+      onConnection: (c) => {
+        sinkReceivers.push(floodReceiver(c.socket));
+        c.socket.pause();
+      },
+    });
     gateway = await startGateway(
       {
         port: 0,
@@ -69,6 +87,8 @@ describe('gateway: WebSockets', () => {
             { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
             { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
             { id: 'echo', prefix: '/echo', upstream: echoProbe.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'flooder', prefix: '/flooder', upstream: flooder.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'sink', prefix: '/sink', upstream: sink.url, auth: 'required', audience: 'whoami', websocket: true },
             { id: 'anonymous', prefix: '/anonymous', upstream: echoProbe.url, auth: 'none', websocket: true },
           ],
         },
@@ -85,7 +105,7 @@ describe('gateway: WebSockets', () => {
   after(async () => {
     await gateway.close();
     await whoami.close();
-    for (const probe of [held, echoProbe]) await probe.close();
+    for (const probe of [held, echoProbe, flooder, sink]) await probe.close();
     await authority.close();
   });
 
@@ -452,4 +472,67 @@ describe('gateway: WebSockets', () => {
     });
   });
 
+  describe('bounded buffering (backpressure) both ways', function () {
+    this.timeout(60_000);
+    // What one direction may hold: the high-water mark, plus what ws had already read
+    // when the source was paused (at most one message, bounded by the size limit).
+    const bound = HIGH_WATER_MARK + MiB;
+
+    it('stops reading an upstream that floods a client who does not read, and loses nothing once the client reads', async () => {
+      const sid = randomUUID();
+      const floodsBefore = floods.length;
+      let received: ReturnType<typeof floodReceiver> | undefined;
+      const outcome = client('/flooder/ws', await authority.token({ sid }), (socket) => {
+        received = floodReceiver(socket);
+        socket.pause();
+      });
+      assert.equal(await outcome.status, 101);
+      await until(() => floods.length > floodsBefore, 'the upstream started flooding');
+      const upstreamFlood = floods[floodsBefore] as Flood;
+      const relayed = relayedFor(sid);
+      const towardClient = sampleMax(() => relayed.client?.bufferedAmount ?? 0);
+      try {
+        await untilStalled(() => upstreamFlood.flushed, () => upstreamFlood.flushed >= 64 * MiB);
+        assert.ok(upstreamFlood.flushed < 64 * MiB, `the upstream was pushed back (flushed ${upstreamFlood.flushed} bytes)`);
+        assert.ok(relayed.upstream.isPaused, 'the gateway stopped reading the upstream');
+        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+
+        outcome.socket.resume();
+        await upstreamFlood.done;
+        await until(() => received?.bytes === 64 * MiB, 'every byte reached the client', 30_000);
+        assert.ok(received?.inOrder, 'whole messages, in order, none missing');
+        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+      } finally {
+        towardClient.stop();
+      }
+    });
+
+    it('stops reading a client that floods an upstream which does not read, and loses nothing once the upstream reads', async () => {
+      const sid = randomUUID();
+      const sinkBefore = sink.connections.length;
+      let clientFlood: Flood | undefined;
+      const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (clientFlood = flood(socket, 64 * MiB, 64 * 1024)));
+      assert.equal(await outcome.status, 101);
+      await until(() => sink.connections.length > sinkBefore && clientFlood !== undefined, 'connected');
+      const upstream = sink.connections[sinkBefore] as ProbeUpstream['connections'][number];
+      const received = sinkReceivers[sinkBefore] as ReturnType<typeof floodReceiver>;
+      const sending = clientFlood as Flood;
+      const relayed = relayedFor(sid);
+      const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
+      try {
+        await untilStalled(() => sending.flushed, () => sending.flushed >= 64 * MiB);
+        assert.ok(sending.flushed < 64 * MiB, `the client was pushed back (flushed ${sending.flushed} bytes)`);
+        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
+        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+
+        upstream.socket.resume();
+        await sending.done;
+        await until(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
+        assert.ok(received.inOrder, 'whole messages, in order, none missing');
+        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+      } finally {
+        towardUpstream.stop();
+      }
+    });
+  });
 });

@@ -1,6 +1,8 @@
 // WebSocket peers for gateway tests: an upstream that can hold handshakes and
-// records what reaches it, and a client helper that reports how its handshake
-// ended.
+// records what reaches it, a client helper that reports how its handshake
+// ended, and a well-behaved flooder (it never queues more than FLOOD_QUEUE
+// bytes itself, so the test process's own memory stays small and a sender that
+// the gateway pushes back on visibly stalls).
 import http, { type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -136,4 +138,95 @@ export function connectClient(url: string, token: string | undefined, onOpen?: (
   });
   const closed = new Promise<[number, string]>((resolve) => socket.once('close', (code, reason) => resolve([code, reason.toString()])));
   return { socket, status, messages, closed };
+}
+
+/** The sender's own queue stays under this: beyond it, it waits for its socket to drain. */
+export const FLOOD_QUEUE = 256 * 1024;
+
+export interface Flood {
+  /** Bytes handed to the kernel so far (send callbacks that completed). */
+  readonly flushed: number;
+  /** Resolves when all was flushed; never, while pushed back. */
+  done: Promise<void>;
+}
+
+/**
+ * Sends `totalBytes` in messages of `messageBytes`, each starting with its sequence number
+ * (4 bytes, big-endian), without ever queueing more than FLOOD_QUEUE itself.
+ */
+export function flood(socket: WebSocket, totalBytes: number, messageBytes: number): Flood {
+  const state = { sent: 0, flushed: 0, seq: 0 };
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  const pump = () => {
+    while (state.sent < totalBytes && socket.readyState === WebSocket.OPEN && socket.bufferedAmount < FLOOD_QUEUE) {
+      const size = Math.min(messageBytes, totalBytes - state.sent);
+      const message = Buffer.alloc(size, state.seq & 0xff);
+      message.writeUInt32BE(state.seq, 0);
+      state.seq += 1;
+      state.sent += size;
+      socket.send(message, { binary: true }, (error) => {
+        if (error) return;
+        state.flushed += size;
+        if (state.flushed >= totalBytes) finish();
+        else setImmediate(pump);
+      });
+    }
+  };
+  pump();
+  return {
+    get flushed() {
+      return state.flushed;
+    },
+    done,
+  };
+}
+
+/** Counts received flood bytes and checks that messages arrive whole, in order, none missing. */
+export function floodReceiver(socket: WebSocket): { readonly bytes: number; readonly inOrder: boolean } {
+  const state = { bytes: 0, next: 0, inOrder: true };
+  socket.on('message', (data: RawData) => {
+    const message = data as Buffer;
+    if (message.readUInt32BE(0) !== state.next || message[message.length - 1] !== (state.next & 0xff)) state.inOrder = false;
+    state.next += 1;
+    state.bytes += message.length;
+  });
+  return {
+    get bytes() {
+      return state.bytes;
+    },
+    get inOrder() {
+      return state.inOrder;
+    },
+  };
+}
+
+/** Resolves once `progress()` has not changed for `quietMs` (a pushed-back sender), or `settled()` holds. */
+export async function untilStalled(progress: () => number, settled: () => boolean, quietMs = 300, boundMs = 20_000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  let last = progress();
+  let since = Date.now();
+  while (!settled()) {
+    if (Date.now() > deadline) throw new Error(`still making progress after ${boundMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const now = progress();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return;
+    }
+  }
+}
+
+/** Samples a value every few ms until stopped; `max` is the largest seen. */
+export function sampleMax(read: () => number, everyMs = 2): { readonly max: number; stop(): void } {
+  let max = read();
+  const timer = setInterval(() => (max = Math.max(max, read())), everyMs);
+  return {
+    get max() {
+      return max;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
