@@ -126,6 +126,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     logger,
     maxMessageBytes: settings.websocketMaxMessageBytes,
     clockToleranceMs: settings.clockToleranceMs,
+    stallTimeoutMs: settings.websocketStallTimeoutMs,
   });
 
   // A revocation closes the WebSockets it covers the moment it is applied.

@@ -42,6 +42,11 @@ const ENV_SHAPE = {
    * At most 1 GiB: ws reads the limit as a 32-bit integer, and 0 would mean no limit.
    */
   WEBSOCKET_MAX_MESSAGE_SIZE: byteSize('1MiB', { min: 1, max: 2 ** 30 }),
+  /**
+   * While the gateway holds data for a WebSocket peer that reads none of it for this long, the
+   * socket is closed (1013): the other side is not read meanwhile, so even its leaving would go unseen.
+   */
+  WEBSOCKET_STALL_TIMEOUT: duration('60s').refine((ms) => ms > 0, 'must be more than 0'),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
 };
@@ -72,6 +77,8 @@ export interface GatewayConfig {
   headersTimeoutMs?: number;
   /** Largest WebSocket message relayed in either direction (bytes); beyond it, 1009. */
   websocketMaxMessageBytes: number;
+  /** A WebSocket direction backed up with nothing written out for this long closes the socket (1013). */
+  websocketStallTimeoutMs: number;
   metricsToken?: string | undefined;
 }
 
@@ -97,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
     headersTimeoutMs: parsed.HEADERS_TIMEOUT,
     websocketMaxMessageBytes: parsed.WEBSOCKET_MAX_MESSAGE_SIZE,
+    websocketStallTimeoutMs: parsed.WEBSOCKET_STALL_TIMEOUT,
     metricsToken: parsed.METRICS_TOKEN,
   };
 }

@@ -6,20 +6,46 @@
 // LOW_WATER_MARK. After a pause, only what ws has already read from the socket
 // can still arrive (at most one message, bounded by maxPayload, plus one read),
 // so a direction never holds much more than HIGH_WATER_MARK + maxPayload.
+//
+// A paused leg is not read, so the gateway would not notice its peer leaving
+// either: a direction that stays backed up with nothing written out for
+// `stallTimeoutMs` is reported (`onStalled`), and the relay ends.
 import { WebSocket, type RawData } from 'ws';
 
 export const HIGH_WATER_MARK = 2 ** 20;
 export const LOW_WATER_MARK = HIGH_WATER_MARK / 4;
 
-/** Forwards `from`'s messages to `to` while `relaying()` holds, pausing `from` while `to` is backed up. */
-export function relayMessages(from: WebSocket, to: WebSocket, relaying: () => boolean): void {
-  // Called as each message is written out to the destination's socket.
-  const resumeOnceDrained = () => {
-    if (from.isPaused && to.bufferedAmount <= LOW_WATER_MARK) from.resume();
+export interface RelayDirection {
+  /** Stops watching for a stall (the relay has ended). */
+  stop(): void;
+}
+
+/**
+ * Forwards `from`'s messages to `to` while `relaying()` holds, pausing `from` while `to` is
+ * backed up; calls `onStalled` when `to` has written nothing out for `stallTimeoutMs` meanwhile.
+ */
+export function relayMessages(
+  from: WebSocket,
+  to: WebSocket,
+  options: { relaying(): boolean; stallTimeoutMs: number; onStalled(): void },
+): RelayDirection {
+  let stall: NodeJS.Timeout | undefined;
+  // Called as each message is written out to the destination's socket: progress.
+  const onWritten = () => {
+    if (!from.isPaused) return;
+    if (to.bufferedAmount > LOW_WATER_MARK) return void stall?.refresh();
+    clearTimeout(stall);
+    stall = undefined;
+    from.resume();
   };
   from.on('message', (data: RawData, isBinary: boolean) => {
-    if (!relaying() || to.readyState !== WebSocket.OPEN) return;
-    to.send(data, { binary: isBinary }, resumeOnceDrained);
-    if (to.bufferedAmount > HIGH_WATER_MARK) from.pause();
+    if (!options.relaying() || to.readyState !== WebSocket.OPEN) return;
+    to.send(data, { binary: isBinary }, onWritten);
+    if (to.bufferedAmount > HIGH_WATER_MARK && !from.isPaused) {
+      from.pause();
+      stall = setTimeout(options.onStalled, options.stallTimeoutMs);
+      stall.unref();
+    }
   });
+  return { stop: () => clearTimeout(stall) };
 }

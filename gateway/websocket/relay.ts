@@ -21,12 +21,14 @@ import type { Logger } from '../../common/logger.ts';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
 import { invalidToken } from '../pipeline/authenticate.ts';
 import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
-import { relayMessages } from './flow-control.ts';
+import { relayMessages, type RelayDirection } from './flow-control.ts';
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
 import { ExpiryTimer, tokenDeadlineMs } from './token-expiry.ts';
 
 const MESSAGE_TOO_BIG = 1009;
 const INTERNAL_ERROR = 1011;
+/** IANA-registered: the server cannot serve this connection now. */
+const TRY_AGAIN_LATER = 1013;
 /** A peer that never answers our close frame is cut off after this (ws's own timer is 30 s). */
 const CLOSE_HANDSHAKE_MS = 2000;
 
@@ -36,6 +38,8 @@ export interface RelayOptions {
   maxMessageBytes: number;
   /** The verifier's clock tolerance: a socket lives as long as its token would be accepted. */
   clockToleranceMs: number;
+  /** A direction backed up with nothing written out for this long ends the relay (1013). */
+  stallTimeoutMs: number;
 }
 
 export interface RelayTarget {
@@ -176,6 +180,7 @@ class Relay implements RelayedSocket {
    */
   #upgrading = false;
   #closeAfterUpgrade: [number, string] | undefined;
+  #directions: RelayDirection[] = [];
   readonly #socket: Duplex;
   readonly #target: RelayTarget;
   readonly #wiring: RelayWiring;
@@ -279,6 +284,7 @@ class Relay implements RelayedSocket {
     this.#state = 'closed';
     this.#wiring.registry.remove(this);
     this.#expiry.cancel();
+    for (const direction of this.#directions) direction.stop();
     if (status !== undefined) this.#target.onHandshake?.(status);
   }
 
@@ -293,9 +299,13 @@ class Relay implements RelayedSocket {
   #relay(client: WebSocket): void {
     const { upstream } = this;
     const target = this.#target;
-    const relaying = () => this.#state === 'open';
-    relayMessages(client, upstream, relaying);
-    relayMessages(upstream, client, relaying);
+    const flow = {
+      relaying: () => this.#state === 'open',
+      stallTimeoutMs: this.#wiring.stallTimeoutMs,
+      // A peer that reads nothing (or has left unnoticed: a paused leg is not read) must not hold its buffers for ever.
+      onStalled: () => this.close(TRY_AGAIN_LATER, 'peer not reading'),
+    };
+    this.#directions = [relayMessages(client, upstream, flow), relayMessages(upstream, client, flow)];
     const onLegClosed = (code: number, reason: Buffer) => this.close(code, reason.toString());
     client.on('close', onLegClosed);
     upstream.on('close', onLegClosed);

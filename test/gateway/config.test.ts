@@ -1,6 +1,6 @@
-// Gateway configuration: WEBSOCKET_MAX_MESSAGE_SIZE is validated at start, with
-// an error naming the variable (the relay hands it to ws as maxPayload, where 0
-// or anything past 32 bits would mean "no limit").
+// Gateway configuration: the WebSocket settings are validated at start, with an
+// error naming the variable (WEBSOCKET_MAX_MESSAGE_SIZE becomes ws's maxPayload,
+// where 0 or anything past 32 bits would mean "no limit").
 import assert from 'node:assert/strict';
 import { ConfigError } from '../../common/env.ts';
 import { parseByteSize } from '../../common/size.ts';
@@ -30,6 +30,12 @@ describe('gateway: configuration', () => {
     assert.equal(loadConfig({}).websocketMaxMessageBytes, 2 ** 20);
     assert.equal(loadConfig({ WEBSOCKET_MAX_MESSAGE_SIZE: '64KiB' }).websocketMaxMessageBytes, 65_536);
     assert.equal(loadConfig({ WEBSOCKET_MAX_MESSAGE_SIZE: '1GiB' }).websocketMaxMessageBytes, 2 ** 30);
+  });
+
+  it('defaults WEBSOCKET_STALL_TIMEOUT to 60 s and refuses 0 or junk, naming it', () => {
+    assert.equal(loadConfig({}).websocketStallTimeoutMs, 60_000);
+    assert.equal(loadConfig({ WEBSOCKET_STALL_TIMEOUT: '5s' }).websocketStallTimeoutMs, 5000);
+    for (const bad of ['0', 'soon']) assert.match(problemsOf({ WEBSOCKET_STALL_TIMEOUT: bad }), /^WEBSOCKET_STALL_TIMEOUT: /, bad);
   });
 
   it('refuses a malformed, zero or unbounded WEBSOCKET_MAX_MESSAGE_SIZE, naming it', () => {

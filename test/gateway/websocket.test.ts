@@ -230,7 +230,7 @@ describe('gateway: WebSockets', () => {
   async function withSideGateway(
     upstream: string,
     settings: Partial<GatewayConfig>,
-    run: (side: { gateway: Gateway; authority: FakeAuthority; client(token: string): ClientOutcome }) => Promise<void>,
+    run: (side: { gateway: Gateway; authority: FakeAuthority; client(token: string, onOpen?: (socket: WebSocket) => void): ClientOutcome }) => Promise<void>,
   ): Promise<void> {
     const sideAuthority = await FakeAuthority.start();
     const side = await startGateway(
@@ -248,8 +248,8 @@ describe('gateway: WebSockets', () => {
       await run({
         gateway: side,
         authority: sideAuthority,
-        client: (token) => {
-          const outcome = connectClient(`${side.url.replace(/^http/, 'ws')}/side/ws`, token);
+        client: (token, onOpen) => {
+          const outcome = connectClient(`${side.url.replace(/^http/, 'ws')}/side/ws`, token, onOpen);
           opened.push(outcome.socket);
           return outcome;
         },
@@ -533,6 +533,28 @@ describe('gateway: WebSockets', () => {
       } finally {
         towardUpstream.stop();
       }
+    });
+
+    // A paused leg is not read: without a bound in time, a peer that left would go unnoticed.
+    it('closes with 1013 a socket whose upstream reads nothing for WEBSOCKET_STALL_TIMEOUT', async () => {
+      await withSideGateway(sink.url, { websocketStallTimeoutMs: 300 }, async (side) => {
+        const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
+        assert.equal(await outcome.status, 101);
+        assert.deepEqual(await outcome.closed, [1013, 'peer not reading']);
+        await until(() => side.gateway.sockets.size === 0, 'the relay ended');
+      });
+    });
+
+    it('frees the relay of a client that left while the gateway was not reading it', async () => {
+      await withSideGateway(sink.url, { websocketStallTimeoutMs: 1000 }, async (side) => {
+        const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
+        assert.equal(await outcome.status, 101);
+        const [relayed] = side.gateway.sockets.all();
+        assert.ok(relayed);
+        await until(() => relayed.client?.isPaused === true, 'the gateway stops reading the client');
+        outcome.socket.terminate();
+        await until(() => side.gateway.sockets.size === 0 && relayed.upstream.readyState === WebSocket.CLOSED, 'both legs released');
+      });
     });
   });
 });
