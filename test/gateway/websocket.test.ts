@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.ts';
-import { HIGH_WATER_MARK } from '../../gateway/websocket/flow-control.ts';
+import { HIGH_WATER_MARK, MAX_QUEUED } from '../../gateway/websocket/flow-control.ts';
 import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import {
@@ -530,6 +530,25 @@ describe('gateway: WebSockets', () => {
         await until(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
         assert.ok(received.inOrder, 'whole messages, in order, none missing');
         assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+      } finally {
+        towardUpstream.stop();
+      }
+    });
+
+    it('bounds the number of queued messages as well as their bytes (a flood of tiny messages)', async () => {
+      // 64-byte messages: 1 MiB of them would be ~15,000 queued writes (and ~100 bytes of heap each).
+      const sid = randomUUID();
+      let sending: Flood | undefined;
+      const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (sending = flood(socket, 8 * MiB, 64)));
+      assert.equal(await outcome.status, 101);
+      const relayed = relayedFor(sid);
+      const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
+      try {
+        await untilStalled(() => sending?.flushed ?? 0, () => (sending?.flushed ?? 0) >= 8 * MiB);
+        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
+        // MAX_QUEUED frames of 70 bytes, plus what ws had already read (one 64 KiB read).
+        const countBound = MAX_QUEUED * 70 + 128 * 1024;
+        assert.ok(towardUpstream.max <= countBound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${countBound})`);
       } finally {
         towardUpstream.stop();
       }
