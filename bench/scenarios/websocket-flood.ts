@@ -8,9 +8,12 @@
 //
 // Reported, for the gateway process: memory held in Buffers (arrayBuffers,
 // after a full GC: what is really kept, not garbage awaiting collection) before
-// the case, at its peak while it runs (sampled every 100 ms) and once the sender
-// is stalled; RSS before and at its peak (RSS also counts garbage not yet
-// collected); and how much the sender got rid of.
+// the case and once the sender is stalled (sampling it while data flows would
+// count backing stores V8 has not swept yet); RSS before and at its peak,
+// sampled every 100 ms (RSS also counts garbage not yet collected); the JS heap
+// (after GC) before and once stalled, where queued writes of tiny messages
+// would show; and how much the sender got rid of.
+// A fourth case sends 64-byte messages (quick mode: 8 MiB of them, else 32 MiB).
 // Echo, sink and flooder each run in their own process; the client runs here.
 import { WebSocket } from 'ws';
 import { flood, untilStalled, type Flood } from '../../test/support/websocket-peers.ts';
@@ -24,13 +27,15 @@ interface Case {
   path: string;
   /** Who sends: the client (progress seen here) or the upstream (progress asked of its process). */
   sender: 'client' | 'upstream';
+  messageBytes: number;
 }
 
-// The sink case last: its relay stays until WEBSOCKET_STALL_TIMEOUT (the upstream never reads).
+// The sink cases last: their relays stay until WEBSOCKET_STALL_TIMEOUT (the upstream never reads).
 const CASES: Case[] = [
-  { name: 'client sends, never reads; echo upstream', path: '/echo/ws', sender: 'client' },
-  { name: 'upstream sends; client never reads', path: '/flood/ws', sender: 'upstream' },
-  { name: 'client sends; upstream never reads', path: '/sink/ws', sender: 'client' },
+  { name: 'client sends, never reads; echo upstream', path: '/echo/ws', sender: 'client', messageBytes: 64 * 1024 },
+  { name: 'upstream sends; client never reads', path: '/flood/ws', sender: 'upstream', messageBytes: 64 * 1024 },
+  { name: 'client sends; upstream never reads', path: '/sink/ws', sender: 'client', messageBytes: 64 * 1024 },
+  { name: 'client sends 64-byte messages; upstream never reads', path: '/sink/ws', sender: 'client', messageBytes: 64 },
 ];
 
 async function webSocketUpstream(mode: 'echo' | 'sink' | 'flood', floodBytes: number): Promise<{ host: Host; url: string }> {
@@ -60,6 +65,8 @@ export async function websocketFlood(): Promise<void> {
     const { tokens } = await userWithLogin(token.url);
 
     for (const benchCase of CASES) {
+      // Tiny messages cost the sender far more time per byte.
+      const caseBytes = benchCase.messageBytes < 1024 ? totalBytes / 4 : totalBytes;
       const before = await statsOf(gateway.host, true);
       const socket = new WebSocket(`${gateway.url.replace(/^http/, 'ws')}${benchCase.path}`, {
         headers: { authorization: `Bearer ${tokens.access_token}` },
@@ -70,25 +77,24 @@ export async function websocketFlood(): Promise<void> {
       await new Promise<void>((resolve, reject) => {
         socket.once('open', () => {
           socket.pause(); // never reads
-          if (benchCase.sender === 'client') sending = flood(socket, totalBytes, 64 * 1024);
+          if (benchCase.sender === 'client') sending = flood(socket, caseBytes, benchCase.messageBytes);
           resolve();
         });
         socket.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
       });
       let upstreamFlushed = 0;
       const progress = () => (sending ? sending.flushed : upstreamFlushed);
-      let peak = { rss: before.rss, arrayBuffers: before.arrayBuffers };
+      let peakRss = before.rss;
       let sampling = true;
       const sampler = (async () => {
         while (sampling) {
-          const now = await statsOf(gateway.host, true);
-          peak = { rss: Math.max(peak.rss, now.rss), arrayBuffers: Math.max(peak.arrayBuffers, now.arrayBuffers) };
+          peakRss = Math.max(peakRss, (await statsOf(gateway.host)).rss);
           if (benchCase.sender === 'upstream') upstreamFlushed = await flooder.host.call<number>('webSocketFloodProgress');
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       })();
       const started = performance.now();
-      await untilStalled(progress, () => progress() >= totalBytes, 1000, 120_000);
+      await untilStalled(progress, () => progress() >= caseBytes, 1000, 120_000);
       const seconds = (performance.now() - started) / 1000;
       const stalled = await statsOf(gateway.host, true);
       sampling = false;
@@ -96,15 +102,16 @@ export async function websocketFlood(): Promise<void> {
       socket.terminate();
       rows.push([
         benchCase.name,
-        totalBytes / MB,
+        caseBytes / MB,
         progress() / MB,
         seconds,
         before.arrayBuffers / MB,
-        peak.arrayBuffers / MB,
         stalled.arrayBuffers / MB,
         before.rss / MB,
-        peak.rss / MB,
-        (peak.rss - before.rss) / MB,
+        peakRss / MB,
+        (peakRss - before.rss) / MB,
+        before.heapUsed / MB,
+        stalled.heapUsed / MB,
       ]);
       // Let both legs close (a peer that never answers the close frame is cut off after 2 s).
       await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -115,7 +122,7 @@ export async function websocketFlood(): Promise<void> {
   }
   printTable(
     'WebSocket peers that do not read: the gateway process (MiB; "sent" = what the sender got rid of before being pushed back)',
-    ['case', 'to send', 'sent', 's', 'buffers before', 'buffers peak', 'buffers stalled', 'RSS before', 'RSS peak', 'RSS growth'],
+    ['case', 'to send', 'sent', 's', 'buffers before', 'buffers stalled', 'RSS before', 'RSS peak', 'RSS growth', 'heap before', 'heap stalled'],
     rows,
   );
 }
