@@ -8,6 +8,7 @@ import { gatewayOverhead } from './scenarios/gateway-overhead.ts';
 import { revocationLatency } from './scenarios/revocation-latency.ts';
 import { soak } from './scenarios/soak.ts';
 import { tokenServiceBench } from './scenarios/token-service.ts';
+import { websocketFlood } from './scenarios/websocket-flood.ts';
 import { quickMode } from './lib/stats.ts';
 
 const scenarios: Record<string, () => Promise<void>> = {
@@ -17,6 +18,7 @@ const scenarios: Record<string, () => Promise<void>> = {
   'denylist-scale': denylistScale,
   'event-loop': eventLoop,
   soak,
+  'websocket-flood': websocketFlood,
 };
 
 const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));

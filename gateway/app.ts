@@ -20,6 +20,7 @@ import { requestFraming } from './pipeline/framing.ts';
 import { mutateHeaders, requestIdFor, strippedHeaderSet } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { reject, sendRejection, writeRejectionToSocket, type Rejection } from './pipeline/rejection.ts';
+import { checkRevocation } from './pipeline/check-revocation.ts';
 import { runPolicy, type PolicyDependencies, type PolicyResult } from './pipeline/run-policy.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { Denylist } from './revocations/denylist.ts';
@@ -122,7 +123,12 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     onUpstreamResponse: (routeId, seconds) => metrics.upstreamLatency.observe({ route: routeId }, seconds),
   });
   const sockets = new SocketRegistry();
-  const relay = new WebSocketRelay(sockets, logger);
+  const relay = new WebSocketRelay(sockets, {
+    logger,
+    maxMessageBytes: settings.websocketMaxMessageBytes,
+    clockToleranceMs: settings.clockToleranceMs,
+    stallTimeoutMs: settings.websocketStallTimeoutMs,
+  });
 
   // A revocation closes the WebSockets it covers the moment it is applied.
   denylist.on('revoked', (revocation) => {
@@ -245,7 +251,6 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       strippedHeaders,
       websocket: true,
     });
-    accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status: 101, subject: decision.claims?.sub });
     relay.open(req, socket, head, {
       routeId: route.id,
       url: upstreamUrl(route, upstreamPath(route, target), true).href,
@@ -253,6 +258,9 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       claims: decision.claims,
       handshakeTimeoutMs: route.timeoutMs ?? settings.upstreamTimeoutMs,
       requestId,
+      recheck: () => checkRevocation(decision.claims, policy.denylist, policy.feedHealth(), policy.maxStalenessMs),
+      onHandshake: (status) =>
+        accessLog.info({ requestId, method: 'UPGRADE', path: target.path, route: route.id, status, subject: decision.claims?.sub }),
     });
   }
 

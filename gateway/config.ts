@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { duration } from '../common/duration.ts';
 import { commaList, parseEnv, port } from '../common/env.ts';
+import { byteSize } from '../common/size.ts';
 import { HEADER_NAME } from './lib/header-names.ts';
 import type { RoutesFileInput } from './routes/schema.ts';
 
@@ -37,6 +38,16 @@ const ENV_SHAPE = {
   SHUTDOWN_GRACE: duration('10s'),
   /** A client must send its request headers within this (slow-header clients get 408). */
   HEADERS_TIMEOUT: duration('20s'),
+  /**
+   * Largest WebSocket message relayed, either way; a bigger one closes the socket with 1009.
+   * At most 1 GiB: ws reads the limit as a 32-bit integer, and 0 would mean no limit.
+   */
+  WEBSOCKET_MAX_MESSAGE_SIZE: byteSize('1MiB', { min: 1, max: 2 ** 30 }),
+  /**
+   * While the gateway holds data for a WebSocket peer that reads none of it for this long, the
+   * socket is closed (1013): the other side is not read meanwhile, so even its leaving would go unseen.
+   */
+  WEBSOCKET_STALL_TIMEOUT: duration('60s').refine((ms) => ms > 0, 'must be more than 0'),
   /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
   METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
   /** More request headers to drop before forwarding (besides identity, forwarding and override headers). */
@@ -67,6 +78,10 @@ export interface GatewayConfig {
   shutdownGraceMs: number;
   /** Time allowed for a request's headers to arrive; default 20 s. */
   headersTimeoutMs?: number;
+  /** Largest WebSocket message relayed in either direction (bytes); beyond it, 1009. */
+  websocketMaxMessageBytes: number;
+  /** A WebSocket direction backed up with nothing written out for this long closes the socket (1013). */
+  websocketStallTimeoutMs: number;
   metricsToken?: string | undefined;
   /** Extra request header names to drop (GATEWAY_STRIP_HEADERS). */
   stripHeaders: string[];
@@ -93,6 +108,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     feedReconnectMaxMs: parsed.FEED_RECONNECT_MAX,
     shutdownGraceMs: parsed.SHUTDOWN_GRACE,
     headersTimeoutMs: parsed.HEADERS_TIMEOUT,
+    websocketMaxMessageBytes: parsed.WEBSOCKET_MAX_MESSAGE_SIZE,
+    websocketStallTimeoutMs: parsed.WEBSOCKET_STALL_TIMEOUT,
     metricsToken: parsed.METRICS_TOKEN,
     stripHeaders: parsed.GATEWAY_STRIP_HEADERS,
   };

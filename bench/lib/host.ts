@@ -28,6 +28,7 @@ type Handler = (args: never) => Promise<unknown> | unknown;
 const closers: Array<() => Promise<unknown>> = [];
 let tokenService: TestTokenService | undefined;
 let gateway: Gateway | undefined;
+const floods: Array<{ readonly flushed: number }> = [];
 
 // Event-loop delay of this process, always on (a 10 ms timer costs nothing measurable).
 // The histogram holds the time between timer ticks; the delay is what exceeds the interval.
@@ -157,6 +158,37 @@ const handlers: Record<string, Handler> = {
     const url = await listen(server);
     closers.push(() => closeServer(server));
     return { url };
+  },
+
+  /**
+   * A WebSocket upstream: `echo` echoes (and, like a well-behaved app, stops reading while
+   * its own send queue is backed up), `sink` never reads, `flood` sends `floodBytes` to each
+   * client as fast as its socket takes them (progress: webSocketFloodProgress).
+   */
+  async startWebSocketUpstream(args: { mode: 'echo' | 'sink' | 'flood'; floodBytes?: number }) {
+    const { WebSocketServer } = await import('ws');
+    const { relayMessages } = await import('../../gateway/websocket/flow-control.ts');
+    const { flood } = await import('../../test/support/websocket-peers.ts');
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 2 ** 30 });
+    wss.on('connection', (socket) => {
+      socket.on('error', () => undefined);
+      if (args.mode === 'echo') relayMessages(socket, socket, { relaying: () => true, stallTimeoutMs: 60_000, onStalled: () => socket.terminate() });
+      else if (args.mode === 'sink') socket.pause();
+      else floods.push(flood(socket, args.floodBytes ?? 0, 64 * 1024));
+    });
+    const url = await listen(server);
+    closers.push(async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await closeServer(server);
+    });
+    return { url };
+  },
+
+  /** Bytes the latest `flood` connection has handed to its socket so far. */
+  webSocketFloodProgress() {
+    return floods.at(-1)?.flushed ?? 0;
   },
 
   /** The baseline: http-proxy passing everything through over a keep-alive agent, nothing else. */

@@ -1,6 +1,7 @@
-// Open relayed WebSockets indexed by session, user and token id, so that a
+// Relayed WebSockets indexed by session, user and token id, so that a
 // revocation closes exactly the sockets it covers (code 1008) as soon as the
-// denylist learns of it, without scanning every socket.
+// denylist learns of it, without scanning every socket. Sockets whose upstream
+// handshake is still in progress are here too: closing one refuses its client.
 import { revocationCovers } from '../revocations/denylist.ts';
 import type { Revocation } from '../revocations/entry.ts';
 import type { RelayedSocket } from './relay.ts';

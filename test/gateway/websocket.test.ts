@@ -1,13 +1,46 @@
 // WebSockets through the gateway: authenticated before the upgrade, relayed to
 // whoami's echo endpoint, and closed with 1008 when the fake token service's
-// revocation feed reports the session (or user, or token) revoked.
+// revocation feed reports the session (or user, or token) revoked. Then the
+// hardening of issue 9: revocation while the upstream handshake is in
+// progress, token expiry, message size and bounded buffering both ways.
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { startGateway, type Gateway } from '../../gateway/app.ts';
+import { loadConfig, type GatewayConfig } from '../../gateway/config.ts';
+import { HIGH_WATER_MARK, MAX_QUEUED } from '../../gateway/websocket/flow-control.ts';
+import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import {
+  connectClient,
+  flood,
+  floodReceiver,
+  sampleMax,
+  startProbeUpstream,
+  untilStalled,
+  type ClientOutcome,
+  type Flood,
+  type ProbeUpstream,
+} from '../support/websocket-peers.ts';
 import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
+
+const MiB = 2 ** 20;
+const nowSec = () => Math.floor(Date.now() / 1000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits for the start of the next second, so that a token made "about a second from expiry" gets all of that second. */
+const nextSecond = () => sleep(1000 - (Date.now() % 1000) + 5);
+
+async function until(check: () => boolean, what: string, boundMs = 5000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`);
+    await sleep(5);
+  }
+}
 
 interface OpenSocket {
   socket: WebSocket;
@@ -20,9 +53,27 @@ describe('gateway: WebSockets', () => {
   let gateway: Gateway;
   const opened: WebSocket[] = [];
 
+  // Upstreams for the hardening cases: one whose handshakes can be held, an echo, one
+  // that floods whoever connects, and one that stops reading.
+  let held: ProbeUpstream;
+  let echoProbe: ProbeUpstream;
+  let flooder: ProbeUpstream;
+  let sink: ProbeUpstream;
+  const floods: Flood[] = [];
+  const sinkReceivers: Array<ReturnType<typeof floodReceiver>> = [];
+
   before(async () => {
     authority = await FakeAuthority.start();
     whoami = await startWhoami();
+    held = await startProbeUpstream({ hello: 'hello from upstream' });
+    echoProbe = await startProbeUpstream({ echo: true });
+    flooder = await startProbeUpstream({ onConnection: (c) => floods.push(flood(c.socket, 64 * MiB, 64 * 1024)) });
+    sink = await startProbeUpstream({
+      onConnection: (c) => {
+        sinkReceivers.push(floodReceiver(c.socket));
+        c.socket.pause();
+      },
+    });
     gateway = await startGateway(
       {
         port: 0,
@@ -34,6 +85,11 @@ describe('gateway: WebSockets', () => {
             { id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami', websocket: true },
             { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
             { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
+            { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'echo', prefix: '/echo', upstream: echoProbe.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'flooder', prefix: '/flooder', upstream: flooder.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'sink', prefix: '/sink', upstream: sink.url, auth: 'required', audience: 'whoami', websocket: true },
+            { id: 'anonymous', prefix: '/anonymous', upstream: echoProbe.url, auth: 'none', websocket: true },
           ],
         },
       },
@@ -49,6 +105,7 @@ describe('gateway: WebSockets', () => {
   after(async () => {
     await gateway.close();
     await whoami.close();
+    for (const probe of [held, echoProbe, flooder, sink]) await probe.close();
     await authority.close();
   });
 
@@ -151,5 +208,372 @@ describe('gateway: WebSockets', () => {
     authority.revoke('token', 'ws-jti');
     const [code] = await closed;
     assert.equal(code, 1008);
+  });
+
+  // ---- issue 9: hardening ------------------------------------------------------------
+
+  /** A client through the gateway, terminated after the test. */
+  function client(path: string, token: string | undefined, onOpen?: (socket: WebSocket) => void) {
+    const outcome = connectClient(wsUrl(path), token, onOpen);
+    opened.push(outcome.socket);
+    return outcome;
+  }
+
+  /** The gateway's relayed socket for a session (there is one per test). */
+  function relayedFor(sid: string): RelayedSocket {
+    const found = gateway.sockets.all().find((socket) => socket.claims?.sid === sid);
+    assert.ok(found, `no relayed socket for ${sid}`);
+    return found;
+  }
+
+  /** A second gateway, with its own fake authority, on one WebSocket route (/side) to `upstream`: for settings the shared one lacks. */
+  async function withSideGateway(
+    upstream: string,
+    settings: Partial<GatewayConfig>,
+    run: (side: { gateway: Gateway; authority: FakeAuthority; client(token: string, onOpen?: (socket: WebSocket) => void): ClientOutcome }) => Promise<void>,
+  ): Promise<void> {
+    const sideAuthority = await FakeAuthority.start();
+    const side = await startGateway(
+      {
+        port: 0,
+        issuer: sideAuthority.url,
+        clientId: FEED_CLIENT.id,
+        clientSecret: FEED_CLIENT.secret,
+        routes: { routes: [{ id: 'side', prefix: '/side', upstream, auth: 'required', audience: 'whoami', websocket: true }] },
+        ...settings,
+      },
+      { logger: testLogger() },
+    );
+    try {
+      await run({
+        gateway: side,
+        authority: sideAuthority,
+        client: (token, onOpen) => {
+          const outcome = connectClient(`${side.url.replace(/^http/, 'ws')}/side/ws`, token, onOpen);
+          opened.push(outcome.socket);
+          return outcome;
+        },
+      });
+    } finally {
+      await side.close();
+      await sideAuthority.close();
+    }
+  }
+
+  describe('revocation while the upstream handshake is in progress', () => {
+    afterEach(() => {
+      held.hold = false;
+    });
+
+    for (const kind of ['session', 'user', 'token'] as const) {
+      it(`refuses the upgrade with 401 when the ${kind} is revoked before the upstream answers; nothing is relayed`, async () => {
+        held.hold = true;
+        const claims = { sub: `held-${kind}-${randomUUID()}`, sid: randomUUID(), jti: randomUUID(), iat: nowSec() - 5 };
+        const upgrade = held.nextUpgrade();
+        const connectionsBefore = held.connections.length;
+        const outcome = client('/held/ws', await authority.token(claims), (socket) => socket.send('from the client'));
+        const handshake = await upgrade; // the gateway has passed its policy and is waiting for the upstream
+        const key = kind === 'session' ? claims.sid : kind === 'user' ? claims.sub : claims.jti;
+        const entry = authority.revoke(kind, key, kind === 'user' ? { notBefore: new Date() } : {});
+        await gateway.denylist.waitFor(entry.id);
+        handshake.release();
+
+        assert.equal(await outcome.status, 401);
+        assert.deepEqual(outcome.messages, [], 'no upstream frame reached the client');
+        // The upstream leg is gone: either never completed or closed, and it received nothing.
+        await until(() => held.open === 0, 'the upstream leg closed');
+        for (const connection of held.connections.slice(connectionsBefore)) assert.equal(connection.messages, 0);
+        assert.equal(gateway.sockets.all().filter((s) => s.claims?.sid === claims.sid).length, 0, 'nothing left registered');
+      });
+    }
+
+    it('refuses the upgrade when the revocation feed goes stale while the upstream answers (REVOCATION_MAX_STALENESS)', async () => {
+      // Only the re-check at the upstream's answer can catch this one: no revocation event arrives.
+      await withSideGateway(held.url, { revocationMaxStalenessMs: 100, feedReconnectMinMs: 5000 }, async (side) => {
+        held.hold = true;
+        const upgrade = held.nextUpgrade();
+        const outcome = side.client(await side.authority.token());
+        const handshake = await upgrade;
+        side.authority.feedAvailable = false;
+        side.authority.dropStreams();
+        await until(() => side.gateway.readiness().checks.stale, 'the feed is stale');
+        handshake.release();
+        assert.equal(await outcome.status, 503);
+        assert.deepEqual(outcome.messages, []);
+        await until(() => held.open === 0, 'the upstream leg closed');
+      });
+    });
+
+    it('refuses a pending upgrade with 503 when the gateway shuts down', async () => {
+      await withSideGateway(held.url, {}, async (side) => {
+        held.hold = true;
+        const upgrade = held.nextUpgrade();
+        const outcome = side.client(await side.authority.token());
+        const handshake = await upgrade;
+        const closed = side.gateway.close();
+        assert.equal(await outcome.status, 503);
+        handshake.release();
+        await closed;
+        await until(() => held.open === 0, 'the upstream leg closed');
+      });
+    });
+  });
+
+  describe('token expiry', () => {
+    afterEach(() => {
+      held.hold = false;
+    });
+
+    it('closes the socket with 1008 "token expired" exactly when HTTP stops accepting the token (exp + clock tolerance)', async () => {
+      // 30 s of tolerance (the default): a token 29 s past exp is still good, for about a second.
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const token = await authority.token({ sid: randomUUID(), iat: exp - 60, exp });
+      const deadlineMs = (exp + gateway.config.clockToleranceMs / 1000) * 1000;
+      const { socket } = await connect(token);
+      assert.equal((await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+      assert.equal(await echo(socket, 'before expiry'), 'before expiry');
+      const [code, reason] = (await once(socket, 'close')) as [number, Buffer];
+      assert.ok(Date.now() >= deadlineMs, 'not closed before the token stopped being accepted');
+      assert.equal(code, 1008);
+      assert.equal(reason.toString(), 'token expired');
+      const after = await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(after.status, 401);
+      assert.match(after.headers.get('www-authenticate') ?? '', /token expired/);
+    });
+
+    it('refuses the upgrade with 401 when the token expires while the upstream is answering', async () => {
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const token = await authority.token({ sid: randomUUID(), iat: exp - 60, exp });
+      held.hold = true;
+      const upgrade = held.nextUpgrade();
+      const outcome = client('/held/ws', token);
+      const handshake = await upgrade;
+      await sleep((exp + 30) * 1000 - Date.now() + 50);
+      handshake.release();
+      assert.equal(await outcome.status, 401);
+      assert.deepEqual(outcome.messages, []);
+      await until(() => held.open === 0, 'the upstream leg closed');
+    });
+
+    it('keeps a socket whose token outlives what one timer can wait (over 24.8 days)', async () => {
+      const { socket } = await connect(await authority.token({ exp: nowSec() + 40 * 86_400 }));
+      await sleep(50);
+      assert.equal(socket.readyState, WebSocket.OPEN);
+      assert.equal(await echo(socket, 'still open'), 'still open');
+    });
+
+    it('renew() moves a socket onto a fresher token of its session: it outlives the old one and is revoked by the new one', async () => {
+      const sid = randomUUID();
+      await nextSecond();
+      const exp = nowSec() - 29;
+      const old = { sub: 'renewer', sid, jti: randomUUID(), iat: exp - 60, exp };
+      const { socket } = await connect(await authority.token(old));
+      const relayed = relayedFor(sid);
+      const fresher = await gateway.verifier.verify(await authority.token({ sub: 'renewer', sid, jti: randomUUID() }));
+      assert.throws(() => relayed.renew({ ...fresher, sid: 'another-session' }), /own subject and session/);
+      relayed.renew(fresher);
+      await sleep((exp + 30) * 1000 - Date.now() + 100);
+      assert.equal(await echo(socket, 'renewed'), 'renewed', 'open past the old token');
+      const closed = once(socket, 'close') as Promise<[number]>;
+      await gateway.denylist.waitFor(authority.revoke('token', old.jti).id);
+      assert.equal(socket.readyState, WebSocket.OPEN, "the old token's revocation no longer applies");
+      authority.revoke('token', fresher.jti);
+      assert.equal((await closed)[0], 1008);
+    });
+
+    it('anonymous sockets have no token to expire and relay like any other', async () => {
+      const outcome = client('/anonymous/ws', undefined);
+      assert.equal(await outcome.status, 101);
+      assert.equal(await echo(outcome.socket, 'anonymous'), 'anonymous');
+      const relayed = gateway.sockets.all().find((socket) => socket.routeId === 'anonymous');
+      assert.equal(relayed?.state, 'open');
+      assert.equal(relayed.claims, undefined);
+    });
+  });
+
+  describe('message size (WEBSOCKET_MAX_MESSAGE_SIZE, 1 MiB by default)', () => {
+    async function echoConnection(): Promise<{ socket: WebSocket; upstreamClosed: Promise<[number, string]>; upstream: ProbeUpstream['connections'][number] }> {
+      const before = echoProbe.connections.length;
+      const outcome = client('/echo/ws', await authority.token());
+      assert.equal(await outcome.status, 101);
+      await until(() => echoProbe.connections.length > before, 'upstream connected');
+      const upstream = echoProbe.connections[before] as ProbeUpstream['connections'][number];
+      return { socket: outcome.socket, upstreamClosed: upstream.closed, upstream };
+    }
+
+    it('relays a message of exactly the limit, both ways', async () => {
+      const { socket } = await echoConnection();
+      const reply = once(socket, 'message') as Promise<[Buffer]>;
+      socket.send(Buffer.alloc(MiB, 7));
+      const [data] = await reply;
+      assert.equal(data.length, MiB);
+    });
+
+    it('closes with 1009 when the client sends one byte more, and the upstream never receives it', async () => {
+      const { socket, upstreamClosed, upstream } = await echoConnection();
+      socket.send(Buffer.alloc(MiB + 1));
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.equal((await upstreamClosed)[0], 1009);
+      assert.equal(upstream.messages, 0);
+    });
+
+    it('closes with 1009 when the upstream sends one byte more, and the client never receives it', async () => {
+      const { socket, upstreamClosed, upstream } = await echoConnection();
+      const received: Buffer[] = [];
+      socket.on('message', (data: Buffer) => received.push(data));
+      upstream.socket.send(Buffer.alloc(MiB + 1));
+      assert.equal((await upstreamClosed)[0], 1009);
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.deepEqual(received, []);
+    });
+
+    it('counts a fragmented message as a whole', async () => {
+      const { socket, upstream } = await echoConnection();
+      for (let i = 0; i < 4; i += 1) socket.send(Buffer.alloc(300 * 1024), { fin: i === 3 });
+      const [code] = (await once(socket, 'close')) as [number];
+      assert.equal(code, 1009);
+      assert.equal(upstream.messages, 0);
+    });
+
+    it('honours a configured limit (WEBSOCKET_MAX_MESSAGE_SIZE=64KiB)', async () => {
+      const { websocketMaxMessageBytes } = loadConfig({ WEBSOCKET_MAX_MESSAGE_SIZE: '64KiB' });
+      await withSideGateway(echoProbe.url, { websocketMaxMessageBytes }, async (side) => {
+        const outcome = side.client(await side.authority.token());
+        assert.equal(await outcome.status, 101);
+        assert.equal(await echo(outcome.socket, 'x'.repeat(65_536)), 'x'.repeat(65_536));
+        outcome.socket.send(Buffer.alloc(65_537));
+        assert.equal((await outcome.closed)[0], 1009);
+      });
+    });
+
+    it('closes with 1009 as soon as a frame header announces too much, without waiting for (or buffering) its payload', async () => {
+      const request = http.get(`${gateway.url}/echo/ws`, {
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          authorization: `Bearer ${await authority.token()}`,
+        },
+      });
+      const [response, raw] = (await once(request, 'upgrade')) as [IncomingMessage, Socket];
+      assert.equal(response.statusCode, 101);
+      // FIN + binary, masked, 64-bit length 64 MiB (under ws's own 100 MiB default), mask key; then 10 bytes.
+      const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0x04, 0, 0, 0, 1, 2, 3, 4]);
+      raw.write(Buffer.concat([header, Buffer.alloc(10)]));
+      const [frame] = (await once(raw, 'data')) as [Buffer];
+      raw.destroy();
+      assert.equal(frame[0], 0x88, 'a close frame');
+      assert.equal(frame.readUInt16BE(2), 1009);
+    });
+  });
+
+  describe('bounded buffering (backpressure) both ways', function () {
+    this.timeout(60_000);
+    // What one direction may hold: the high-water mark, plus what ws had already read
+    // when the source was paused (at most one message, bounded by the size limit).
+    const bound = HIGH_WATER_MARK + MiB;
+
+    it('stops reading an upstream that floods a client who does not read, and loses nothing once the client reads', async () => {
+      const sid = randomUUID();
+      const floodsBefore = floods.length;
+      let received: ReturnType<typeof floodReceiver> | undefined;
+      const outcome = client('/flooder/ws', await authority.token({ sid }), (socket) => {
+        received = floodReceiver(socket);
+        socket.pause();
+      });
+      assert.equal(await outcome.status, 101);
+      await until(() => floods.length > floodsBefore, 'the upstream started flooding');
+      const upstreamFlood = floods[floodsBefore] as Flood;
+      const relayed = relayedFor(sid);
+      const towardClient = sampleMax(() => relayed.client?.bufferedAmount ?? 0);
+      try {
+        await untilStalled(() => upstreamFlood.flushed, () => upstreamFlood.flushed >= 64 * MiB);
+        assert.ok(upstreamFlood.flushed < 64 * MiB, `the upstream was pushed back (flushed ${upstreamFlood.flushed} bytes)`);
+        assert.ok(relayed.upstream.isPaused, 'the gateway stopped reading the upstream');
+        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+
+        outcome.socket.resume();
+        await upstreamFlood.done;
+        await until(() => received?.bytes === 64 * MiB, 'every byte reached the client', 30_000);
+        assert.ok(received?.inOrder, 'whole messages, in order, none missing');
+        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+      } finally {
+        towardClient.stop();
+      }
+    });
+
+    it('stops reading a client that floods an upstream which does not read, and loses nothing once the upstream reads', async () => {
+      const sid = randomUUID();
+      const sinkBefore = sink.connections.length;
+      let clientFlood: Flood | undefined;
+      const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (clientFlood = flood(socket, 64 * MiB, 64 * 1024)));
+      assert.equal(await outcome.status, 101);
+      await until(() => sink.connections.length > sinkBefore && clientFlood !== undefined, 'connected');
+      const upstream = sink.connections[sinkBefore] as ProbeUpstream['connections'][number];
+      const received = sinkReceivers[sinkBefore] as ReturnType<typeof floodReceiver>;
+      const sending = clientFlood as Flood;
+      const relayed = relayedFor(sid);
+      const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
+      try {
+        await untilStalled(() => sending.flushed, () => sending.flushed >= 64 * MiB);
+        assert.ok(sending.flushed < 64 * MiB, `the client was pushed back (flushed ${sending.flushed} bytes)`);
+        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
+        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+
+        upstream.socket.resume();
+        await sending.done;
+        await until(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
+        assert.ok(received.inOrder, 'whole messages, in order, none missing');
+        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+      } finally {
+        towardUpstream.stop();
+      }
+    });
+
+    it('bounds the number of queued messages as well as their bytes (a flood of tiny messages)', async () => {
+      // 64-byte messages: 1 MiB of them would be ~15,000 queued writes (and ~100 bytes of heap each).
+      const sid = randomUUID();
+      let sending: Flood | undefined;
+      const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (sending = flood(socket, 8 * MiB, 64)));
+      assert.equal(await outcome.status, 101);
+      const relayed = relayedFor(sid);
+      const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
+      try {
+        await untilStalled(() => sending?.flushed ?? 0, () => (sending?.flushed ?? 0) >= 8 * MiB);
+        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
+        // MAX_QUEUED frames of 70 bytes, plus what ws had already read (one 64 KiB read).
+        const countBound = MAX_QUEUED * 70 + 128 * 1024;
+        assert.ok(towardUpstream.max <= countBound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${countBound})`);
+      } finally {
+        towardUpstream.stop();
+      }
+    });
+
+    // A paused leg is not read: without a bound in time, a peer that left would go unnoticed.
+    it('closes with 1013 a socket whose upstream reads nothing for WEBSOCKET_STALL_TIMEOUT', async () => {
+      await withSideGateway(sink.url, { websocketStallTimeoutMs: 300 }, async (side) => {
+        const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
+        assert.equal(await outcome.status, 101);
+        assert.deepEqual(await outcome.closed, [1013, 'peer not reading']);
+        await until(() => side.gateway.sockets.size === 0, 'the relay ended');
+      });
+    });
+
+    it('frees the relay of a client that left while the gateway was not reading it', async () => {
+      await withSideGateway(sink.url, { websocketStallTimeoutMs: 1000 }, async (side) => {
+        const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
+        assert.equal(await outcome.status, 101);
+        const [relayed] = side.gateway.sockets.all();
+        assert.ok(relayed);
+        await until(() => relayed.client?.isPaused === true, 'the gateway stops reading the client');
+        outcome.socket.terminate();
+        await until(() => side.gateway.sockets.size === 0 && relayed.upstream.readyState === WebSocket.CLOSED, 'both legs released');
+      });
+    });
   });
 });
