@@ -544,7 +544,8 @@ describe('gateway: WebSockets', () => {
       const relayed = relayedFor(sid);
       const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
       try {
-        await untilStalled(() => sending?.flushed ?? 0, () => (sending?.flushed ?? 0) >= 8 * MiB);
+        // Until the gateway pushes back, or the whole flood got through (it must not).
+        await until(() => relayed.client?.isPaused === true || (sending?.flushed ?? 0) >= 8 * MiB, 'the flood is pushed back or done', 30_000);
         assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
         // MAX_QUEUED frames of 70 bytes, plus what ws had already read (one 64 KiB read).
         const countBound = MAX_QUEUED * 70 + 128 * 1024;
