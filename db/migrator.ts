@@ -3,6 +3,7 @@
 import type { Knex } from 'knex';
 import * as initial from './migrations/0001_initial.ts';
 import * as loginThrottles from './migrations/0002_login_throttles.ts';
+import * as canonicalIdentifiers from './migrations/0003_canonical_identifiers.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -12,6 +13,7 @@ interface Migration {
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_login_throttles': loginThrottles,
+  '0003_canonical_identifiers': canonicalIdentifiers,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -124,9 +124,9 @@ describe('reliability: races on PostgreSQL', function () {
     expect(byName.filter((r) => r.status === 201)).to.have.length(1);
     for (const reply of byName.filter((r) => r.status !== 201)) {
       expect(reply.status).to.equal(409);
-      expect(reply.body).to.deep.equal({ error: 'conflict', message: 'username is taken' });
+      expect(reply.body).to.deep.equal({ error: 'conflict', message: 'username or email is already registered' });
     }
-    const users = await svc.service.knex('users').whereRaw('lower(username) = lower(?)', [username]);
+    const users = await svc.service.knex('users').where({ username_canonical: username.toLowerCase() });
     expect(users).to.have.length(1);
 
     const email = `${username}-shared@example.com`;

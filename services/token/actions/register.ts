@@ -5,7 +5,7 @@ import { bodyParams, requiredString, requireMediaType } from '../helpers/params.
 import { checkRegistration, PASSWORD_MAX_LENGTH } from '../helpers/registration-rules.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
-import { createUser, publicUser } from '../models/users.ts';
+import { publicUser, registerUser } from '../models/users.ts';
 
 export function registrationEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
@@ -16,7 +16,7 @@ export function registrationEndpoint(service: TokenService): Middleware {
       email: requiredString(params, 'email', { maxLength: 254 }),
       password: requiredString(params, 'password', { maxLength: PASSWORD_MAX_LENGTH }),
     });
-    const user = await createUser(service.knex, { username, email, passwordHash: await service.passwords.hash(password) });
+    const user = await registerUser(service.knex, { username, email, password }, (plain) => service.passwords.hash(plain));
     const info = requestInfo(ctx);
     await recordAudit(service.knex, { type: 'user_registered', userId: user.id, ip: info.ip, userAgent: info.userAgent });
     ctx.status = 201;

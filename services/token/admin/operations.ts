@@ -2,6 +2,7 @@
 // `authctl` CLI on the database directly, or the running service's admin
 // endpoint when the embedded database is held by that service.
 import type { Knex } from 'knex';
+import { isUuid } from '../../../db/identifiers.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TokenServiceConfig } from '../config.ts';
 import { Conflict, NotFound, ValidationFailed } from '../errors.ts';
@@ -12,9 +13,9 @@ import { recordAudit } from '../models/audit.ts';
 import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
 import { purgeExpired } from '../models/cleanup.ts';
 import { recordRevocation } from '../models/revocations.ts';
-import { isUuid, listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import { listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
-import { createUser, findUserById, findUserByLogin, publicUser, type UserRow } from '../models/users.ts';
+import { findUserById, findUserByLogin, publicUser, registerUser, type UserRow } from '../models/users.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../actions/login.ts';
 
 export interface AdminContext {
@@ -90,7 +91,7 @@ export const adminOperations = {
       email: text(args, 'email') as string,
       password: text(args, 'password') as string,
     });
-    const user = await createUser(ctx.knex, { ...registration, passwordHash: await ctx.passwords.hash(registration.password) });
+    const user = await registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain));
     await recordAudit(ctx.knex, { type: 'user_registered', userId: user.id, ...ADMIN });
     return publicUser(user);
   },

@@ -8,7 +8,7 @@ import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
 import { createSession } from '../models/sessions.ts';
 import { findUserByLogin } from '../models/users.ts';
-import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttlePolicy } from '../models/login-throttles.ts';
+import { accountKey, assertNotThrottled, clearAccountFailures, recordLoginFailure, throttlePolicy } from '../models/login-throttles.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface PasswordGrantRequest {
@@ -24,12 +24,13 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
   const scope = resolveScope(request.scope, client.scopes);
   const policy = throttlePolicy(service.config);
-  await assertNotThrottled(service.knex, request.login, info.ip, policy).catch((error: unknown) => {
+  const user = await findUserByLogin(service.knex, request.login);
+  const account = accountKey(user, request.login);
+  await assertNotThrottled(service.knex, account, info.ip, policy).catch((error: unknown) => {
     service.metrics.loginFailures.inc({ reason: 'throttled' });
     throw error;
   });
 
-  const user = await findUserByLogin(service.knex, request.login);
   // Always verify, against a dummy hash for unknown users: the same work and
   // the same answer whether or not the account exists.
   const passwordOk = await service.passwords.verify(request.password, user?.password_hash);
@@ -42,11 +43,11 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       userAgent: info.userAgent,
       details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled' },
     });
-    await recordLoginFailure(service.knex, request.login, info.ip, policy);
+    await recordLoginFailure(service.knex, account, info.ip, policy);
     service.metrics.loginFailures.inc({ reason: 'invalid_credentials' });
     throw new InvalidGrant('invalid username or password');
   }
-  await clearAccountFailures(service.knex, request.login);
+  await clearAccountFailures(service.knex, account);
 
   const { config } = service;
   const now = Date.now();

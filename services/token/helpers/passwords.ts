@@ -41,6 +41,8 @@ const KEY_LENGTH = 32;
 
 export class PasswordHasher {
   private readonly dummyHash: Promise<string>;
+  /** scrypt computations started by this hasher (hashes and verifications). */
+  computed = 0;
 
   constructor(private readonly logCost: number) {
     // Verified against when the account does not exist, so that an unknown
@@ -51,6 +53,7 @@ export class PasswordHasher {
   async hash(password: string): Promise<string> {
     const salt = crypto.randomBytes(16);
     const N = 2 ** this.logCost;
+    this.computed += 1;
     const key = await scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options(N, 8, 1));
     return `scrypt$${this.logCost}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
   }
@@ -61,6 +64,7 @@ export class PasswordHasher {
     const [scheme, logN, r, p, salt, expected] = target.split('$');
     if (scheme !== 'scrypt' || !logN || !r || !p || !salt || !expected) return false;
     const expectedKey = Buffer.from(expected, 'base64');
+    this.computed += 1;
     const key = await scrypt(
       password.normalize('NFKC'),
       Buffer.from(salt, 'base64'),

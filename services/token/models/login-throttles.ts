@@ -1,7 +1,10 @@
-// Login throttling with growing delays, per account name and per client
-// address. The account key is the name as typed, so an unknown account is
-// throttled exactly like a real one and throttling reveals nothing.
+// Login throttling with growing delays, per account and per client address.
+// The account key is the account's id when it exists, so every spelling of it
+// (username, e-mail address, any case or compatibility form) shares one
+// counter; an unknown name is keyed by its canonical spelling, so it is
+// throttled exactly like a real account and throttling reveals nothing.
 import type { Knex } from 'knex';
+import { canonicalIdentifier } from '../../../db/identifiers.ts';
 import { TooManyRequests } from '../errors.ts';
 
 export interface ThrottlePolicy {
@@ -16,17 +19,22 @@ interface ThrottleKey {
   freeFailures: number;
 }
 
-function keysFor(login: string, ip: string, policy: ThrottlePolicy): ThrottleKey[] {
+/** The counter of the account an attempt names: `account:<user id>`, or `login:<canonical name>` when there is none. */
+export function accountKey(user: { id: string } | undefined, login: string): string {
+  return user ? `account:${user.id}` : `login:${canonicalIdentifier(login)}`;
+}
+
+function keysFor(account: string, ip: string, policy: ThrottlePolicy): ThrottleKey[] {
   return [
-    { key: `account:${login.toLowerCase()}`, freeFailures: policy.accountFreeFailures },
+    { key: account, freeFailures: policy.accountFreeFailures },
     { key: `ip:${ip}`, freeFailures: policy.ipFreeFailures },
   ];
 }
 
 /** Throws TooManyRequests (429 with Retry-After) while either key is locked. */
-export async function assertNotThrottled(knex: Knex, login: string, ip: string, policy: ThrottlePolicy): Promise<void> {
+export async function assertNotThrottled(knex: Knex, account: string, ip: string, policy: ThrottlePolicy): Promise<void> {
   const locked: Array<{ locked_until: Date }> = await knex('login_throttles')
-    .whereIn('key', keysFor(login, ip, policy).map((k) => k.key))
+    .whereIn('key', keysFor(account, ip, policy).map((k) => k.key))
     .andWhere('locked_until', '>', knex.fn.now())
     .select('locked_until');
   if (locked.length === 0) return;
@@ -35,9 +43,9 @@ export async function assertNotThrottled(knex: Knex, login: string, ip: string, 
 }
 
 /** Counts a failure; past the free allowance each further one doubles the delay (1 s, 2 s, 4 s …). */
-export async function recordLoginFailure(knex: Knex, login: string, ip: string, policy: ThrottlePolicy): Promise<void> {
+export async function recordLoginFailure(knex: Knex, account: string, ip: string, policy: ThrottlePolicy): Promise<void> {
   const windowSeconds = Math.ceil(policy.windowMs / 1000);
-  for (const { key, freeFailures } of keysFor(login, ip, policy)) {
+  for (const { key, freeFailures } of keysFor(account, ip, policy)) {
     await knex.raw(
       `INSERT INTO login_throttles (key, failures, last_failure_at) VALUES (?, 1, now())
        ON CONFLICT (key) DO UPDATE SET
@@ -55,8 +63,8 @@ export async function recordLoginFailure(knex: Knex, login: string, ip: string, 
 }
 
 /** A successful login clears the account's counter (not the address's). */
-export async function clearAccountFailures(knex: Knex, login: string): Promise<void> {
-  await knex('login_throttles').where({ key: `account:${login.toLowerCase()}` }).del();
+export async function clearAccountFailures(knex: Knex, account: string): Promise<void> {
+  await knex('login_throttles').where({ key: account }).del();
 }
 
 export const throttlePolicy = (config: {

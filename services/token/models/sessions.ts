@@ -1,6 +1,7 @@
 // Sessions are refresh-token families: one per login, carried forward by
 // every rotation, revoked as a whole.
 import type { Knex } from 'knex';
+import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
 import type { TokenMetrics } from '../metrics.ts';
@@ -122,8 +123,4 @@ export async function revokeSession(
 /** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
 export function revocationExpiry(accessTokenLifetimeMs: number): Date {
   return new Date(Date.now() + accessTokenLifetimeMs + 60_000);
-}
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
