@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openDatabase } from '../../db/connection.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
-import type { TokenServiceConfig } from './config.ts';
+import { hashLimits, type TokenServiceConfig } from './config.ts';
 import type { TokenService } from './context.ts';
 import { createTokenApp } from './app.ts';
 import { RevocationStreams } from './actions/revocation-feed.ts';
@@ -75,7 +75,7 @@ export async function startTokenService(
       db,
       knex: db.knex,
       keys,
-      passwords: new PasswordHasher(config.PASSWORD_HASH_COST),
+      passwords: new PasswordHasher(config.PASSWORD_HASH_COST, hashLimits(config)),
       revocations,
       logger,
       metrics: new TokenMetrics({ knex: db.knex, revocationStreams: () => streams.size }),

@@ -91,7 +91,7 @@ export const adminOperations = {
       email: text(args, 'email') as string,
       password: text(args, 'password') as string,
     });
-    const user = await registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain));
+    const user = await ctx.passwords.withSlot('admin', (slot) => registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain, slot)));
     await recordAudit(ctx.knex, { type: 'user_registered', userId: user.id, ...ADMIN });
     return publicUser(user);
   },
