@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as initial from './migrations/0001_initial.ts';
 import * as loginThrottles from './migrations/0002_login_throttles.ts';
 import * as canonicalIdentifiers from './migrations/0003_canonical_identifiers.ts';
+import * as loginDevices from './migrations/0004_login_devices.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_login_throttles': loginThrottles,
   '0003_canonical_identifiers': canonicalIdentifiers,
+  '0004_login_devices': loginDevices,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -54,6 +54,10 @@ export const tokenServiceEnv = {
   LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce.number().int().min(1).default(5),
   /** Failed logins allowed per client address, then delays double from 1 s. */
   LOGIN_THROTTLE_IP_FREE: z.coerce.number().int().min(1).default(20),
+  /** Wrong passwords a known device (device cookie) may send before it no longer vouches. */
+  LOGIN_THROTTLE_DEVICE_FREE: z.coerce.number().int().min(1).default(5),
+  /** A device cookie unused this long is forgotten. */
+  LOGIN_DEVICE_TTL: duration('90d').pipe(z.number().min(60_000, 'at least 1m')),
   LOGIN_THROTTLE_MAX_DELAY: duration('15m'),
   /** A counter is forgotten after this long without failures. */
   LOGIN_THROTTLE_WINDOW: duration('15m'),

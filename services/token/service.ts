@@ -13,7 +13,7 @@ import { RevocationStreams } from './actions/revocation-feed.ts';
 import { seedClients } from './bootstrap.ts';
 import { PasswordHasher } from './helpers/passwords.ts';
 import { randomToken } from './helpers/secrets.ts';
-import { purgeExpired } from './models/cleanup.ts';
+import { purgeExpired, purgeOptions } from './models/cleanup.ts';
 import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
 import { RevocationHub } from './revocation-hub.ts';
 import { TokenMetrics } from './metrics.ts';
@@ -105,7 +105,7 @@ export async function startTokenService(
     }
     if (config.CLEANUP_INTERVAL > 0) {
       const purge = (): void => {
-        purgeExpired(db.knex, { auditRetentionMs: config.AUDIT_RETENTION }).then(
+        purgeExpired(db.knex, purgeOptions(config)).then(
           (counts) => logger.debug({ counts }, 'purged expired rows'),
           (error: unknown) => logger.warn({ err: error }, 'cleanup failed; will retry'),
         );

@@ -11,7 +11,7 @@ import { checkRegistration } from '../helpers/registration-rules.ts';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
 import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
-import { purgeExpired } from '../models/cleanup.ts';
+import { purgeExpired, purgeOptions } from '../models/cleanup.ts';
 import { recordRevocation } from '../models/revocations.ts';
 import { listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
@@ -195,7 +195,7 @@ export const adminOperations = {
   },
 
   async purge(ctx: AdminContext) {
-    return purgeExpired(ctx.knex, { auditRetentionMs: ctx.config.AUDIT_RETENTION });
+    return purgeExpired(ctx.knex, purgeOptions(ctx.config));
   },
 
   async 'audit.list'(ctx: AdminContext, args: Args) {

@@ -9,9 +9,20 @@ export interface PurgeOptions {
   auditRetentionMs: number;
   /** Revoked sessions are kept this long (for the sessions API and support). */
   revokedSessionRetentionMs?: number;
+  /** Device cookies unused this long are forgotten. */
+  deviceLifetimeMs: number;
 }
 
-export type PurgeCounts = Record<'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'audit_events' | 'signing_keys', number>;
+/** The purge a configuration asks for (background cleanup and `authctl purge`). */
+export const purgeOptions = (config: { AUDIT_RETENTION: number; LOGIN_DEVICE_TTL: number }): PurgeOptions => ({
+  auditRetentionMs: config.AUDIT_RETENTION,
+  deviceLifetimeMs: config.LOGIN_DEVICE_TTL,
+});
+
+export type PurgeCounts = Record<
+  'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'login_devices' | 'audit_events' | 'signing_keys',
+  number
+>;
 
 const DAY_MS = 86_400_000;
 
@@ -24,6 +35,7 @@ export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<P
     ['sessions', 'id', 'expires_at < now() OR revoked_at < now() - make_interval(secs => ?)', [seconds(revokedRetention)]],
     ['revocations', 'id', 'expires_at < now()', []],
     ['login_throttles', 'key', "last_failure_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", []],
+    ['login_devices', 'id', 'last_used_at < now() - make_interval(secs => ?)', [seconds(options.deviceLifetimeMs)]],
     ['audit_events', 'id', 'created_at < now() - make_interval(secs => ?)', [seconds(options.auditRetentionMs)]],
     // A retired key's private half is destroyed a day after the last token it signed expired.
     ['signing_keys', 'kid', "retired_at IS NOT NULL AND expires_at < now() - interval '1 day'", []],
