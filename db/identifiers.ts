@@ -12,7 +12,9 @@ export function canonicalIdentifier(value: string): string {
   return value.normalize('NFKC').toLowerCase();
 }
 
-/** The shape of the ids we generate for users and sessions (gen_random_uuid()). */
+/** The shape of the ids we generate for users and sessions (gen_random_uuid()), any case. */
+export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
 export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+  return new RegExp(UUID_PATTERN).test(value);
 }

@@ -5,6 +5,7 @@ import * as initial from './migrations/0001_initial.ts';
 import * as loginThrottles from './migrations/0002_login_throttles.ts';
 import * as canonicalIdentifiers from './migrations/0003_canonical_identifiers.ts';
 import * as loginDevices from './migrations/0004_login_devices.ts';
+import * as clientIdsNotUuids from './migrations/0005_client_ids_not_uuids.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0002_login_throttles': loginThrottles,
   '0003_canonical_identifiers': canonicalIdentifiers,
   '0004_login_devices': loginDevices,
+  '0005_client_ids_not_uuids': clientIdsNotUuids,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -10,7 +10,7 @@ import type { PasswordHasher } from '../helpers/passwords.ts';
 import { checkRegistration } from '../helpers/registration-rules.ts';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
-import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
+import { clientIdProblem, findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
 import { purgeExpired, purgeOptions } from '../models/cleanup.ts';
 import { recordRevocation } from '../models/revocations.ts';
 import { listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
@@ -112,7 +112,8 @@ export const adminOperations = {
 
   async 'client.create'(ctx: AdminContext, args: Args) {
     const clientId = text(args, 'client_id') as string;
-    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(clientId)) throw new ValidationFailed('client_id', 'client_id: letters, digits, ".", "_", ":" or "-" (1-128)');
+    const problem = clientIdProblem(clientId);
+    if (problem) throw new ValidationFailed('client_id', problem);
     if (await findClient(ctx.knex, clientId)) throw new Conflict(`client ${clientId} exists`);
     const grantTypes = list(args, 'grant_types');
     const unknown = grantTypes.filter((grant) => !GRANT_TYPES.includes(grant as GrantType));
