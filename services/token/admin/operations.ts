@@ -12,8 +12,7 @@ import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
 import { clientIdProblem, findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
 import { purgeExpired, purgeOptions } from '../models/cleanup.ts';
-import { recordRevocation } from '../models/revocations.ts';
-import { listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import { listLiveSessions, revokeSession, revokeSessions, revokeUserSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
 import { findUserById, findUserByLogin, publicUser, registerUser, type UserRow } from '../models/users.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../actions/login.ts';
@@ -64,21 +63,10 @@ const clientView = (client: ClientRow) => ({
   created_at: client.created_at.toISOString(),
 });
 
-/** Revokes all of a user's sessions and, for disable, every token issued before now. */
-async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason, coverAllTokens: boolean) {
+/** Logout everywhere for a user (one user-wide revocation entry), audited as the admin's doing. */
+async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason) {
   return ctx.knex.transaction(async (trx) => {
-    const revoked = await revokeSessions(trx, (q) => q.where({ user_id: user.id }), {
-      reason,
-      accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
-    });
-    if (coverAllTokens) {
-      await recordRevocation(trx, {
-        kind: 'user',
-        key: user.id,
-        notBefore: new Date(),
-        expiresAt: revocationExpiry(ctx.config.ACCESS_TOKEN_TTL),
-      });
-    }
+    const revoked = await revokeUserSessions(trx, user.id, { reason, accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL });
     await recordAudit(trx, { type: 'session_revoked', userId: user.id, ...ADMIN, details: { via: 'admin', reason, sessions: revoked.length } });
     return revoked;
   });
@@ -105,7 +93,7 @@ export const adminOperations = {
   async 'user.disable'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
     await ctx.knex('users').where({ id: user.id }).whereNull('disabled_at').update({ disabled_at: ctx.knex.fn.now() });
-    const revoked = await revokeUser(ctx, user, 'user_disabled', true);
+    const revoked = await revokeUser(ctx, user, 'user_disabled');
     await recordAudit(ctx.knex, { type: 'user_disabled', userId: user.id, ...ADMIN });
     return { user: user.username, disabled: true, sessions_revoked: revoked.length };
   },
@@ -180,7 +168,7 @@ export const adminOperations = {
 
   async 'revoke.user'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
-    const revoked = await revokeUser(ctx, user, 'admin', false);
+    const revoked = await revokeUser(ctx, user, 'admin');
     return { user: user.username, sessions_revoked: revoked.length };
   },
 

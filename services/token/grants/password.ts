@@ -10,7 +10,7 @@ import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
 import { countDeviceAttempt, findDevice, rememberDevice, settleDeviceFailure, type DevicePolicy } from '../models/devices.ts';
 import { createSession } from '../models/sessions.ts';
-import { findUserByLogin, type UserRow } from '../models/users.ts';
+import { findUserByLogin, lockUser, type UserRow } from '../models/users.ts';
 import {
   accountKey,
   addressKey,
@@ -47,6 +47,8 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   const { config } = service;
   const now = Date.now();
   return service.knex.transaction(async (trx) => {
+    // One after the other with a global logout of this user (revokeUserSessions).
+    const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
     const session = await createSession(trx, {
       userId: user.id,
       clientId: client.client_id,
@@ -56,7 +58,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       ip: info.ip,
       userAgent: info.userAgent,
     });
-    const tokens = await issueTokenPair(trx, service, { session, parentId: null, scope });
+    const tokens = await issueTokenPair(trx, service, { session, parentId: null, scope, tokensValidAfter });
     const deviceToken = await rememberDevice(trx, user.id, device);
     await recordAudit(trx, {
       type: 'login_succeeded',

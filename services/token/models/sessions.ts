@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
+import { lockUser } from './users.ts';
 import type { TokenMetrics } from '../metrics.ts';
 
 export interface SessionRow {
@@ -101,6 +102,32 @@ export async function revokeSessions(
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
   options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
+  return revoked.map(({ id }) => id);
+}
+
+/**
+ * Logout everywhere: revokes every live session of a user in one UPDATE and
+ * writes ONE revocation entry of kind `user` (not one per session), covering
+ * every access token issued up to now. Nothing is written when no session was
+ * live: all of the user's tokens are covered already. Returns the revoked ids.
+ *
+ * Order: the user row first (so a login of this user either commits before,
+ * and its session is revoked here, or waits and then issues tokens past this
+ * instant), then the sessions (a refresh in flight commits first), and only
+ * then the instant, so that every token issued before it is covered.
+ */
+export async function revokeUserSessions(trx: Knex.Transaction, userId: string, options: RevokeSessionsOptions): Promise<string[]> {
+  await lockUser(trx, userId);
+  const revoked: Array<{ id: string }> = await trx('sessions')
+    .where({ user_id: userId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
+    .returning('id');
+  if (revoked.length === 0) return [];
+  const notBefore = new Date();
+  await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
+  await recordRevocation(trx, { kind: 'user', key: userId, notBefore, expiresAt: revocationExpiry(options.accessTokenLifetimeMs) });
+  options.metrics?.revocations.inc({ kind: 'user' });
   return revoked.map(({ id }) => id);
 }
 

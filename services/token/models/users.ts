@@ -11,6 +11,8 @@ export interface UserRow {
   password_hash: string;
   created_at: Date;
   disabled_at: Date | null;
+  /** Access tokens of this user issued at or before this instant are revoked (its last global logout). */
+  tokens_valid_after: Date | null;
 }
 
 /** What a client may see of a user: never the password hash. */
@@ -81,4 +83,12 @@ export async function findUserByLogin(knex: Knex, login: string): Promise<UserRo
 
 export async function findUserById(knex: Knex, id: string): Promise<UserRow | undefined> {
   return knex<UserRow>('users').where({ id }).first();
+}
+
+/**
+ * Locks a user's row for the rest of the transaction: logins and global
+ * logouts of one user take it first, so they happen one after the other.
+ */
+export async function lockUser(trx: Knex.Transaction, id: string): Promise<UserRow | undefined> {
+  return trx<UserRow>('users').where({ id }).forNoKeyUpdate().first();
 }
