@@ -29,6 +29,8 @@ export const tokenServiceEnv = {
   REFRESH_TOKEN_IDLE_TTL: duration('14d'),
   SESSION_MAX_AGE: duration('30d'),
   REFRESH_REUSE_GRACE: duration('10s'),
+  /** Live sessions per user; a login beyond it revokes the least recently used one. */
+  SESSIONS_PER_USER_MAX: z.coerce.number().int().min(1).max(10_000).default(100),
   KEY_ENCRYPTION_KEY: keyEncryptionKey,
   JWKS_MAX_AGE: duration('5m'),
   CLIENTS_FILE: z.string().optional(),

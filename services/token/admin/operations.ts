@@ -155,7 +155,7 @@ export const adminOperations = {
 
   async 'sessions.list'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
-    return (await listLiveSessions(ctx.knex, user.id)).map((session) => ({
+    return (await listLiveSessions(ctx.knex, user.id, ctx.config.REFRESH_TOKEN_IDLE_TTL)).map((session) => ({
       id: session.id,
       client_id: session.client_id,
       created_at: session.created_at.toISOString(),

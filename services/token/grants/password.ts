@@ -9,7 +9,7 @@ import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
 import { countDeviceAttempt, findDevice, rememberDevice, settleDeviceFailure, type DevicePolicy } from '../models/devices.ts';
-import { createSession } from '../models/sessions.ts';
+import { createSession, makeRoomForSession } from '../models/sessions.ts';
 import { findUserByLogin, lockUser, type UserRow } from '../models/users.ts';
 import {
   accountKey,
@@ -49,6 +49,13 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   return service.knex.transaction(async (trx) => {
     // One after the other with a global logout of this user (revokeUserSessions).
     const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
+    await makeRoomForSession(trx, user.id, {
+      max: config.SESSIONS_PER_USER_MAX,
+      idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
+      accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
+      metrics: service.metrics,
+      audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
+    });
     const session = await createSession(trx, {
       userId: user.id,
       clientId: client.client_id,

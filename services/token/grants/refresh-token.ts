@@ -21,7 +21,7 @@ import {
   findRefreshToken,
   type RefreshTokenRow,
 } from '../models/refresh-tokens.ts';
-import { lockSession, revokeSessions } from '../models/sessions.ts';
+import { isSessionLive, lockSession, revokeSessions } from '../models/sessions.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface RefreshGrantRequest {
@@ -75,7 +75,7 @@ async function rotate(
   if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
 
   const now = Date.now();
-  if (presented.expires_at.getTime() <= now || session.expires_at.getTime() <= now) {
+  if (presented.expires_at.getTime() <= now || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, now)) {
     return { kind: 'rejected', reason: 'expired' };
   }
 

@@ -11,12 +11,15 @@ export interface PurgeOptions {
   revokedSessionRetentionMs?: number;
   /** Device cookies unused this long are forgotten. */
   deviceLifetimeMs: number;
+  /** Sessions unused this long (their refresh token idle-expired) are dead: deleted. */
+  sessionIdleMs: number;
 }
 
 /** The purge a configuration asks for (background cleanup and `authctl purge`). */
-export const purgeOptions = (config: { AUDIT_RETENTION: number; LOGIN_DEVICE_TTL: number }): PurgeOptions => ({
+export const purgeOptions = (config: { AUDIT_RETENTION: number; LOGIN_DEVICE_TTL: number; REFRESH_TOKEN_IDLE_TTL: number }): PurgeOptions => ({
   auditRetentionMs: config.AUDIT_RETENTION,
   deviceLifetimeMs: config.LOGIN_DEVICE_TTL,
+  sessionIdleMs: config.REFRESH_TOKEN_IDLE_TTL,
 });
 
 export type PurgeCounts = Record<
@@ -32,7 +35,12 @@ export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<P
   const seconds = (ms: number) => Math.ceil(ms / 1000);
   const plans: Array<[keyof PurgeCounts, string, string, number[]]> = [
     ['refresh_tokens', 'id', 'expires_at < now()', []],
-    ['sessions', 'id', 'expires_at < now() OR revoked_at < now() - make_interval(secs => ?)', [seconds(revokedRetention)]],
+    [
+      'sessions',
+      'id',
+      'expires_at < now() OR last_refreshed_at < now() - make_interval(secs => ?) OR revoked_at < now() - make_interval(secs => ?)',
+      [seconds(options.sessionIdleMs), seconds(revokedRetention)],
+    ],
     ['revocations', 'id', 'expires_at < now()', []],
     ['login_throttles', 'key', "last_failure_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", []],
     ['login_devices', 'id', 'last_used_at < now() - make_interval(secs => ?)', [seconds(options.deviceLifetimeMs)]],

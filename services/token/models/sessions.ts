@@ -30,6 +30,7 @@ export type RevocationReason =
   | 'revoked_by_client'
   | 'revoked_by_user'
   | 'user_disabled'
+  | 'session_limit'
   | 'admin';
 
 export async function createSession(
@@ -68,12 +69,47 @@ export async function lockSession(trx: Knex.Transaction, id: string): Promise<Se
   return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
 }
 
-export async function listLiveSessions(knex: Knex, userId: string): Promise<SessionRow[]> {
-  return knex<SessionRow>('sessions')
-    .where({ user_id: userId })
+/**
+ * A session is live while it is not revoked, not past its absolute expiry,
+ * and used (created or refreshed) within the idle lifetime: once its refresh
+ * token has idle-expired nothing can revive it. whereLive() is the same rule
+ * in SQL.
+ */
+export function isSessionLive(session: SessionRow, idleTtlMs: number, now = Date.now()): boolean {
+  return session.revoked_at === null && session.expires_at.getTime() > now && session.last_refreshed_at.getTime() > now - idleTtlMs;
+}
+
+function whereLive(query: Knex.QueryBuilder, idleTtlMs: number): Knex.QueryBuilder {
+  const now = Date.now();
+  return query
     .whereNull('revoked_at')
-    .andWhere('expires_at', '>', knex.fn.now())
-    .orderBy('created_at', 'desc');
+    .andWhere('expires_at', '>', new Date(now))
+    .andWhere('last_refreshed_at', '>', new Date(now - idleTtlMs));
+}
+
+/** Where a page of sessions ends: created_at in microseconds (the column's precision), then id. */
+export interface SessionCursor {
+  createdUs: number;
+  id: string;
+}
+
+export type ListedSession = SessionRow & { created_us: number };
+
+/** A user's live sessions, newest first; one page of them when `page` is given. */
+export async function listLiveSessions(
+  knex: Knex,
+  userId: string,
+  idleTtlMs: number,
+  page?: { limit: number; after?: SessionCursor | undefined },
+): Promise<ListedSession[]> {
+  const createdUs = knex.raw('(extract(epoch from created_at) * 1000000)::bigint');
+  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs)
+    .select('*', knex.raw('(extract(epoch from created_at) * 1000000)::bigint AS created_us'))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc');
+  if (page?.after) query.andWhereRaw('(?, id) < (?, ?::uuid)', [createdUs, page.after.createdUs, page.after.id]);
+  if (page) query.limit(page.limit);
+  return query;
 }
 
 export interface RevokeSessionsOptions {
@@ -103,6 +139,31 @@ export async function revokeSessions(
   }
   options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
   return revoked.map(({ id }) => id);
+}
+
+/**
+ * Makes room for one more session of a user, within `max` live ones: the least
+ * recently used are revoked, each with its revocation entry and an audit event
+ * (reason session_limit). Call it under lockUser(), so that concurrent logins
+ * of one user count one after the other. Returns the revoked ids.
+ */
+export async function makeRoomForSession(
+  trx: Knex.Transaction,
+  userId: string,
+  options: Omit<RevokeSessionsOptions, 'reason'> & { max: number; idleTtlMs: number; audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'> },
+): Promise<string[]> {
+  const live: Array<{ id: string }> = await whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs)
+    .orderBy('last_refreshed_at', 'asc')
+    .orderBy('created_at', 'asc')
+    .select('id');
+  const excess = live.length - options.max + 1;
+  if (excess <= 0) return [];
+  const oldest = live.slice(0, excess).map(({ id }) => id);
+  const revoked = await revokeSessions(trx, (q) => q.whereIn('id', oldest), { ...options, reason: 'session_limit' });
+  for (const sessionId of revoked) {
+    await recordAudit(trx, { ...options.audit, type: 'session_revoked', userId, sessionId, details: { reason: 'session_limit', limit: options.max } });
+  }
+  return revoked;
 }
 
 /**
