@@ -2,6 +2,7 @@
 // against the throttles as they are admitted, before hashing, and past a bound
 // on pending hashes, per address and overall, the answer is 429/503 at once.
 import { expect } from 'chai';
+import { MAX_CONCURRENT_HASHES, PasswordHasher } from '../../services/token/helpers/passwords.ts';
 import { newUser, request, type Reply } from '../support/http.ts';
 import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
 
@@ -100,6 +101,20 @@ describe('token service: bounded password hashing', () => {
       for (const slot of held) slot.release();
     }
     expect(svc.service.passwords.pending).to.equal(0);
+  });
+
+  it('serves waiting hashes in turn per source: a burst from one address does not wait in front of another', async () => {
+    const hasher = new PasswordHasher(14, { pendingMax: 10, pendingPerSource: 10 });
+    const encoded = await hasher.withSlot('setup', (slot) => hasher.hash('Correct-Horse-9', slot));
+    const finished: string[] = [];
+    const check = (source: string, label: string) =>
+      hasher.withSlot(source, (slot) => hasher.verify('Wrong-password-1', encoded, slot)).then(() => finished.push(label));
+    const burst = [1, 2, 3, 4, 5].map((i) => check('ip:burst', `burst ${i}`));
+    const other = check('ip:other', 'other');
+    await Promise.all([...burst, other]);
+    // First in first out would finish it last; in turn, right after what was running and the burst's next.
+    expect(finished.indexOf('other')).to.be.at.most(Math.min(MAX_CONCURRENT_HASHES + 1, 5));
+    expect(finished.indexOf('other'), 'not last').to.be.below(5);
   });
 
   describe('registration, throttled like login', () => {

@@ -18,22 +18,50 @@ const scryptOnPool = promisify(crypto.scrypt) as (
 // that filled it with second-long scrypt jobs queued every refresh behind them:
 // refreshes stalled completely while 20 clients logged in (docs/BENCHMARKS.md,
 // event-loop scenario). So at most min(pool - 2, cores - 1) hashes run at once:
-// two threads stay free for signing and one core for the event loop. The rest
-// wait here, in arrival order (unknown users too, so waiting reveals nothing).
+// two threads stay free for signing and one core for the event loop.
 // At cost 17 scrypt is memory-bound: more parallel hashes did not raise logins/s.
-// Only hashes holding a HashSlot may wait, so the queue is as bounded as the slots.
+//
+// The rest wait here, one lane per source (client address or known device),
+// served in turn: a burst from one address waits behind itself, not in front
+// of everyone else (unknown users too, so waiting reveals nothing). Only
+// hashes holding a HashSlot may wait, so the lanes are as bounded as the slots.
 const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
-const MAX_CONCURRENT_HASHES = Math.max(1, Math.min(poolSize - 2, os.availableParallelism() - 1));
+export const MAX_CONCURRENT_HASHES = Math.max(1, Math.min(poolSize - 2, os.availableParallelism() - 1));
 let running = 0;
-const waiting: Array<() => void> = [];
+/** Waiting hashes by source; the Map's order is the turn order. */
+const lanes = new Map<string, Array<() => void>>();
 
-async function scrypt(password: crypto.BinaryLike, salt: crypto.BinaryLike, keylen: number, options: crypto.ScryptOptions): Promise<Buffer> {
+function nextInTurn(): (() => void) | undefined {
+  const first = lanes.entries().next();
+  if (first.done) return undefined;
+  const [source, lane] = first.value;
+  const wake = lane.shift();
+  // Back to the end of the turn order, if it has more waiting.
+  lanes.delete(source);
+  if (lane.length > 0) lanes.set(source, lane);
+  return wake;
+}
+
+async function scrypt(
+  source: string,
+  password: crypto.BinaryLike,
+  salt: crypto.BinaryLike,
+  keylen: number,
+  options: crypto.ScryptOptions,
+): Promise<Buffer> {
   if (running < MAX_CONCURRENT_HASHES) running += 1;
-  else await new Promise<void>((resolve) => waiting.push(resolve)); // the finishing hash hands its slot over
+  else {
+    // The finishing hash hands its place over.
+    await new Promise<void>((resolve) => {
+      const lane = lanes.get(source);
+      if (lane) lane.push(resolve);
+      else lanes.set(source, [resolve]);
+    });
+  }
   try {
     return await scryptOnPool(password, salt, keylen, options);
   } finally {
-    const next = waiting.shift();
+    const next = nextInTurn();
     if (next) next();
     else running -= 1;
   }
@@ -50,6 +78,7 @@ export interface HashLimits {
 
 /** A place in the hashing queue, held from admission until the caller has its answer. */
 export interface HashSlot {
+  readonly source: string;
   readonly held: boolean;
   release(): void;
 }
@@ -79,7 +108,7 @@ export class PasswordHasher {
   ) {
     // Verified against when the account does not exist, so that an unknown
     // user costs the same time as a wrong password.
-    this.dummyHash = this.compute(crypto.randomBytes(16).toString('hex'));
+    this.dummyHash = this.compute(crypto.randomBytes(16).toString('hex'), 'startup');
   }
 
   /** Hashes admitted and not yet released. */
@@ -99,6 +128,7 @@ export class PasswordHasher {
     this.pendingTotal += 1;
     this.pendingBySource.set(source, ofSource + 1);
     const slot = {
+      source,
       held: true,
       release: () => {
         if (!slot.held) return;
@@ -125,7 +155,7 @@ export class PasswordHasher {
   /** Hashes a new password; `slot` is the admission from admit(). */
   async hash(password: string, slot: HashSlot): Promise<string> {
     assertHeld(slot);
-    return this.compute(password);
+    return this.compute(password, slot.source);
   }
 
   /** Verifies against `encoded`, or against a dummy hash when it is undefined. */
@@ -137,6 +167,7 @@ export class PasswordHasher {
     const expectedKey = Buffer.from(expected, 'base64');
     this.computed += 1;
     const key = await scrypt(
+      slot.source,
       password.normalize('NFKC'),
       Buffer.from(salt, 'base64'),
       expectedKey.length,
@@ -145,11 +176,11 @@ export class PasswordHasher {
     return crypto.timingSafeEqual(key, expectedKey) && encoded !== undefined;
   }
 
-  private async compute(password: string): Promise<string> {
+  private async compute(password: string, source: string): Promise<string> {
     const salt = crypto.randomBytes(16);
     const N = 2 ** this.logCost;
     this.computed += 1;
-    const key = await scrypt(password.normalize('NFKC'), salt, KEY_LENGTH, options(N, 8, 1));
+    const key = await scrypt(source, password.normalize('NFKC'), salt, KEY_LENGTH, options(N, 8, 1));
     return `scrypt$${this.logCost}$8$1$${salt.toString('base64')}$${key.toString('base64')}`;
   }
 }
