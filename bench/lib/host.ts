@@ -13,6 +13,7 @@ import type { TestTokenService } from '../../test/support/token-service.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import type { LoadSpec } from './load.ts';
 import type { SoakSpec } from './soak-client.ts';
+import type { BurstSpec } from './burst-client.ts';
 import { startAllocationProfile, startProfile, stopAllocationProfile, stopProfile } from './profile.ts';
 
 // Modules are imported by the command that needs them, so that a gateway
@@ -174,6 +175,11 @@ const handlers: Record<string, Handler> = {
   async runLoad(args: LoadSpec) {
     const { runLoad } = await import('./load.ts');
     return runLoad(args);
+  },
+
+  async runBursts(args: BurstSpec) {
+    const { runBursts } = await import('./burst-client.ts');
+    return runBursts(args);
   },
 
   async runSoak(args: SoakSpec) {

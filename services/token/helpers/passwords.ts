@@ -21,25 +21,42 @@ const scryptOnPool = promisify(crypto.scrypt) as (
 // two threads stay free for signing and one core for the event loop.
 // At cost 17 scrypt is memory-bound: more parallel hashes did not raise logins/s.
 //
-// The rest wait here, one lane per source (client address or known device),
-// served in turn: a burst from one address waits behind itself, not in front
-// of everyone else (unknown users too, so waiting reveals nothing). Only
-// hashes holding a HashSlot may wait, so the lanes are as bounded as the slots.
+// The rest wait here, by source (client address or known device), and a freed
+// place goes to the waiting source that started a hash least recently: a
+// burst from one address waits behind itself, not in front of everyone else
+// (unknown users too, so waiting reveals nothing). Only hashes holding a
+// HashSlot may wait, so this is as bounded as the slots.
 const poolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 export const MAX_CONCURRENT_HASHES = Math.max(1, Math.min(poolSize - 2, os.availableParallelism() - 1));
 let running = 0;
-/** Waiting hashes by source; the Map's order is the turn order. */
-const lanes = new Map<string, Array<() => void>>();
+let starts = 0;
+/** Sources with hashes running or waiting; `lastStart` orders their turns (0: none started yet). */
+const sources = new Map<string, { running: number; lastStart: number; waiting: Array<() => void> }>();
 
+function sourceState(source: string) {
+  let state = sources.get(source);
+  if (!state) {
+    state = { running: 0, lastStart: 0, waiting: [] };
+    sources.set(source, state);
+  }
+  return state;
+}
+
+function start(state: { running: number; lastStart: number }): void {
+  state.running += 1;
+  starts += 1;
+  state.lastStart = starts;
+}
+
+/** The next waiting hash: of the source served least recently (first come among equals). */
 function nextInTurn(): (() => void) | undefined {
-  const first = lanes.entries().next();
-  if (first.done) return undefined;
-  const [source, lane] = first.value;
-  const wake = lane.shift();
-  // Back to the end of the turn order, if it has more waiting.
-  lanes.delete(source);
-  if (lane.length > 0) lanes.set(source, lane);
-  return wake;
+  let chosen: { running: number; lastStart: number; waiting: Array<() => void> } | undefined;
+  for (const state of sources.values()) {
+    if (state.waiting.length > 0 && (!chosen || state.lastStart < chosen.lastStart)) chosen = state;
+  }
+  if (!chosen) return undefined;
+  start(chosen);
+  return chosen.waiting.shift();
 }
 
 async function scrypt(
@@ -49,18 +66,19 @@ async function scrypt(
   keylen: number,
   options: crypto.ScryptOptions,
 ): Promise<Buffer> {
-  if (running < MAX_CONCURRENT_HASHES) running += 1;
-  else {
-    // The finishing hash hands its place over.
-    await new Promise<void>((resolve) => {
-      const lane = lanes.get(source);
-      if (lane) lane.push(resolve);
-      else lanes.set(source, [resolve]);
-    });
+  const state = sourceState(source);
+  if (running < MAX_CONCURRENT_HASHES) {
+    running += 1;
+    start(state);
+  } else {
+    // A finishing hash hands its place over (nextInTurn).
+    await new Promise<void>((resolve) => state.waiting.push(resolve));
   }
   try {
     return await scryptOnPool(password, salt, keylen, options);
   } finally {
+    state.running -= 1;
+    if (state.running === 0 && state.waiting.length === 0) sources.delete(source);
     const next = nextInTurn();
     if (next) next();
     else running -= 1;
