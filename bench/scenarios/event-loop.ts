@@ -116,7 +116,7 @@ export async function eventLoop(): Promise<void> {
         rounds,
         burstSize,
         burstAddress: '203.0.113.9',
-        login: { username: user.username, password: user.password, address: '198.51.100.200' },
+        login: { username: loginUser.username, password: loginUser.password, address: '198.51.100.200' },
         pauseMs: 200,
       } satisfies BurstSpec);
       const statuses = (counts: Record<string, number>) => Object.entries(counts).map(([status, n]) => `${n}×${status}`).join(', ') || '—';
@@ -131,8 +131,10 @@ export async function eventLoop(): Promise<void> {
         burstSize ? result.burst.p50 : '—',
       ]);
     };
+    // A user of its own (the refresh user has thousands of seeded sessions).
+    const loginUser = await registeredUser(token.url, 'legit');
     // Unmeasured: whatever the storm left in the hashing queue drains first.
-    await login(token.url, user.username, user.password);
+    await login(token.url, loginUser.username, loginUser.password);
     await burstPhase('login alone', 0);
     await burstPhase(`login right after ${BURST} failures from one address`, BURST);
   } finally {

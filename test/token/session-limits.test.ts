@@ -58,6 +58,20 @@ describe('token service: session limits', () => {
       expect((await page(fifth)).body.sessions).to.have.length(4);
     });
 
+    it('brings a user with more live sessions than the cap (say, from before it) back within it', async () => {
+      const { user, userId, pairs } = await userWithSessions(1);
+      const template = await svc.service.knex('sessions').where({ id: sidOf(pairs[0]!) }).first();
+      await svc.service.knex.raw(
+        `INSERT INTO sessions (user_id, client_id, scope, audiences, expires_at, last_refreshed_at)
+         SELECT ?, ?, ?, ?, ?, now() - make_interval(secs => g) FROM generate_series(1, 9) AS g`,
+        [userId, template.client_id, template.scope, template.audiences, template.expires_at],
+      );
+      const fresh = await login(base, user.username, user.password);
+      const live = await svc.service.knex('sessions').where({ user_id: userId }).whereNull('revoked_at');
+      expect(live.map((s: { id: string }) => s.id)).to.have.length(4).and.include(sidOf(fresh)).and.include(sidOf(pairs[0]!));
+      expect(await svc.service.knex('sessions').where({ user_id: userId, revoked_reason: 'session_limit' }).count('* as n')).to.deep.equal([{ n: 7 }]);
+    });
+
     it('holds under concurrent logins of one user', async () => {
       const { user, userId } = await userWithSessions(0);
       await Promise.all(Array.from({ length: 4 }, () => login(base, user.username, user.password)));

@@ -152,13 +152,11 @@ export async function makeRoomForSession(
   userId: string,
   options: Omit<RevokeSessionsOptions, 'reason'> & { max: number; idleTtlMs: number; audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'> },
 ): Promise<string[]> {
-  const live: Array<{ id: string }> = await whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs)
-    .orderBy('last_refreshed_at', 'asc')
-    .orderBy('created_at', 'asc')
-    .select('id');
-  const excess = live.length - options.max + 1;
+  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs);
+  const [{ count } = { count: 0 }] = (await live.clone().count('* as count')) as Array<{ count: number | string }>;
+  const excess = Number(count) - options.max + 1;
   if (excess <= 0) return [];
-  const oldest = live.slice(0, excess).map(({ id }) => id);
+  const oldest = live.clone().orderBy('last_refreshed_at', 'asc').orderBy('created_at', 'asc').limit(excess).select('id');
   const revoked = await revokeSessions(trx, (q) => q.whereIn('id', oldest), { ...options, reason: 'session_limit' });
   for (const sessionId of revoked) {
     await recordAudit(trx, { ...options.audit, type: 'session_revoked', userId, sessionId, details: { reason: 'session_limit', limit: options.max } });
