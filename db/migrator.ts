@@ -3,6 +3,10 @@
 import type { Knex } from 'knex';
 import * as initial from './migrations/0001_initial.ts';
 import * as loginThrottles from './migrations/0002_login_throttles.ts';
+import * as canonicalIdentifiers from './migrations/0003_canonical_identifiers.ts';
+import * as loginDevices from './migrations/0004_login_devices.ts';
+import * as clientIdsNotUuids from './migrations/0005_client_ids_not_uuids.ts';
+import * as userTokensValidAfter from './migrations/0006_user_tokens_valid_after.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -12,6 +16,10 @@ interface Migration {
 const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_login_throttles': loginThrottles,
+  '0003_canonical_identifiers': canonicalIdentifiers,
+  '0004_login_devices': loginDevices,
+  '0005_client_ids_not_uuids': clientIdsNotUuids,
+  '0006_user_tokens_valid_after': userTokensValidAfter,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -14,6 +14,7 @@ import type { TestTokenService } from '../../test/support/token-service.ts';
 import type { TestDatabase } from '../../test/support/databases.ts';
 import type { LoadSpec } from './load.ts';
 import type { SoakSpec } from './soak-client.ts';
+import type { BurstSpec } from './burst-client.ts';
 import { startAllocationProfile, startProfile, stopAllocationProfile, stopProfile } from './profile.ts';
 
 const COMPILED_GATEWAY = new URL('../../dist/gateway/app.js', import.meta.url).href;
@@ -322,6 +323,11 @@ const handlers: Record<string, Handler> = {
   async runLoad(args: LoadSpec) {
     const { runLoad } = await import('./load.ts');
     return runLoad(args);
+  },
+
+  async runBursts(args: BurstSpec) {
+    const { runBursts } = await import('./burst-client.ts');
+    return runBursts(args);
   },
 
   async runSoak(args: SoakSpec) {

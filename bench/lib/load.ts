@@ -15,6 +15,11 @@ export interface LoadSpec {
    * When they run out the run stops early and `exhausted` is set.
    */
   bodies?: string[];
+  /**
+   * Requests taken in turn (not with `bodies`): their headers are added and
+   * their body replaces `body` (e.g. one user and address per simulated client).
+   */
+  rotate?: Array<{ headers?: Record<string, string>; body?: string }>;
   connections: number;
   durationSec: number;
   /** The status that counts as success (default 200). */
@@ -58,6 +63,7 @@ async function once(spec: LoadSpec, durationSec: number, record: boolean): Promi
     ...(spec.body !== undefined ? { body: spec.body } : {}),
   };
   let instance: autocannon.Instance;
+  const rotation = spec.rotate;
   if (bodies) {
     options.requests = [
       {
@@ -70,6 +76,15 @@ async function once(spec: LoadSpec, durationSec: number, record: boolean): Promi
             return { ...request, body: bodies[bodies.length - 1] };
           }
           return { ...request, body: bodies[next++] };
+        },
+      },
+    ];
+  } else if (rotation) {
+    options.requests = [
+      {
+        setupRequest: (request) => {
+          const turn = rotation[next++ % rotation.length];
+          return { ...request, headers: { ...request.headers, ...turn?.headers }, body: turn?.body ?? request.body };
         },
       },
     ];

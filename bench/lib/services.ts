@@ -161,13 +161,18 @@ export const runLoad = (generator: Host, spec: LoadSpec): Promise<LoadResult> =>
 export const statsOf = (host: Host, gc = false): Promise<HostStats> => host.call<HostStats>('stats', { gc });
 export const profileOf = (host: Host, label: string, top = 15): Promise<ProfileSummary> => host.call<ProfileSummary>('stopProfile', { label, top });
 
-/** A registered user with one real login (scrypt at the service's cost). */
-export async function userWithLogin(tokenUrl: string): Promise<{ userId: string; username: string; password: string; tokens: TokenPair }> {
-  const user = newUser('bench');
+/** A registered user (scrypt at the service's cost). */
+export async function registeredUser(tokenUrl: string, prefix = 'bench'): Promise<{ userId: string; username: string; password: string }> {
+  const user = newUser(prefix);
   const registered = await request<{ id: string }>(tokenUrl, 'POST', '/auth/register', { json: user });
   if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
-  const tokens = await login(tokenUrl, user.username, user.password);
-  return { userId: registered.body.id, username: user.username, password: user.password, tokens };
+  return { userId: registered.body.id, username: user.username, password: user.password };
+}
+
+/** A registered user with one real login (scrypt at the service's cost). */
+export async function userWithLogin(tokenUrl: string): Promise<{ userId: string; username: string; password: string; tokens: TokenPair }> {
+  const user = await registeredUser(tokenUrl);
+  return { ...user, tokens: await login(tokenUrl, user.username, user.password) };
 }
 
 /** "12,345 (2 × 500)" style: the statuses that were not the expected one, for the table. */

@@ -58,7 +58,12 @@ export async function runSoak(spec: SoakSpec): Promise<SoakResult> {
   const virtualUser = async (index: number): Promise<void> => {
     const user = spec.users[index % spec.users.length]!;
     while (performance.now() < deadline) {
-      const login = await timed('login', 200, `${spec.tokenUrl}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify(user) });
+      // Each virtual user is a client of its own (the token service trusts X-Forwarded-For here).
+      const login = await timed('login', 200, `${spec.tokenUrl}/auth/login`, {
+        method: 'POST',
+        headers: { ...json, 'x-forwarded-for': `198.51.100.${index + 1}` },
+        body: JSON.stringify(user),
+      });
       if (!login) continue;
       let pair = (await login.json()) as Pair;
       for (let r = 0; r < spec.refreshesPerSession && performance.now() < deadline; r += 1) {

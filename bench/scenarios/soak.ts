@@ -45,7 +45,8 @@ export async function soak(): Promise<void> {
   const samples: Array<{ t: number; token: HostStats; gateway: HostStats }> = [];
   let result: SoakResult | undefined;
   try {
-    const tokenStarting = startTokenService(preferredKind());
+    // Virtual users are told apart by X-Forwarded-For (bench/lib/soak-client.ts).
+    const tokenStarting = startTokenService(preferredKind(), { TRUST_PROXY: 'true' });
     const [upstream, clients] = await Promise.all([startUpstream(), startLoadGenerator('soak clients')]);
     hosts.push(upstream.host, clients);
     token = await tokenStarting;

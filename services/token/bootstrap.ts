@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Knex } from 'knex';
 import type { TokenServiceConfig } from './config.ts';
 import { sha256Hex } from './helpers/secrets.ts';
-import { upsertClient, type ClientDefinition } from './models/clients.ts';
+import { clientIdProblem, upsertClient, type ClientDefinition } from './models/clients.ts';
 import { FIRST_PARTY_CLIENT_ID } from './actions/login.ts';
 
 export const MIN_CLIENT_SECRET_LENGTH = 32;
@@ -13,7 +13,10 @@ export const MIN_CLIENT_SECRET_LENGTH = 32;
 const clientsFileSchema = z.array(
   z
     .object({
-      client_id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'letters, digits, ".", "_", ":" or "-" (1-128)'),
+      client_id: z.string().superRefine((id, ctx) => {
+        const problem = clientIdProblem(id);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
       name: z.string().max(200).optional(),
       // Secrets are high-entropy by rule, which is what lets us store a plain SHA-256 of them.
       client_secret: z.string().min(MIN_CLIENT_SECRET_LENGTH, `at least ${MIN_CLIENT_SECRET_LENGTH} characters`).optional(),

@@ -1,7 +1,7 @@
 // Token-service settings, read from the environment and validated at start-up.
 import { z } from 'zod';
 import { duration } from '../../common/duration.ts';
-import { booleanFlag, commaList, parseEnv, port } from '../../common/env.ts';
+import { booleanFlag, commaList, ConfigError, parseEnv, port } from '../../common/env.ts';
 
 const keyEncryptionKey = z
   .string()
@@ -29,11 +29,17 @@ export const tokenServiceEnv = {
   REFRESH_TOKEN_IDLE_TTL: duration('14d'),
   SESSION_MAX_AGE: duration('30d'),
   REFRESH_REUSE_GRACE: duration('10s'),
+  /** Live sessions per user; a login beyond it revokes the least recently used one. */
+  SESSIONS_PER_USER_MAX: z.coerce.number().int().min(1).max(10_000).default(100),
   KEY_ENCRYPTION_KEY: keyEncryptionKey,
   JWKS_MAX_AGE: duration('5m'),
   CLIENTS_FILE: z.string().optional(),
   /** log2 of scrypt's N; 17 is OWASP's recommendation (N=2^17, r=8, p=1). */
   PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(20).default(17),
+  /** Password hashes waiting or running at once in this process; beyond it 503 at once. */
+  PASSWORD_HASH_PENDING_MAX: z.coerce.number().int().min(1).max(10_000).default(32),
+  /** The same for one client address (or one known device); beyond it 429 at once. */
+  PASSWORD_HASH_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).max(10_000).default(4),
   WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write'),
   WEB_CLIENT_AUDIENCES: commaList('whoami notes'),
   TRUST_PROXY: booleanFlag(false),
@@ -50,6 +56,10 @@ export const tokenServiceEnv = {
   LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce.number().int().min(1).default(5),
   /** Failed logins allowed per client address, then delays double from 1 s. */
   LOGIN_THROTTLE_IP_FREE: z.coerce.number().int().min(1).default(20),
+  /** Wrong passwords a known device (device cookie) may send before it no longer vouches. */
+  LOGIN_THROTTLE_DEVICE_FREE: z.coerce.number().int().min(1).default(5),
+  /** A device cookie unused this long is forgotten. */
+  LOGIN_DEVICE_TTL: duration('90d').pipe(z.number().min(60_000, 'at least 1m')),
   LOGIN_THROTTLE_MAX_DELAY: duration('15m'),
   /** A counter is forgotten after this long without failures. */
   LOGIN_THROTTLE_WINDOW: duration('15m'),
@@ -65,5 +75,14 @@ export type TokenServiceConfig = ReturnType<typeof loadTokenServiceConfig>;
 
 export function loadTokenServiceConfig(env: Record<string, string | undefined> = process.env) {
   const parsed = parseEnv(tokenServiceEnv, env);
+  if (parsed.PASSWORD_HASH_PENDING_PER_ADDRESS > parsed.PASSWORD_HASH_PENDING_MAX) {
+    throw new ConfigError([`PASSWORD_HASH_PENDING_PER_ADDRESS: at most PASSWORD_HASH_PENDING_MAX (${parsed.PASSWORD_HASH_PENDING_MAX})`]);
+  }
   return { ...parsed, ISSUER: parsed.ISSUER.replace(/\/+$/, '') };
 }
+
+/** The hashing bounds of a configuration (helpers/passwords.ts). */
+export const hashLimits = (config: Pick<TokenServiceConfig, 'PASSWORD_HASH_PENDING_MAX' | 'PASSWORD_HASH_PENDING_PER_ADDRESS'>) => ({
+  pendingMax: config.PASSWORD_HASH_PENDING_MAX,
+  pendingPerSource: config.PASSWORD_HASH_PENDING_PER_ADDRESS,
+});

@@ -95,8 +95,8 @@ export class PayloadTooLarge extends HttpError {
   }
 }
 export class TooManyRequests extends HttpError {
-  constructor(retryAfterSeconds: number) {
-    super(429, 'too_many_requests', 'too many failed attempts; try again later', { 'Retry-After': String(retryAfterSeconds) });
+  constructor(retryAfterSeconds: number, message = 'too many failed attempts; try again later') {
+    super(429, 'too_many_requests', message, { 'Retry-After': String(retryAfterSeconds) });
   }
 }
 export class ServiceUnavailable extends HttpError {

@@ -27,7 +27,7 @@ export class TokenMetrics {
   });
   readonly loginFailures = new client.Counter({
     name: 'token_login_failures_total',
-    help: 'Failed password logins, by reason (invalid_credentials or throttled)',
+    help: 'Failed password logins, by reason (invalid_credentials; throttled: account locked; busy: hashing queue full)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

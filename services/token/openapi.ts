@@ -16,6 +16,14 @@ const commonErrors = {
   '415': apiError('Unsupported media type'),
 };
 const bearer = [{ bearerAuth: [] }];
+const deviceCookie = {
+  name: '__Host-device',
+  in: 'cookie',
+  required: false,
+  description: 'The device cookie of an earlier login (named "device" when the issuer is a plain-HTTP loopback URL): lets the owner past an account lock',
+  schema: { type: 'string' },
+};
+const setDeviceCookie = { description: 'The device cookie: HttpOnly; SameSite=Lax; Path=/; Secure (except for a plain-HTTP loopback issuer)', schema: { type: 'string' } };
 const clientAuth = [{ clientBasic: [] }, { clientSecretPost: [] }, { publicClient: [] }];
 
 export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Record<string, unknown> {
@@ -39,11 +47,13 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           tags: ['oauth'],
           security: clientAuth,
           requestBody: formOrJson(ref('TokenRequest')),
+          parameters: [deviceCookie],
           responses: {
-            '200': { description: 'Token pair (Cache-Control: no-store)', content: json(ref('TokenResponse')) },
+            '200': { description: 'Token pair (Cache-Control: no-store); the password grant sets or renews the device cookie', headers: { 'Set-Cookie': setDeviceCookie }, content: json(ref('TokenResponse')) },
             '400': oauthError('invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope'),
             '401': oauthError('invalid_client'),
-            '429': oauthError('too_many_requests: failed logins throttled (Retry-After)'),
+            '429': oauthError('too_many_requests: failed logins throttled, or too many password checks in progress from this address (Retry-After)'),
+            '503': oauthError('temporarily_unavailable: too many password checks in progress (Retry-After)'),
             ...commonErrors,
           },
         },
@@ -71,7 +81,14 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Create a user',
           tags: ['account'],
           requestBody: formOrJson({ type: 'object', required: ['username', 'email', 'password'], properties: { username: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$' }, email: { type: 'string', format: 'email', maxLength: 254 }, password: { type: 'string', minLength: 10, maxLength: 256 } } }),
-          responses: { '201': { description: 'The user', content: json(ref('User')) }, '400': apiError('A field is missing or invalid (the message names it)'), '409': apiError('Username or e-mail taken'), ...commonErrors },
+          responses: {
+            '201': { description: 'The user', content: json(ref('User')) },
+            '400': apiError('A field is missing or invalid (the message names it)'),
+            '409': apiError('"username or email is already registered": one message for either'),
+            '429': apiError('Too many registrations that created nothing, or password checks in progress, from this address (Retry-After)'),
+            '503': apiError('Too many password checks in progress (Retry-After)'),
+            ...commonErrors,
+          },
         },
       },
       '/auth/login': {
@@ -79,7 +96,14 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'First-party login: a token pair for the public client "web"',
           tags: ['account'],
           requestBody: formOrJson({ type: 'object', required: ['password'], properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, scope: { type: 'string' } } }),
-          responses: { '200': { description: 'Token pair', content: json(ref('TokenResponse')) }, '400': apiError('invalid_grant (the same for unknown users and wrong passwords)'), '429': apiError('Throttled (Retry-After)'), ...commonErrors },
+          parameters: [deviceCookie],
+          responses: {
+            '200': { description: 'Token pair; sets or renews the device cookie', headers: { 'Set-Cookie': setDeviceCookie }, content: json(ref('TokenResponse')) },
+            '400': apiError('invalid_grant (the same for unknown users and wrong passwords)'),
+            '429': apiError('Throttled: the account is locked, this address is past its free failures, or it has too many password checks in progress (Retry-After)'),
+            '503': apiError('Too many password checks in progress (Retry-After)'),
+            ...commonErrors,
+          },
         },
       },
       '/auth/logout': {
@@ -92,7 +116,22 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
         },
       },
       '/auth/me': { get: { summary: 'The caller and its session', tags: ['account'], security: bearer, responses: { '200': { description: 'User and session', content: json(ref('Me')) }, '401': apiError('invalid_token') } } },
-      '/auth/sessions': { get: { summary: 'The caller\'s live sessions', tags: ['account'], security: bearer, responses: { '200': { description: 'Sessions', content: json({ type: 'object', properties: { sessions: { type: 'array', items: ref('Session') } } }) }, '401': apiError('invalid_token') } } },
+      '/auth/sessions': {
+        get: {
+          summary: 'The caller\'s live sessions, newest first, a page at a time',
+          tags: ['account'],
+          security: bearer,
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+            { name: 'cursor', in: 'query', description: 'next_cursor of the previous page (opaque)', schema: { type: 'string' } },
+          ],
+          responses: {
+            '200': { description: 'Sessions', content: json({ type: 'object', required: ['sessions', 'next_cursor'], properties: { sessions: { type: 'array', items: ref('Session') }, next_cursor: { type: ['string', 'null'], description: 'null on the last page' } } }) },
+            '400': apiError('Bad limit or cursor (the message names it)'),
+            '401': apiError('invalid_token'),
+          },
+        },
+      },
       '/auth/sessions/{id}': {
         delete: {
           summary: 'Revoke one of the caller\'s sessions',

@@ -6,14 +6,14 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openDatabase } from '../../db/connection.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
-import type { TokenServiceConfig } from './config.ts';
+import { hashLimits, type TokenServiceConfig } from './config.ts';
 import type { TokenService } from './context.ts';
 import { createTokenApp } from './app.ts';
 import { RevocationStreams } from './actions/revocation-feed.ts';
 import { seedClients } from './bootstrap.ts';
 import { PasswordHasher } from './helpers/passwords.ts';
 import { randomToken } from './helpers/secrets.ts';
-import { purgeExpired } from './models/cleanup.ts';
+import { purgeExpired, purgeOptions } from './models/cleanup.ts';
 import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
 import { RevocationHub } from './revocation-hub.ts';
 import { TokenMetrics } from './metrics.ts';
@@ -75,7 +75,7 @@ export async function startTokenService(
       db,
       knex: db.knex,
       keys,
-      passwords: new PasswordHasher(config.PASSWORD_HASH_COST),
+      passwords: new PasswordHasher(config.PASSWORD_HASH_COST, hashLimits(config)),
       revocations,
       logger,
       metrics: new TokenMetrics({ knex: db.knex, revocationStreams: () => streams.size }),
@@ -105,7 +105,7 @@ export async function startTokenService(
     }
     if (config.CLEANUP_INTERVAL > 0) {
       const purge = (): void => {
-        purgeExpired(db.knex, { auditRetentionMs: config.AUDIT_RETENTION }).then(
+        purgeExpired(db.knex, purgeOptions(config)).then(
           (counts) => logger.debug({ counts }, 'purged expired rows'),
           (error: unknown) => logger.warn({ err: error }, 'cleanup failed; will retry'),
         );

@@ -2,6 +2,7 @@
 // as the service (directly, or through the running service's admin endpoint
 // when the service holds the embedded database).
 import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,6 +66,9 @@ describe('authctl on its own (embedded database, no service running)', function 
     const client = await authctl(env, 'client', 'create', '--client-id', 'reports', '--grant-types', 'client_credentials', '--scopes', 'notes:read', '--json');
     const { client_secret: secret } = JSON.parse(client.stdout) as { client_secret: string };
     expect(secret).to.match(/^[A-Za-z0-9_-]{43}$/);
+    const userShaped = await authctl(env, 'client', 'create', '--client-id', crypto.randomUUID(), '--grant-types', 'client_credentials');
+    expect(userShaped.code, 'a client id of the user-id form').to.equal(1);
+    expect(userShaped.stderr).to.include('client_id must not have the form of a user id');
     const listed = await authctl(env, 'client', 'list', '--json');
     expect(listed.stdout).to.include('reports').and.not.include(secret);
     expect((await authctl(env, 'client', 'delete', '--client-id', 'web')).code, 'the first-party client stays').to.equal(1);

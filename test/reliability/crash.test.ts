@@ -44,6 +44,9 @@ async function startChild(env: Record<string, string>, port: number): Promise<Ch
       PASSWORD_HASH_COST: '12',
       LOG_LEVEL: 'warn',
       LOGIN_THROTTLE_IP_FREE: '1000000',
+      // All clients log in at once from one address.
+      PASSWORD_HASH_PENDING_MAX: '100',
+      PASSWORD_HASH_PENDING_PER_ADDRESS: '100',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

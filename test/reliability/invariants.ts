@@ -22,11 +22,12 @@ const RULES: Record<string, string> = {
   'a child is issued no earlier than its parent was consumed': `
     SELECT c.id FROM refresh_tokens c JOIN refresh_tokens p ON p.id = c.parent_id
     WHERE p.consumed_at IS NULL OR c.issued_at < p.consumed_at`,
-  'every revoked session has its revocation entry (revoked in one transaction)': `
+  'every revoked session is covered by a revocation entry written in the same transaction (its own, or its user\'s)': `
     SELECT s.id FROM sessions s
     -- (the log forgets entries once no access token they cover can be valid: look at recent ones)
     WHERE s.revoked_at > now() - interval '5 minutes'
-      AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'session' AND r.key = s.id::text)`,
+      AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'session' AND r.key = s.id::text)
+      AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.kind = 'user' AND r.key = s.user_id::text AND r.created_at >= s.revoked_at)`,
   'every session revocation entry names a revoked session': `
     SELECT r.id FROM revocations r JOIN sessions s ON r.kind = 'session' AND r.key = s.id::text
     WHERE s.revoked_at IS NULL`,

@@ -388,7 +388,7 @@ describe('security properties', function () {
       const third = await login(T, user.username, user.password);
       rememberPair(third);
       expect((await request(T, 'POST', '/auth/logout', { token: third.access_token, json: { scope: 'global' } })).status).to.equal(204);
-      await gateway.denylist.waitFor({ kind: 'session', key: String(jose.decodeJwt(third.access_token).sid) });
+      await gateway.denylist.waitFor({ kind: 'user', key: userId });
       expect((await request(G, 'GET', '/whoami', { token: third.access_token })).status).to.equal(401);
 
       const logs = { 'token service': tokenLog.text, gateway: gatewayLog.text };

@@ -40,12 +40,13 @@ describe('token service: metrics and request logs', () => {
     const before = await metrics();
     const { user, tokens } = await registerAndLogin(base);
     const rotated = await refresh(base, tokens.refresh_token);
+    // Revoked while its family lives: once the family is revoked (reuse, below) this would write nothing.
+    await request(base, 'POST', '/oauth/revoke', { form: { token: rotated.body.access_token, client_id: 'web' } });
     await request(base, 'POST', '/auth/login', { json: { username: user.username, password: 'Wrong-password-1' } });
     await svc.service.knex('refresh_tokens').whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 60_000) });
     await refresh(base, tokens.refresh_token);
     const second = await registerAndLogin(base);
     await request(base, 'POST', '/auth/logout', { token: second.tokens.access_token });
-    await request(base, 'POST', '/oauth/revoke', { form: { token: rotated.body.access_token, client_id: 'web' } });
     const after = await metrics();
 
     const delta = (name: string, labels = '') => (sample(after, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);

@@ -169,21 +169,30 @@ describe('token service: background cleanup', () => {
         { kind: 'token', key: 'expired-jti', expires_at: past },
         { kind: 'token', key: 'live-jti', expires_at: future },
       ]);
-      const { tokens } = await registerAndLogin(svc.url);
+      const { tokens, userId } = await registerAndLogin(svc.url);
       const sid = jose.decodeJwt(tokens.access_token).sid as string;
       await knex('sessions').where({ id: sid }).update({ expires_at: past });
+      // A session whose refresh token idle-expired, and a device cookie unused for longer than LOGIN_DEVICE_TTL.
+      const idle = jose.decodeJwt((await registerAndLogin(svc.url)).tokens.access_token).sid as string;
+      await knex('sessions').where({ id: idle }).update({ last_refreshed_at: new Date(Date.now() - 15 * 86_400_000) });
+      await knex('login_devices').where({ user_id: userId }).update({ last_used_at: new Date(Date.now() - 91 * 86_400_000) });
       // A key retired long ago (its last token expired two days back) and one still published.
       const { retired: [longGone] } = await svc.service.keys.rotate();
       await knex('signing_keys').where({ kid: longGone }).update({ expires_at: new Date(Date.now() - 2 * 86_400_000) });
       const { retired: [stillPublished] } = await svc.service.keys.rotate();
       const deadline = Date.now() + 10_000;
-      while ((await knex('revocations').where({ key: 'expired-jti' }).first()) && Date.now() < deadline) {
+      // One run purges table after table: wait for the first and the last of these.
+      const pending = async () =>
+        (await knex('revocations').where({ key: 'expired-jti' }).first()) || (await knex('signing_keys').where({ kid: longGone }).first());
+      while ((await pending()) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       expect(await knex('revocations').where({ key: 'expired-jti' }).first()).to.equal(undefined);
       expect(await knex('revocations').where({ key: 'live-jti' }).first()).to.exist;
       expect(await knex('sessions').where({ id: sid }).first(), 'the expired session and its tokens').to.equal(undefined);
       expect(await knex('refresh_tokens').where({ session_id: sid }).first()).to.equal(undefined);
+      expect(await knex('sessions').where({ id: idle }).first(), 'the idle session').to.equal(undefined);
+      expect(await knex('login_devices').where({ user_id: userId }).first(), 'the stale device').to.equal(undefined);
       expect(await knex('signing_keys').where({ kid: longGone }).first(), 'private half destroyed').to.equal(undefined);
       expect(await knex('signing_keys').where({ kid: stillPublished }).first()).to.exist;
       expect(await knex('signing_keys').where({ kid: svc.service.keys.signer.kid }).first()).to.exist;

@@ -6,7 +6,7 @@ import { authenticateConfidentialClient } from '../helpers/client-auth.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { isRevokedByLog } from '../models/revocations.ts';
-import { findSession } from '../models/sessions.ts';
+import { findSession, isSessionLive } from '../models/sessions.ts';
 import { findUserById } from '../models/users.ts';
 
 export function introspectionEndpoint(service: TokenService): Middleware {
@@ -31,7 +31,7 @@ async function introspect(service: TokenService, token: string): Promise<Record<
     if (claims.sid !== claims.jti) {
       // A user token: its session and user must still be live.
       const session = await findSession(knex, claims.sid);
-      if (!session || session.revoked_at !== null) return undefined;
+      if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL)) return undefined;
       const user = await findUserById(knex, claims.sub);
       if (!user || user.disabled_at !== null) return undefined;
       username = user.username;
@@ -42,7 +42,7 @@ async function introspect(service: TokenService, token: string): Promise<Record<
   const row = await findRefreshToken(knex, token);
   if (!row || row.consumed_at !== null || row.expires_at.getTime() <= Date.now()) return undefined;
   const session = await findSession(knex, row.session_id);
-  if (!session || session.revoked_at !== null || session.expires_at.getTime() <= Date.now()) return undefined;
+  if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL)) return undefined;
   const user = await findUserById(knex, session.user_id);
   if (!user || user.disabled_at !== null) return undefined;
   return {

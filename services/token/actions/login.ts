@@ -3,6 +3,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { ValidationFailed } from '../errors.ts';
+import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { passwordGrant } from '../grants/password.ts';
@@ -22,7 +23,10 @@ export function loginEndpoint(service: TokenService): Middleware {
     const scope = optionalString(params, 'scope', { maxLength: 1024 });
     const client = await findClient(service.knex, FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error(`the first-party client ${FIRST_PARTY_CLIENT_ID} is missing`);
-    sendTokenResponse(ctx, await passwordGrant(service, { client, login, password, scope, info: requestInfo(ctx) }));
+    const deviceToken = readDeviceCookie(ctx, service.config);
+    const result = await passwordGrant(service, { client, login, password, scope, info: requestInfo(ctx), deviceToken });
+    setDeviceCookie(ctx, service.config, result.deviceToken);
+    sendTokenResponse(ctx, result.tokens);
     ctx.state.issuedGrant = 'password';
   };
 }

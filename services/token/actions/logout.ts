@@ -7,13 +7,19 @@ import { identifyBearer } from '../helpers/bearer.ts';
 import { bodyParams, optionalString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
-import { revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import { revokeSessions, revokeUserSessions, type RevocationReason, type RevokeSessionsOptions } from '../models/sessions.ts';
 import type { Knex } from 'knex';
 
-const SCOPES: Record<string, { reason: RevocationReason; where: (userId: string, sid: string) => (q: Knex.QueryBuilder) => void }> = {
-  local: { reason: 'logout', where: (_userId, sid) => (q) => q.where({ id: sid }) },
-  global: { reason: 'logout_global', where: (userId) => (q) => q.where({ user_id: userId }) },
-  others: { reason: 'logout_others', where: (userId, sid) => (q) => q.where({ user_id: userId }).andWhereNot({ id: sid }) },
+type Revoke = (trx: Knex.Transaction, claims: { sub: string; sid: string }, options: RevokeSessionsOptions) => Promise<string[]>;
+
+// Local and others write one entry per session; global one entry for the user.
+const SCOPES: Record<string, { reason: RevocationReason; revoke: Revoke }> = {
+  local: { reason: 'logout', revoke: (trx, claims, options) => revokeSessions(trx, (q) => q.where({ id: claims.sid }), options) },
+  global: { reason: 'logout_global', revoke: (trx, claims, options) => revokeUserSessions(trx, claims.sub, options) },
+  others: {
+    reason: 'logout_others',
+    revoke: (trx, claims, options) => revokeSessions(trx, (q) => q.where({ user_id: claims.sub }).andWhereNot({ id: claims.sid }), options),
+  },
 };
 
 export function logoutEndpoint(service: TokenService): Middleware {
@@ -30,10 +36,10 @@ export function logoutEndpoint(service: TokenService): Middleware {
       const info = requestInfo(ctx);
       // The response below is sent only after this transaction has committed.
       await service.knex.transaction(async (trx) => {
-        const revoked = await revokeSessions(trx, scope.where(claims.sub, claims.sid), {
+        const revoked = await scope.revoke(trx, claims, {
           reason: scope.reason,
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-            metrics: service.metrics,
+          metrics: service.metrics,
         });
         await recordAudit(trx, {
           type: 'logout',

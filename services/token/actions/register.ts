@@ -5,8 +5,18 @@ import { bodyParams, requiredString, requireMediaType } from '../helpers/params.
 import { checkRegistration, PASSWORD_MAX_LENGTH } from '../helpers/registration-rules.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
-import { createUser, publicUser } from '../models/users.ts';
+import { addressKey, countAttempt, registrationKey, throttlePolicy, uncountAttempt } from '../models/login-throttles.ts';
+import { publicUser, registerUser } from '../models/users.ts';
 
+/**
+ * Throttled like login: a place in the hashing queue per address (429/503 at
+ * once), then the attempt is counted per address before anything is looked up
+ * (429 while the address is locked, after LOGIN_THROTTLE_IP_FREE attempts in
+ * the window), and a created account takes its count back. What is left
+ * counted are the answers that created nothing: mostly 409s, which tell
+ * whether a name exists. Unlike a login, a registration has no right answer
+ * that could be let through a locked address without answering the question.
+ */
 export function registrationEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['json', 'urlencoded']);
@@ -16,8 +26,14 @@ export function registrationEndpoint(service: TokenService): Middleware {
       email: requiredString(params, 'email', { maxLength: 254 }),
       password: requiredString(params, 'password', { maxLength: PASSWORD_MAX_LENGTH }),
     });
-    const user = await createUser(service.knex, { username, email, passwordHash: await service.passwords.hash(password) });
     const info = requestInfo(ctx);
+    const policy = throttlePolicy(service.config);
+    const key = registrationKey(info.ip);
+    const user = await service.passwords.withSlot(addressKey(info.ip), async (slot) => {
+      await countAttempt(service.knex, key, policy.ipFreeFailures, policy, true);
+      return registerUser(service.knex, { username, email, password }, (plain) => service.passwords.hash(plain, slot));
+    });
+    await uncountAttempt(service.knex, key);
     await recordAudit(service.knex, { type: 'user_registered', userId: user.id, ip: info.ip, userAgent: info.userAgent });
     ctx.status = 201;
     ctx.set('Location', '/auth/me');

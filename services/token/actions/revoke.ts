@@ -1,5 +1,7 @@
 // POST /oauth/revoke (RFC 7009). A refresh token revokes its whole family; an
 // access token revokes its jti. Unknown tokens answer 200 as the RFC asks.
+// Idempotent: revoking what is already revoked writes nothing, so no entry
+// reaches the gateways and no audit event is recorded.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { InvalidRequest } from '../errors.ts';
@@ -9,7 +11,7 @@ import { bodyParams, optionalString, requiredString, requireMediaType } from '..
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
-import { recordRevocation } from '../models/revocations.ts';
+import { revokeAccessTokenOnce } from '../models/revocations.ts';
 import { findSession, revokeSession } from '../models/sessions.ts';
 
 const NOT_YOURS = 'the token was not issued to this client';
@@ -31,7 +33,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
       if (claims && claims.exp * 1000 > Date.now()) {
         if (claims.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
         await service.knex.transaction(async (trx) => {
-          await recordRevocation(trx, { kind: 'token', key: claims.jti, expiresAt: new Date(claims.exp * 1000 + 60_000) });
+          if (!(await revokeAccessTokenOnce(trx, claims))) return;
           service.metrics.revocations.inc({ kind: 'token' });
           await recordAudit(trx, {
             type: 'access_token_revoked',

@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
 import { authenticateClient } from '../helpers/client-auth.ts';
+import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { clientCredentialsGrant } from '../grants/client-credentials.ts';
@@ -26,7 +27,9 @@ export function tokenEndpoint(service: TokenService): Middleware {
       case 'password': {
         const login = optionalString(params, 'username', { maxLength: 254 }) ?? requiredString(params, 'email', { maxLength: 254 });
         const password = requiredString(params, 'password', { maxLength: 1024 });
-        sendTokenResponse(ctx, await passwordGrant(service, { client, login, password, scope, info }));
+        const result = await passwordGrant(service, { client, login, password, scope, info, deviceToken: readDeviceCookie(ctx, service.config) });
+        setDeviceCookie(ctx, service.config, result.deviceToken);
+        sendTokenResponse(ctx, result.tokens);
         return;
       }
       case 'refresh_token': {

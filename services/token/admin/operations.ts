@@ -2,6 +2,7 @@
 // `authctl` CLI on the database directly, or the running service's admin
 // endpoint when the embedded database is held by that service.
 import type { Knex } from 'knex';
+import { isUuid } from '../../../db/identifiers.ts';
 import type { Logger } from '../../../common/logger.ts';
 import type { TokenServiceConfig } from '../config.ts';
 import { Conflict, NotFound, ValidationFailed } from '../errors.ts';
@@ -9,12 +10,11 @@ import type { PasswordHasher } from '../helpers/passwords.ts';
 import { checkRegistration } from '../helpers/registration-rules.ts';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
-import { findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
-import { purgeExpired } from '../models/cleanup.ts';
-import { recordRevocation } from '../models/revocations.ts';
-import { isUuid, listLiveSessions, revocationExpiry, revokeSession, revokeSessions, type RevocationReason } from '../models/sessions.ts';
+import { clientIdProblem, findClient, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
+import { purgeExpired, purgeOptions } from '../models/cleanup.ts';
+import { listLiveSessions, revokeSession, revokeSessions, revokeUserSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
-import { createUser, findUserById, findUserByLogin, publicUser, type UserRow } from '../models/users.ts';
+import { findUserById, findUserByLogin, publicUser, registerUser, type UserRow } from '../models/users.ts';
 import { FIRST_PARTY_CLIENT_ID } from '../actions/login.ts';
 
 export interface AdminContext {
@@ -63,21 +63,10 @@ const clientView = (client: ClientRow) => ({
   created_at: client.created_at.toISOString(),
 });
 
-/** Revokes all of a user's sessions and, for disable, every token issued before now. */
-async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason, coverAllTokens: boolean) {
+/** Logout everywhere for a user (one user-wide revocation entry), audited as the admin's doing. */
+async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason) {
   return ctx.knex.transaction(async (trx) => {
-    const revoked = await revokeSessions(trx, (q) => q.where({ user_id: user.id }), {
-      reason,
-      accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
-    });
-    if (coverAllTokens) {
-      await recordRevocation(trx, {
-        kind: 'user',
-        key: user.id,
-        notBefore: new Date(),
-        expiresAt: revocationExpiry(ctx.config.ACCESS_TOKEN_TTL),
-      });
-    }
+    const revoked = await revokeUserSessions(trx, user.id, { reason, accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL });
     await recordAudit(trx, { type: 'session_revoked', userId: user.id, ...ADMIN, details: { via: 'admin', reason, sessions: revoked.length } });
     return revoked;
   });
@@ -90,7 +79,7 @@ export const adminOperations = {
       email: text(args, 'email') as string,
       password: text(args, 'password') as string,
     });
-    const user = await createUser(ctx.knex, { ...registration, passwordHash: await ctx.passwords.hash(registration.password) });
+    const user = await ctx.passwords.withSlot('admin', (slot) => registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain, slot)));
     await recordAudit(ctx.knex, { type: 'user_registered', userId: user.id, ...ADMIN });
     return publicUser(user);
   },
@@ -104,14 +93,15 @@ export const adminOperations = {
   async 'user.disable'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
     await ctx.knex('users').where({ id: user.id }).whereNull('disabled_at').update({ disabled_at: ctx.knex.fn.now() });
-    const revoked = await revokeUser(ctx, user, 'user_disabled', true);
+    const revoked = await revokeUser(ctx, user, 'user_disabled');
     await recordAudit(ctx.knex, { type: 'user_disabled', userId: user.id, ...ADMIN });
     return { user: user.username, disabled: true, sessions_revoked: revoked.length };
   },
 
   async 'client.create'(ctx: AdminContext, args: Args) {
     const clientId = text(args, 'client_id') as string;
-    if (!/^[A-Za-z0-9._:-]{1,128}$/.test(clientId)) throw new ValidationFailed('client_id', 'client_id: letters, digits, ".", "_", ":" or "-" (1-128)');
+    const problem = clientIdProblem(clientId);
+    if (problem) throw new ValidationFailed('client_id', problem);
     if (await findClient(ctx.knex, clientId)) throw new Conflict(`client ${clientId} exists`);
     const grantTypes = list(args, 'grant_types');
     const unknown = grantTypes.filter((grant) => !GRANT_TYPES.includes(grant as GrantType));
@@ -165,7 +155,7 @@ export const adminOperations = {
 
   async 'sessions.list'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
-    return (await listLiveSessions(ctx.knex, user.id)).map((session) => ({
+    return (await listLiveSessions(ctx.knex, user.id, ctx.config.REFRESH_TOKEN_IDLE_TTL)).map((session) => ({
       id: session.id,
       client_id: session.client_id,
       created_at: session.created_at.toISOString(),
@@ -178,7 +168,7 @@ export const adminOperations = {
 
   async 'revoke.user'(ctx: AdminContext, args: Args) {
     const user = await findUser(ctx.knex, text(args, 'user') as string);
-    const revoked = await revokeUser(ctx, user, 'admin', false);
+    const revoked = await revokeUser(ctx, user, 'admin');
     return { user: user.username, sessions_revoked: revoked.length };
   },
 
@@ -194,7 +184,7 @@ export const adminOperations = {
   },
 
   async purge(ctx: AdminContext) {
-    return purgeExpired(ctx.knex, { auditRetentionMs: ctx.config.AUDIT_RETENTION });
+    return purgeExpired(ctx.knex, purgeOptions(ctx.config));
   },
 
   async 'audit.list'(ctx: AdminContext, args: Args) {

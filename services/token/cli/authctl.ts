@@ -9,7 +9,7 @@ import { openDatabase, type Database } from '../../../db/connection.ts';
 import { DirectoryInUseError } from '../../../db/directory-lock.ts';
 import { ConfigError } from '../../../common/env.ts';
 import { createLogger } from '../../../common/logger.ts';
-import { loadTokenServiceConfig, type TokenServiceConfig } from '../config.ts';
+import { hashLimits, loadTokenServiceConfig, type TokenServiceConfig } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import { PasswordHasher } from '../helpers/passwords.ts';
 import { SigningKeys } from '../models/signing-keys.ts';
@@ -137,7 +137,7 @@ async function direct(db: Database, config: TokenServiceConfig, command: AdminCo
   const logger = createLogger({ name: 'authctl', level: 'warn', destination: process.stderr });
   const keys = new SigningKeys(db.knex, { encryptionKey: config.KEY_ENCRYPTION_KEY, retiredKeyLifetimeMs: config.ACCESS_TOKEN_TTL + 60_000, logger });
   if (command === 'keys.rotate' || command === 'keys.list') await keys.init();
-  const context = { knex: db.knex, config, keys, passwords: new PasswordHasher(config.PASSWORD_HASH_COST), logger };
+  const context = { knex: db.knex, config, keys, passwords: new PasswordHasher(config.PASSWORD_HASH_COST, hashLimits(config)), logger };
   return adminOperations[command](context, args);
 }
 

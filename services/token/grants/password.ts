@@ -1,14 +1,25 @@
 // The resource-owner password grant, shared by POST /oauth/token and the
-// first-party POST /auth/login. Creates a new session (refresh-token family).
+// first-party POST /auth/login. Creates a new session (refresh-token family)
+// and remembers the device it came from (models/devices.ts).
 import type { TokenService } from '../context.ts';
-import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
+import { InvalidGrant, TooManyRequests, UnauthorizedClient } from '../errors.ts';
+import type { HashSlot } from '../helpers/passwords.ts';
 import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import { createSession } from '../models/sessions.ts';
-import { findUserByLogin } from '../models/users.ts';
-import { assertNotThrottled, clearAccountFailures, recordLoginFailure, throttlePolicy } from '../models/login-throttles.ts';
+import { countDeviceAttempt, findDevice, rememberDevice, settleDeviceFailure, type DevicePolicy } from '../models/devices.ts';
+import { createSession, makeRoomForSession } from '../models/sessions.ts';
+import { findUserByLogin, lockUser, type UserRow } from '../models/users.ts';
+import {
+  accountKey,
+  addressKey,
+  clearCounter,
+  countAttempt,
+  retryAfterSeconds,
+  throttlePolicy,
+  uncountAttempt,
+} from '../models/login-throttles.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface PasswordGrantRequest {
@@ -17,40 +28,34 @@ export interface PasswordGrantRequest {
   password: string;
   scope: string | undefined;
   info: RequestInfo;
+  /** The device cookie the request presented, if any. */
+  deviceToken: string | undefined;
 }
 
-export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<TokenResponse> {
+export interface PasswordGrantResult {
+  tokens: TokenResponse;
+  /** The device cookie to set: the one presented (renewed) or a new one. */
+  deviceToken: string;
+}
+
+export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<PasswordGrantResult> {
   const { client, info } = request;
   if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
   const scope = resolveScope(request.scope, client.scopes);
-  const policy = throttlePolicy(service.config);
-  await assertNotThrottled(service.knex, request.login, info.ip, policy).catch((error: unknown) => {
-    service.metrics.loginFailures.inc({ reason: 'throttled' });
-    throw error;
-  });
-
-  const user = await findUserByLogin(service.knex, request.login);
-  // Always verify, against a dummy hash for unknown users: the same work and
-  // the same answer whether or not the account exists.
-  const passwordOk = await service.passwords.verify(request.password, user?.password_hash);
-  if (!user || !passwordOk || user.disabled_at !== null) {
-    await recordAudit(service.knex, {
-      type: 'login_failed',
-      userId: user?.id ?? null,
-      clientId: client.client_id,
-      ip: info.ip,
-      userAgent: info.userAgent,
-      details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled' },
-    });
-    await recordLoginFailure(service.knex, request.login, info.ip, policy);
-    service.metrics.loginFailures.inc({ reason: 'invalid_credentials' });
-    throw new InvalidGrant('invalid username or password');
-  }
-  await clearAccountFailures(service.knex, request.login);
+  const { user, device } = await checkPassword(service, request);
 
   const { config } = service;
   const now = Date.now();
   return service.knex.transaction(async (trx) => {
+    // One after the other with a global logout of this user (revokeUserSessions).
+    const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
+    await makeRoomForSession(trx, user.id, {
+      max: config.SESSIONS_PER_USER_MAX,
+      idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
+      accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
+      metrics: service.metrics,
+      audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
+    });
     const session = await createSession(trx, {
       userId: user.id,
       clientId: client.client_id,
@@ -60,7 +65,8 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       ip: info.ip,
       userAgent: info.userAgent,
     });
-    const pair = await issueTokenPair(trx, service, { session, parentId: null, scope });
+    const tokens = await issueTokenPair(trx, service, { session, parentId: null, scope, tokensValidAfter });
+    const deviceToken = await rememberDevice(trx, user.id, device);
     await recordAudit(trx, {
       type: 'login_succeeded',
       userId: user.id,
@@ -68,7 +74,97 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       clientId: client.client_id,
       ip: info.ip,
       userAgent: info.userAgent,
+      details: { device: device ? 'known' : 'new' },
     });
-    return pair;
+    return { tokens, deviceToken };
   });
+}
+
+export const devicePolicy = (config: TokenService['config']): DevicePolicy => ({
+  freeFailures: config.LOGIN_THROTTLE_DEVICE_FREE,
+  lifetimeMs: config.LOGIN_DEVICE_TTL,
+});
+
+/**
+ * Throttling, in this order, each step refusing at once:
+ *
+ * 1. A place in the hashing queue, per source and overall (helpers/passwords.ts:
+ *    429 or 503). The source is the client address, or the device when the
+ *    request presents a valid device cookie for this account. This bounds how
+ *    many guesses one address can have in flight, hence how fast it can guess.
+ * 2. The attempt is counted, before hashing: against the device when one
+ *    vouches for it (never refused by the account lock: that is how an owner
+ *    gets past a lock strangers caused), else against the account (429 while
+ *    it is locked); and against the address.
+ * 3. The password is verified. A success without a device clears the
+ *    account's counter (one through a device leaves it, so that strangers stay
+ *    locked out); a success takes its count back from the address.
+ *
+ * The address counter never refuses an attempt: behind one address (a NAT, a
+ * TLS proxy) there are many users, and a noisy neighbour must not lock them
+ * out. Once an address is past its free failures its failures are answered
+ * 429 with a growing Retry-After instead of 400 (it is told to slow down), and
+ * step 1 caps what it can do regardless. What an attacker spraying from one
+ * address can still do: keep PASSWORD_HASH_PENDING_PER_ADDRESS guesses in
+ * flight per instance, i.e. about that many per hashing time, each account
+ * getting LOGIN_THROTTLE_ACCOUNT_FREE guesses before its doubling delays.
+ * While it does, users behind that address without a device cookie for their
+ * account compete with it for those places (429, Retry-After: 1); users with
+ * one do not. Refusing the address outright would refuse everyone behind it.
+ */
+async function checkPassword(
+  service: TokenService,
+  request: PasswordGrantRequest,
+): Promise<{ user: UserRow; device: { id: string; token: string } | undefined }> {
+  const { knex, metrics } = service;
+  const { info, client } = request;
+  const policy = throttlePolicy(service.config);
+  const devices = devicePolicy(service.config);
+  const user = await findUserByLogin(knex, request.login);
+  const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices) : undefined;
+  const account = accountKey(user, request.login);
+  const address = addressKey(info.ip);
+  const refused = (reason: string) => (error: unknown): never => {
+    metrics.loginFailures.inc({ reason });
+    throw error;
+  };
+
+  let slot: HashSlot;
+  try {
+    slot = service.passwords.admit(known ? `device:${known.id}` : address);
+  } catch (error) {
+    return refused('busy')(error);
+  }
+  let vouched: boolean;
+  let passwordOk: boolean;
+  let addressRetryAfter: number | undefined;
+  try {
+    vouched = known !== undefined && (await countDeviceAttempt(knex, known.id, devices));
+    if (!vouched) await countAttempt(knex, account, policy.accountFreeFailures, policy, true).catch(refused('throttled'));
+    const addressCount = await countAttempt(knex, address, policy.ipFreeFailures, policy, false);
+    addressRetryAfter = retryAfterSeconds(addressCount.lockedUntil);
+    // Always verify, against a dummy hash for unknown users: the same work and
+    // the same answer whether or not the account exists.
+    passwordOk = await service.passwords.verify(request.password, user?.password_hash, slot);
+  } finally {
+    slot.release();
+  }
+
+  if (!user || !passwordOk || user.disabled_at !== null) {
+    if (vouched) await settleDeviceFailure(knex, (known as { id: string }).id, devices);
+    await recordAudit(knex, {
+      type: 'login_failed',
+      userId: user?.id ?? null,
+      clientId: client.client_id,
+      ip: info.ip,
+      userAgent: info.userAgent,
+      details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled', ...(vouched ? { device: 'known' } : {}) },
+    });
+    metrics.loginFailures.inc({ reason: 'invalid_credentials' });
+    if (addressRetryAfter !== undefined) throw new TooManyRequests(addressRetryAfter);
+    throw new InvalidGrant('invalid username or password');
+  }
+  if (!vouched) await clearCounter(knex, account);
+  await uncountAttempt(knex, address);
+  return { user, device: vouched && known && request.deviceToken ? { id: known.id, token: request.deviceToken } : undefined };
 }

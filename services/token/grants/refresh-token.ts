@@ -21,7 +21,7 @@ import {
   findRefreshToken,
   type RefreshTokenRow,
 } from '../models/refresh-tokens.ts';
-import { lockSession, revokeSessions } from '../models/sessions.ts';
+import { isSessionLive, lockSession, revokeSessions } from '../models/sessions.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface RefreshGrantRequest {
@@ -75,19 +75,19 @@ async function rotate(
   if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
 
   const now = Date.now();
-  if (presented.expires_at.getTime() <= now || session.expires_at.getTime() <= now) {
+  if (presented.expires_at.getTime() <= now || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, now)) {
     return { kind: 'rejected', reason: 'expired' };
   }
 
   const consumed = await consumeRefreshToken(trx, presented.id);
   if (!consumed) return handleReuse(service, trx, presented, session.id, request);
 
-  const user = await trx('users').where({ id: session.user_id }).first('disabled_at');
+  const user = await trx('users').where({ id: session.user_id }).first('disabled_at', 'tokens_valid_after');
   if (!user || user.disabled_at !== null) return { kind: 'rejected', reason: 'user disabled' };
 
   // RFC 6749 §6: a refresh may narrow the scope, never widen it.
   const scope = resolveScope(request.scope, session.scope.split(' ').filter(Boolean));
-  const response = await issueTokenPair(trx, service, { session, parentId: presented.id, scope });
+  const response = await issueTokenPair(trx, service, { session, parentId: presented.id, scope, tokensValidAfter: user.tokens_valid_after });
   await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
   await recordAudit(trx, {
     type: 'token_refreshed',
@@ -116,7 +116,7 @@ async function handleReuse(
   await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-            metrics: service.metrics,
+    metrics: service.metrics,
   });
   const session = await trx('sessions').where({ id: sessionId }).first('user_id');
   await recordAudit(trx, {

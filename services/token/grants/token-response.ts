@@ -22,12 +22,13 @@ export function sendTokenResponse(ctx: Context, response: TokenResponse): void {
 
 /**
  * A new pair for a session: a refresh token (the family's first, or the child
- * of `parentId`) that never outlives the session, and an access token for it.
+ * of `parentId`) that never outlives the session, and an access token for it,
+ * issued after the user's last global logout (`tokensValidAfter`).
  */
 export async function issueTokenPair(
   trx: Knex.Transaction,
   service: TokenService,
-  fields: { session: SessionRow; parentId: number | null; scope: string },
+  fields: { session: SessionRow; parentId: number | null; scope: string; tokensValidAfter: Date | null },
 ): Promise<TokenResponse> {
   const { config } = service;
   const { session, scope } = fields;
@@ -39,7 +40,7 @@ export async function issueTokenPair(
   const access = await issueAccessToken(
     service.keys,
     { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
-    { sub: session.user_id, clientId: session.client_id, scope, audiences: session.audiences, sid: session.id },
+    { sub: session.user_id, clientId: session.client_id, scope, audiences: session.audiences, sid: session.id, issuedAfter: fields.tokensValidAfter },
   );
   return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refresh.token, scope };
 }

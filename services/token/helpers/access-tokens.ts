@@ -29,9 +29,12 @@ export interface AccessTokenSettings {
 export async function issueAccessToken(
   keys: SigningKeys,
   settings: AccessTokenSettings,
-  fields: { sub: string; clientId: string; scope: string; audiences: string[]; sid?: string },
+  fields: { sub: string; clientId: string; scope: string; audiences: string[]; sid?: string; issuedAfter?: Date | null },
 ): Promise<IssuedAccessToken> {
-  const iat = Math.floor(Date.now() / 1000);
+  // A user-wide revocation covers iat up to its second (gateways compare whole
+  // seconds): a token issued later in that same second gets the next one. That
+  // is at most a second ahead, well within gateways' clock tolerance.
+  const iat = Math.max(Math.floor(Date.now() / 1000), fields.issuedAfter ? Math.floor(fields.issuedAfter.getTime() / 1000) + 1 : 0);
   const expiresIn = Math.max(1, Math.round(settings.lifetimeMs / 1000));
   const jti = crypto.randomUUID();
   const claims: AccessTokenClaims = {

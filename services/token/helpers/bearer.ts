@@ -4,7 +4,7 @@
 import type { Context } from 'koa';
 import { InvalidToken } from '../errors.ts';
 import { accountAudience, type TokenService } from '../context.ts';
-import { findSession, type SessionRow } from '../models/sessions.ts';
+import { findSession, isSessionLive, type SessionRow } from '../models/sessions.ts';
 import { findUserById, type UserRow } from '../models/users.ts';
 import { isRevokedByLog } from '../models/revocations.ts';
 import { looksLikeJwt, verifyAccessToken, type AccessTokenClaims } from './access-tokens.ts';
@@ -13,7 +13,7 @@ export interface BearerIdentity {
   claims: AccessTokenClaims;
   session: SessionRow;
   user: UserRow;
-  /** False when the session, the user or the token itself has been revoked. */
+  /** False when the session, the user or the token itself has been revoked, or the session has expired. */
   live: boolean;
 }
 
@@ -48,7 +48,9 @@ export async function identifyBearer(ctx: Context, service: TokenService): Promi
   const user = await findUserById(service.knex, claims.sub);
   if (!user) throw new InvalidToken();
   const live =
-    session.revoked_at === null && user.disabled_at === null && !(await isRevokedByLog(service.knex, claims));
+    isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL) &&
+    user.disabled_at === null &&
+    !(await isRevokedByLog(service.knex, claims));
   return { claims, session, user, live };
 }
 

@@ -9,9 +9,23 @@ export interface PurgeOptions {
   auditRetentionMs: number;
   /** Revoked sessions are kept this long (for the sessions API and support). */
   revokedSessionRetentionMs?: number;
+  /** Device cookies unused this long are forgotten. */
+  deviceLifetimeMs: number;
+  /** Sessions unused this long (their refresh token idle-expired) are dead: deleted. */
+  sessionIdleMs: number;
 }
 
-export type PurgeCounts = Record<'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'audit_events' | 'signing_keys', number>;
+/** The purge a configuration asks for (background cleanup and `authctl purge`). */
+export const purgeOptions = (config: { AUDIT_RETENTION: number; LOGIN_DEVICE_TTL: number; REFRESH_TOKEN_IDLE_TTL: number }): PurgeOptions => ({
+  auditRetentionMs: config.AUDIT_RETENTION,
+  deviceLifetimeMs: config.LOGIN_DEVICE_TTL,
+  sessionIdleMs: config.REFRESH_TOKEN_IDLE_TTL,
+});
+
+export type PurgeCounts = Record<
+  'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'login_devices' | 'audit_events' | 'signing_keys',
+  number
+>;
 
 const DAY_MS = 86_400_000;
 
@@ -21,9 +35,15 @@ export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<P
   const seconds = (ms: number) => Math.ceil(ms / 1000);
   const plans: Array<[keyof PurgeCounts, string, string, number[]]> = [
     ['refresh_tokens', 'id', 'expires_at < now()', []],
-    ['sessions', 'id', 'expires_at < now() OR revoked_at < now() - make_interval(secs => ?)', [seconds(revokedRetention)]],
+    [
+      'sessions',
+      'id',
+      'expires_at < now() OR last_refreshed_at < now() - make_interval(secs => ?) OR revoked_at < now() - make_interval(secs => ?)',
+      [seconds(options.sessionIdleMs), seconds(revokedRetention)],
+    ],
     ['revocations', 'id', 'expires_at < now()', []],
     ['login_throttles', 'key', "last_failure_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", []],
+    ['login_devices', 'id', 'last_used_at < now() - make_interval(secs => ?)', [seconds(options.deviceLifetimeMs)]],
     ['audit_events', 'id', 'created_at < now() - make_interval(secs => ?)', [seconds(options.auditRetentionMs)]],
     // A retired key's private half is destroyed a day after the last token it signed expired.
     ['signing_keys', 'kid', "retired_at IS NOT NULL AND expires_at < now() - interval '1 day'", []],

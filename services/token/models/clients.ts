@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { isUuid } from '../../../db/identifiers.ts';
+import { ValidationFailed } from '../errors.ts';
 
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials';
 
@@ -15,6 +17,18 @@ export interface ClientRow {
 
 export const isConfidential = (client: ClientRow): boolean => client.secret_hash !== null;
 
+/**
+ * Why `id` cannot be a client id, or undefined when it can. Never a UUID: user
+ * ids are UUIDs, and a token whose `sub` equals its `client_id` is a client's
+ * own (RFC 9068 §2.2; docs/WIRE-CONTRACT.md), which is unambiguous only if no
+ * client id can equal a user id.
+ */
+export function clientIdProblem(id: string): string | undefined {
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(id)) return 'client_id: letters, digits, ".", "_", ":" or "-" (1-128)';
+  if (isUuid(id)) return 'client_id must not have the form of a user id (a UUID): user ids are UUIDs, and a client must never be mistaken for a user';
+  return undefined;
+}
+
 export async function findClient(knex: Knex, clientId: string): Promise<ClientRow | undefined> {
   return knex<ClientRow>('clients').where({ client_id: clientId }).first();
 }
@@ -30,6 +44,8 @@ export interface ClientDefinition {
 
 /** Inserts a client, or updates it to match the definition (seeding is idempotent). */
 export async function upsertClient(knex: Knex, client: ClientDefinition): Promise<void> {
+  const problem = clientIdProblem(client.client_id);
+  if (problem) throw new ValidationFailed('client_id', problem);
   await knex('clients')
     .insert({ ...client, name: client.name ?? client.client_id })
     .onConflict('client_id')

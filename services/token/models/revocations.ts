@@ -44,11 +44,20 @@ export function toEntry(row: RevocationRow): RevocationEntry {
   };
 }
 
+/**
+ * Takes the lock that orders revocations (see above) for the rest of the
+ * transaction. Whatever the transaction then reads of the log stays true until
+ * it commits, so "write unless already covered" is atomic.
+ */
+export async function lockRevocationLog(trx: Knex.Transaction): Promise<void> {
+  await trx.raw('SELECT pg_advisory_xact_lock(?)', [REVOCATION_ORDER_LOCK]);
+}
+
 export async function recordRevocation(
   trx: Knex.Transaction,
   entry: { kind: RevocationKind; key: string; expiresAt: Date; notBefore?: Date },
 ): Promise<RevocationEntry> {
-  await trx.raw('SELECT pg_advisory_xact_lock(?)', [REVOCATION_ORDER_LOCK]);
+  await lockRevocationLog(trx);
   const [row] = await trx<RevocationRow>('revocations')
     .insert({ kind: entry.kind, key: entry.key, expires_at: entry.expiresAt, not_before: entry.notBefore ?? null })
     .returning('*');
@@ -70,13 +79,30 @@ export async function listRevocations(
   return { entries: rows.slice(0, limit).map(toEntry), hasMore: rows.length > limit };
 }
 
-/** Is an access token with these claims revoked by a token or user entry? */
-export async function isRevokedByLog(knex: Knex, claims: { jti: string; sub: string; iat: number }): Promise<boolean> {
+/** Is an access token with these claims revoked by an entry of the log (token, session or user)? */
+export async function isRevokedByLog(knex: Knex, claims: { jti: string; sid: string; sub: string; iat: number }): Promise<boolean> {
   const hit = await knex('revocations')
     .where((q) => q.where({ kind: 'token', key: claims.jti }))
+    .orWhere((q) => q.where({ kind: 'session', key: claims.sid }))
     .orWhere((q) =>
       q.where({ kind: 'user', key: claims.sub }).andWhere('not_before', '>=', new Date(claims.iat * 1000)),
     )
     .first('id');
   return hit !== undefined;
+}
+
+/**
+ * RFC 7009 for one access token: writes a token entry unless the log already
+ * covers the token (its jti, its session or its user). Revoking what is
+ * revoked writes nothing and notifies no gateway. Returns whether it wrote.
+ */
+export async function revokeAccessTokenOnce(
+  trx: Knex.Transaction,
+  claims: { jti: string; sid: string; sub: string; iat: number; exp: number },
+): Promise<boolean> {
+  await lockRevocationLog(trx);
+  if (await isRevokedByLog(trx, claims)) return false;
+  // A minute past exp covers gateways' clock tolerance.
+  await recordRevocation(trx, { kind: 'token', key: claims.jti, expiresAt: new Date(claims.exp * 1000 + 60_000) });
+  return true;
 }

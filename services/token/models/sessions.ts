@@ -1,8 +1,10 @@
 // Sessions are refresh-token families: one per login, carried forward by
 // every rotation, revoked as a whole.
 import type { Knex } from 'knex';
+import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
+import { lockUser } from './users.ts';
 import type { TokenMetrics } from '../metrics.ts';
 
 export interface SessionRow {
@@ -28,6 +30,7 @@ export type RevocationReason =
   | 'revoked_by_client'
   | 'revoked_by_user'
   | 'user_disabled'
+  | 'session_limit'
   | 'admin';
 
 export async function createSession(
@@ -66,12 +69,47 @@ export async function lockSession(trx: Knex.Transaction, id: string): Promise<Se
   return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
 }
 
-export async function listLiveSessions(knex: Knex, userId: string): Promise<SessionRow[]> {
-  return knex<SessionRow>('sessions')
-    .where({ user_id: userId })
+/**
+ * A session is live while it is not revoked, not past its absolute expiry,
+ * and used (created or refreshed) within the idle lifetime: once its refresh
+ * token has idle-expired nothing can revive it. whereLive() is the same rule
+ * in SQL.
+ */
+export function isSessionLive(session: SessionRow, idleTtlMs: number, now = Date.now()): boolean {
+  return session.revoked_at === null && session.expires_at.getTime() > now && session.last_refreshed_at.getTime() > now - idleTtlMs;
+}
+
+function whereLive(query: Knex.QueryBuilder, idleTtlMs: number): Knex.QueryBuilder {
+  const now = Date.now();
+  return query
     .whereNull('revoked_at')
-    .andWhere('expires_at', '>', knex.fn.now())
-    .orderBy('created_at', 'desc');
+    .andWhere('expires_at', '>', new Date(now))
+    .andWhere('last_refreshed_at', '>', new Date(now - idleTtlMs));
+}
+
+/** Where a page of sessions ends: created_at in microseconds (the column's precision), then id. */
+export interface SessionCursor {
+  createdUs: number;
+  id: string;
+}
+
+export type ListedSession = SessionRow & { created_us: number };
+
+/** A user's live sessions, newest first; one page of them when `page` is given. */
+export async function listLiveSessions(
+  knex: Knex,
+  userId: string,
+  idleTtlMs: number,
+  page?: { limit: number; after?: SessionCursor | undefined },
+): Promise<ListedSession[]> {
+  const createdUs = knex.raw('(extract(epoch from created_at) * 1000000)::bigint');
+  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs)
+    .select('*', knex.raw('(extract(epoch from created_at) * 1000000)::bigint AS created_us'))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc');
+  if (page?.after) query.andWhereRaw('(?, id) < (?, ?::uuid)', [createdUs, page.after.createdUs, page.after.id]);
+  if (page) query.limit(page.limit);
+  return query;
 }
 
 export interface RevokeSessionsOptions {
@@ -104,6 +142,55 @@ export async function revokeSessions(
 }
 
 /**
+ * Makes room for one more session of a user, within `max` live ones: the least
+ * recently used are revoked, each with its revocation entry and an audit event
+ * (reason session_limit). Call it under lockUser(), so that concurrent logins
+ * of one user count one after the other. Returns the revoked ids.
+ */
+export async function makeRoomForSession(
+  trx: Knex.Transaction,
+  userId: string,
+  options: Omit<RevokeSessionsOptions, 'reason'> & { max: number; idleTtlMs: number; audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'> },
+): Promise<string[]> {
+  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs);
+  const [{ count } = { count: 0 }] = (await live.clone().count('* as count')) as Array<{ count: number | string }>;
+  const excess = Number(count) - options.max + 1;
+  if (excess <= 0) return [];
+  const oldest = live.clone().orderBy('last_refreshed_at', 'asc').orderBy('created_at', 'asc').limit(excess).select('id');
+  const revoked = await revokeSessions(trx, (q) => q.whereIn('id', oldest), { ...options, reason: 'session_limit' });
+  for (const sessionId of revoked) {
+    await recordAudit(trx, { ...options.audit, type: 'session_revoked', userId, sessionId, details: { reason: 'session_limit', limit: options.max } });
+  }
+  return revoked;
+}
+
+/**
+ * Logout everywhere: revokes every live session of a user in one UPDATE and
+ * writes ONE revocation entry of kind `user` (not one per session), covering
+ * every access token issued up to now. Nothing is written when no session was
+ * live: all of the user's tokens are covered already. Returns the revoked ids.
+ *
+ * Order: the user row first (so a login of this user either commits before,
+ * and its session is revoked here, or waits and then issues tokens past this
+ * instant), then the sessions (a refresh in flight commits first), and only
+ * then the instant, so that every token issued before it is covered.
+ */
+export async function revokeUserSessions(trx: Knex.Transaction, userId: string, options: RevokeSessionsOptions): Promise<string[]> {
+  await lockUser(trx, userId);
+  const revoked: Array<{ id: string }> = await trx('sessions')
+    .where({ user_id: userId })
+    .whereNull('revoked_at')
+    .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
+    .returning('id');
+  if (revoked.length === 0) return [];
+  const notBefore = new Date();
+  await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
+  await recordRevocation(trx, { kind: 'user', key: userId, notBefore, expiresAt: revocationExpiry(options.accessTokenLifetimeMs) });
+  options.metrics?.revocations.inc({ kind: 'user' });
+  return revoked.map(({ id }) => id);
+}
+
+/**
  * Revokes one session in its own transaction and records who did it.
  * Returns false when it was already revoked (nothing is written then).
  */
@@ -122,8 +209,4 @@ export async function revokeSession(
 /** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
 export function revocationExpiry(accessTokenLifetimeMs: number): Date {
   return new Date(Date.now() + accessTokenLifetimeMs + 60_000);
-}
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
