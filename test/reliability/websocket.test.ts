@@ -102,10 +102,11 @@ describe('reliability: WebSockets through the real token service and gateway', f
     it('logout of every session from another device', async () => {
       const { user, tokens } = await registerAndLogin(T, 'wsrace');
       const other = await login(T, user.username, user.password);
-      const { sid } = claimsOf(tokens.access_token);
+      const { sub } = claimsOf(tokens.access_token);
       await revokedDuringHandshake(tokens.access_token, async () => {
         expect((await request(T, 'POST', '/auth/logout', { token: other.access_token, json: { scope: 'global' } })).status).to.equal(204);
-        await stack.gateway.denylist.waitFor({ kind: 'session', key: sid });
+        // A global logout is one user-wide entry.
+        await stack.gateway.denylist.waitFor({ kind: 'user', key: sub });
       });
     });
 
