@@ -143,12 +143,15 @@ export async function tokenServiceBench(): Promise<void> {
         warmupSec,
       });
 
+      // A user of its own: the refresh user holds thousands of seeded sessions, far over
+      // SESSIONS_PER_USER_MAX, and its next login would revoke them all first.
+      const loginUser = await userWithLogin(token.url);
       const loginConnections = 4;
       const login = await measured(generator, token.host, {
         url: `${token.url}/auth/login`,
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: user.username, password: user.password }),
+        body: JSON.stringify({ username: loginUser.username, password: loginUser.password }),
         connections: loginConnections,
         durationSec: loginSec,
         timeoutSec: 120,
