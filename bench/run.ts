@@ -28,7 +28,11 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 // Other work on the machine skews every figure: the load average is printed before and after each scenario.
-const load = () => os.loadavg().map((n) => n.toFixed(2)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
 console.log(
   `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}` +
     `${quickMode() ? ' (quick mode)' : ''}; load average ${load()}`,

@@ -9,17 +9,12 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseEnv<Shape extends z.ZodRawShape>(
-  shape: Shape,
-  env: Record<string, string | undefined>,
-): z.infer<z.ZodObject<Shape>> {
+export function parseEnv<Shape extends z.ZodRawShape>(shape: Shape, env: Record<string, string | undefined>): z.infer<z.ZodObject<Shape>> {
   // Empty strings count as unset, as in most twelve-factor setups.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
   const result = z.object(shape).safeParse(cleaned);
   if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
-    );
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
   }
   return result.data;
 }

@@ -97,11 +97,7 @@ function openPostgres(url: string, poolMax: number, stallTimeoutMs: number): Dat
  * would be handed to other queries. Reconnects after a drop and keeps going
  * until the returned function is called.
  */
-async function listenOnPostgres(
-  url: string,
-  channel: string,
-  handler: NotificationHandler,
-): Promise<() => Promise<void>> {
+async function listenOnPostgres(url: string, channel: string, handler: NotificationHandler): Promise<() => Promise<void>> {
   let client: pg.Client | undefined;
   let stopped = false;
   let retryTimer: NodeJS.Timeout | undefined;

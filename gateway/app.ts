@@ -144,8 +144,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   const pruneTimer = setInterval(() => denylist.prune(), 30_000);
   pruneTimer.unref();
 
-  const isStale = () =>
-    settings.revocationMaxStalenessMs !== undefined && feed.stalenessMs() > settings.revocationMaxStalenessMs;
+  const isStale = () => settings.revocationMaxStalenessMs !== undefined && feed.stalenessMs() > settings.revocationMaxStalenessMs;
   const isReady = () => keys.loaded && feed.synced;
   const readiness = (): Readiness => {
     const status = feed.status();
@@ -390,10 +389,14 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     timedOut.abort();
     if (outcome === 'timeout' || !isReady()) {
       await close();
-      throw new Error(`gateway not ready within ${timeoutMs} ms (token service at ${settings.issuer} unreachable or refusing the feed client)`);
+      throw new Error(
+        `gateway not ready within ${timeoutMs} ms (token service at ${settings.issuer} unreachable or refusing the feed client)`,
+      );
     }
     if ((options.liveTimeoutMs ?? 5000) > 0) {
-      await feed.whenLive(options.liveTimeoutMs ?? 5000).catch((error: Error) => logger.warn({ err: error.message }, 'revocation stream not live yet'));
+      await feed
+        .whenLive(options.liveTimeoutMs ?? 5000)
+        .catch((error: Error) => logger.warn({ err: error.message }, 'revocation stream not live yet'));
     }
   }
   return gateway;

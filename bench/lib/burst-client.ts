@@ -50,12 +50,13 @@ export async function runBursts(spec: BurstSpec): Promise<BurstResult> {
     // A different unknown name per request: only the per-address rules can hold the burst back.
     const burstDone = Promise.all(
       Array.from({ length: spec.burstSize }, (_, i) =>
-        post(spec.url, spec.burstAddress, { username: `burst-${round}-${i}-${Math.random().toString(36).slice(2, 8)}`, password: 'Wrong-password-1' }).then(
-          (reply) => {
-            burst.push(reply.ms);
-            tally(burstStatuses, reply.status);
-          },
-        ),
+        post(spec.url, spec.burstAddress, {
+          username: `burst-${round}-${i}-${Math.random().toString(36).slice(2, 8)}`,
+          password: 'Wrong-password-1',
+        }).then((reply) => {
+          burst.push(reply.ms);
+          tally(burstStatuses, reply.status);
+        }),
       ),
     );
     // Let the burst arrive first.

@@ -96,7 +96,14 @@ const handlers: Record<string, Handler> = {
         const id = crypto.randomUUID();
         const token = crypto.randomBytes(32).toString('base64url');
         tokens.push(token);
-        sessions.push({ id, user_id: args.userId, client_id: template.client_id, scope: template.scope, audiences: template.audiences, expires_at: template.expires_at });
+        sessions.push({
+          id,
+          user_id: args.userId,
+          client_id: template.client_id,
+          scope: template.scope,
+          audiences: template.audiences,
+          expires_at: template.expires_at,
+        });
         refreshTokens.push({
           session_id: id,
           token_hash: crypto.createHash('sha256').update(token, 'utf8').digest('hex'),
@@ -132,8 +139,12 @@ const handlers: Record<string, Handler> = {
    * `compiled`: the tsc output in dist/ (npm run build), as the Docker image runs it.
    */
   async startGateway(args: { config: Partial<GatewayConfig>; logLevel?: string; readyTimeoutMs?: number; compiled?: boolean }) {
-    const { startGateway } = (args.compiled ? await import(COMPILED_GATEWAY) : await import('../../gateway/app.ts')) as typeof import('../../gateway/app.ts');
-    const { createLogger } = (args.compiled ? await import(COMPILED_LOGGER) : await import('../../common/logger.ts')) as typeof import('../../common/logger.ts');
+    const { startGateway } = (
+      args.compiled ? await import(COMPILED_GATEWAY) : await import('../../gateway/app.ts')
+    ) as typeof import('../../gateway/app.ts');
+    const { createLogger } = (
+      args.compiled ? await import(COMPILED_LOGGER) : await import('../../common/logger.ts')
+    ) as typeof import('../../common/logger.ts');
     const started = performance.now();
     gateway = await startGateway(
       { port: 0, host: '127.0.0.1', ...args.config },
@@ -174,7 +185,8 @@ const handlers: Record<string, Handler> = {
     const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 2 ** 30 });
     wss.on('connection', (socket) => {
       socket.on('error', () => undefined);
-      if (args.mode === 'echo') relayMessages(socket, socket, { relaying: () => true, stallTimeoutMs: 60_000, onStalled: () => socket.terminate() });
+      if (args.mode === 'echo')
+        relayMessages(socket, socket, { relaying: () => true, stallTimeoutMs: 60_000, onStalled: () => socket.terminate() });
       else if (args.mode === 'sink') socket.pause();
       else floods.push(flood(socket, args.floodBytes ?? 0, 64 * 1024));
     });
@@ -229,7 +241,13 @@ const handlers: Record<string, Handler> = {
       };
       if (!token) return refuse();
       jose
-        .jwtVerify(token, key, { algorithms: ['RS256'], typ: 'at+jwt', issuer: args.issuer, audience: args.audience, requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'] })
+        .jwtVerify(token, key, {
+          algorithms: ['RS256'],
+          typ: 'at+jwt',
+          issuer: args.issuer,
+          audience: args.audience,
+          requiredClaims: ['exp', 'iat', 'jti', 'sub', 'sid'],
+        })
         .then(({ payload }) => {
           for (const name of Object.keys(req.headers)) if (name.startsWith('x-auth-')) delete req.headers[name];
           req.headers['x-auth-subject'] = String(payload.sub);
@@ -256,7 +274,13 @@ const handlers: Record<string, Handler> = {
     const server = http.createServer((req, res) => {
       pool
         .stream(
-          { path: req.url ?? '/', method: req.method as 'GET', headers: { 'x-forwarded-for': req.socket.remoteAddress ?? '' }, body: req.method === 'GET' || req.method === 'HEAD' ? null : req, opaque: res },
+          {
+            path: req.url ?? '/',
+            method: req.method as 'GET',
+            headers: { 'x-forwarded-for': req.socket.remoteAddress ?? '' },
+            body: req.method === 'GET' || req.method === 'HEAD' ? null : req,
+            opaque: res,
+          },
           ({ statusCode, headers, opaque }) => {
             const response = opaque as http.ServerResponse;
             response.writeHead(statusCode, { 'content-type': headers['content-type'] ?? 'application/octet-stream' });
@@ -285,7 +309,10 @@ const handlers: Record<string, Handler> = {
     const { default: Fastify } = await import('fastify');
     const { default: proxy } = await import('@fastify/http-proxy');
     const { createVerifier } = await import('fast-jwt');
-    const publicKey = crypto.createPublicKey({ key: args.jwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+    const publicKey = crypto
+      .createPublicKey({ key: args.jwk as crypto.JsonWebKey, format: 'jwk' })
+      .export({ type: 'spki', format: 'pem' })
+      .toString();
     const verify = createVerifier({
       key: publicKey,
       algorithms: ['RS256'],

@@ -101,7 +101,10 @@ export async function startGatewayProcess(
   upstream: string,
   options: { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[]; config?: Partial<GatewayConfig>; compiled?: boolean } = {},
 ): Promise<RunningGateway> {
-  const host = await Host.start({ name: options.compiled ? 'gateway (dist)' : 'gateway', ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}) });
+  const host = await Host.start({
+    name: options.compiled ? 'gateway (dist)' : 'gateway',
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+  });
   try {
     const started = await host.call<{ url: string; readyMs: number }>('startGateway', {
       config: {
@@ -159,7 +162,8 @@ export async function startLoadGenerator(name = 'load generator'): Promise<Host>
 
 export const runLoad = (generator: Host, spec: LoadSpec): Promise<LoadResult> => generator.call<LoadResult>('runLoad', spec);
 export const statsOf = (host: Host, gc = false): Promise<HostStats> => host.call<HostStats>('stats', { gc });
-export const profileOf = (host: Host, label: string, top = 15): Promise<ProfileSummary> => host.call<ProfileSummary>('stopProfile', { label, top });
+export const profileOf = (host: Host, label: string, top = 15): Promise<ProfileSummary> =>
+  host.call<ProfileSummary>('stopProfile', { label, top });
 
 /** A registered user (scrypt at the service's cost). */
 export async function registeredUser(tokenUrl: string, prefix = 'bench'): Promise<{ userId: string; username: string; password: string }> {

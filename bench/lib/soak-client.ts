@@ -68,7 +68,9 @@ export async function runSoak(spec: SoakSpec): Promise<SoakResult> {
       let pair = (await login.json()) as Pair;
       for (let r = 0; r < spec.refreshesPerSession && performance.now() < deadline; r += 1) {
         for (let c = 0; c < spec.callsPerRefresh; c += 1) {
-          const call = await timed('gateway call', 200, `${spec.gatewayUrl}/private/soak`, { headers: { authorization: `Bearer ${pair.access_token}` } });
+          const call = await timed('gateway call', 200, `${spec.gatewayUrl}/private/soak`, {
+            headers: { authorization: `Bearer ${pair.access_token}` },
+          });
           await call?.arrayBuffer();
         }
         const refreshed = await timed('refresh', 200, `${spec.tokenUrl}/oauth/token`, {
@@ -79,7 +81,10 @@ export async function runSoak(spec: SoakSpec): Promise<SoakResult> {
         if (!refreshed) break;
         pair = (await refreshed.json()) as Pair;
       }
-      const logout = await timed('logout', 204, `${spec.tokenUrl}/auth/logout`, { method: 'POST', headers: { authorization: `Bearer ${pair.access_token}` } });
+      const logout = await timed('logout', 204, `${spec.tokenUrl}/auth/logout`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${pair.access_token}` },
+      });
       if (!logout) continue;
       // The gateway must refuse the session's access token promptly.
       const loggedOut = performance.now();

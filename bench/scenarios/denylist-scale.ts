@@ -83,7 +83,19 @@ export async function denylistScale(): Promise<void> {
   }
   printTable(
     `Denylist scale (${kind}): gateway process with N revoked sessions (RSS target ≤ ${TARGET_RSS_MB} MB at 1M; MB; 1c load ${durationSec} s, 10 connections)`,
-    ['revoked', 'in denylist', 'insert s', 'start→ready s', 'RSS after GC', 'heap used', 'RSS under load', '1c req/s', 'p99 ms', 'vs empty', 'non-200'],
+    [
+      'revoked',
+      'in denylist',
+      'insert s',
+      'start→ready s',
+      'RSS after GC',
+      'heap used',
+      'RSS under load',
+      '1c req/s',
+      'p99 ms',
+      'vs empty',
+      'non-200',
+    ],
     rows,
   );
 }

@@ -62,7 +62,14 @@ export async function eventLoop(): Promise<void> {
     const warmup = await tokensFor(1);
     const alone = await tokensFor(durationSec);
     const during = await tokensFor(durationSec);
-    await runLoad(refreshers, { url, method: 'POST', headers: FORM, bodies: warmup, connections: REFRESH_CONNECTIONS, durationSec: quick ? 0.3 : 1 });
+    await runLoad(refreshers, {
+      url,
+      method: 'POST',
+      headers: FORM,
+      bodies: warmup,
+      connections: REFRESH_CONNECTIONS,
+      durationSec: quick ? 0.3 : 1,
+    });
 
     const phase = async (name: string, withStorm: boolean) => {
       let stormRun: Promise<LoadResult> | undefined;
@@ -119,7 +126,10 @@ export async function eventLoop(): Promise<void> {
         login: { username: loginUser.username, password: loginUser.password, address: '198.51.100.200' },
         pauseMs: 200,
       } satisfies BurstSpec);
-      const statuses = (counts: Record<string, number>) => Object.entries(counts).map(([status, n]) => `${n}×${status}`).join(', ') || '—';
+      const statuses = (counts: Record<string, number>) =>
+        Object.entries(counts)
+          .map(([status, n]) => `${n}×${status}`)
+          .join(', ') || '—';
       burstRows.push([
         name,
         result.login.count,

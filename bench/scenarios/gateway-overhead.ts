@@ -64,8 +64,11 @@ interface Measured {
 }
 
 export function printProfile(title: string, profile: ProfileSummary): void {
-  const rows = (items: ProfileSummary['byFunction']): Cell[][] => items.map((item) => [item.name, item.selfMs, `${item.percent.toFixed(1)}%`]);
-  console.log(`\n${title}: ${Math.round(profile.busyMs)} ms busy of ${Math.round(profile.totalMs)} ms sampled; full profile: ${profile.file}`);
+  const rows = (items: ProfileSummary['byFunction']): Cell[][] =>
+    items.map((item) => [item.name, item.selfMs, `${item.percent.toFixed(1)}%`]);
+  console.log(
+    `\n${title}: ${Math.round(profile.busyMs)} ms busy of ${Math.round(profile.totalMs)} ms sampled; full profile: ${profile.file}`,
+  );
   printTable('  by category (self time)', ['category', 'self ms', 'share'], rows(profile.byCategory));
   printTable('  by file / package (self time)', ['file or package', 'self ms', 'share'], rows(profile.byFile));
   printTable('  by function (self time)', ['function  location', 'self ms', 'share'], rows(profile.byFunction));
@@ -105,10 +108,34 @@ export async function gatewayOverhead(): Promise<void> {
       // Every case sends the same request, bearer token included: only the handling differs.
       { key: 'a', label: '(a) upstream directly', url: `${upstream.url}/private/x`, headers: bearer, front: upstream.host },
       { key: 'b', label: '(b) bare http-proxy, keep-alive', url: `${bare.url}/private/x`, headers: bearer, front: bare.host },
-      { key: 'u', label: '(u) bare undici Pool pass-through', url: `${undiciProxy.url}/private/x`, headers: bearer, front: undiciProxy.host },
-      { key: 'n', label: '(n) naive: jwtVerify every request + http-proxy', url: `${naive.url}/private/x`, headers: bearer, front: naive.host },
-      { key: 'f', label: '(f) Fastify + @fastify/http-proxy + fast-jwt cache', url: `${fastify.url}/private/x`, headers: bearer, front: fastify.host },
-      { key: 'c', label: '(c) gateway, auth route, valid token (tsx)', url: `${gateway.url}/private/x`, headers: bearer, front: gateway.host },
+      {
+        key: 'u',
+        label: '(u) bare undici Pool pass-through',
+        url: `${undiciProxy.url}/private/x`,
+        headers: bearer,
+        front: undiciProxy.host,
+      },
+      {
+        key: 'n',
+        label: '(n) naive: jwtVerify every request + http-proxy',
+        url: `${naive.url}/private/x`,
+        headers: bearer,
+        front: naive.host,
+      },
+      {
+        key: 'f',
+        label: '(f) Fastify + @fastify/http-proxy + fast-jwt cache',
+        url: `${fastify.url}/private/x`,
+        headers: bearer,
+        front: fastify.host,
+      },
+      {
+        key: 'c',
+        label: '(c) gateway, auth route, valid token (tsx)',
+        url: `${gateway.url}/private/x`,
+        headers: bearer,
+        front: gateway.host,
+      },
       { key: 'cd', label: '(c-dist) same, compiled', url: `${compiled.url}/private/x`, headers: bearer, front: compiled.host },
       { key: 'c0', label: "(c') same (tsx), logging off", url: `${quiet.url}/private/x`, headers: bearer, front: quiet.host },
       { key: 'd', label: '(d) gateway, public route', url: `${gateway.url}/public/x`, headers: bearer, front: gateway.host },

@@ -72,5 +72,9 @@ export async function revocationLatency(): Promise<void> {
   } else {
     rows.push(['2 services + 2 gateways: skipped (set TEST_DATABASE_URL for PostgreSQL)', '', '', '', '', '']);
   }
-  printTable('Revocation latency: logout response → gateway 401 (ms; target p99 ≤ 50)', ['setup', 'rounds', 'p50', 'p90', 'p99', 'max'], rows);
+  printTable(
+    'Revocation latency: logout response → gateway 401 (ms; target p99 ≤ 50)',
+    ['setup', 'rounds', 'p50', 'p90', 'p99', 'max'],
+    rows,
+  );
 }

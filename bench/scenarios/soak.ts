@@ -89,16 +89,27 @@ export async function soak(): Promise<void> {
   printTable(
     `Soak: ${durationSec} s of mixed traffic, ${virtualUsers} virtual users (${token?.kind}); RSS and heap in MB, sampled after a full GC`,
     ['t (s)', 'token RSS', 'token heap', 'gateway RSS', 'gateway heap', 'denylist'],
-    samples.map((s) => [s.t, s.token.rss / MB, s.token.heapUsed / MB, s.gateway.rss / MB, s.gateway.heapUsed / MB, s.gateway.denylist?.sessions ?? 0]),
+    samples.map((s) => [
+      s.t,
+      s.token.rss / MB,
+      s.token.heapUsed / MB,
+      s.gateway.rss / MB,
+      s.gateway.heapUsed / MB,
+      s.gateway.denylist?.sessions ?? 0,
+    ]),
   );
   const steady = samples.filter((s) => s.t >= durationSec / 5);
   const trend = (pick: (s: (typeof samples)[number]) => number) => slope(steady.map((s) => [s.t / 60, pick(s) / MB]));
-  printTable('Soak: memory trend after the first fifth (least-squares slope)', ['series', 'MB/min', 'first MB', 'last MB'], [
-    ['token service RSS', trend((s) => s.token.rss), samples[0]!.token.rss / MB, samples.at(-1)!.token.rss / MB],
-    ['token service heap used', trend((s) => s.token.heapUsed), samples[0]!.token.heapUsed / MB, samples.at(-1)!.token.heapUsed / MB],
-    ['gateway RSS', trend((s) => s.gateway.rss), samples[0]!.gateway.rss / MB, samples.at(-1)!.gateway.rss / MB],
-    ['gateway heap used', trend((s) => s.gateway.heapUsed), samples[0]!.gateway.heapUsed / MB, samples.at(-1)!.gateway.heapUsed / MB],
-  ]);
+  printTable(
+    'Soak: memory trend after the first fifth (least-squares slope)',
+    ['series', 'MB/min', 'first MB', 'last MB'],
+    [
+      ['token service RSS', trend((s) => s.token.rss), samples[0]!.token.rss / MB, samples.at(-1)!.token.rss / MB],
+      ['token service heap used', trend((s) => s.token.heapUsed), samples[0]!.token.heapUsed / MB, samples.at(-1)!.token.heapUsed / MB],
+      ['gateway RSS', trend((s) => s.gateway.rss), samples[0]!.gateway.rss / MB, samples.at(-1)!.gateway.rss / MB],
+      ['gateway heap used', trend((s) => s.gateway.heapUsed), samples[0]!.gateway.heapUsed / MB, samples.at(-1)!.gateway.heapUsed / MB],
+    ],
+  );
   if (result) {
     const rows: Cell[][] = Object.entries(result.latency).map(([kind, s]) => [kind, result!.counts[kind] ?? 0, s.p50, s.p99, s.max]);
     printTable(`Soak: requests (errors: ${result.errors})`, ['request', 'ok', 'p50 ms', 'p99 ms', 'max ms'], rows);

@@ -83,7 +83,9 @@ export async function measureSignCeiling(seconds: number): Promise<SignCeiling> 
 /** Form bodies of refresh requests, one per pre-issued token. */
 export async function refreshBodies(token: RunningTokenService, userId: string, count: number): Promise<string[]> {
   const tokens = await token.host.call<string[]>('seedRefreshTokens', { userId, count });
-  return tokens.map((refreshToken) => new URLSearchParams({ grant_type: 'refresh_token', client_id: 'web', refresh_token: refreshToken }).toString());
+  return tokens.map((refreshToken) =>
+    new URLSearchParams({ grant_type: 'refresh_token', client_id: 'web', refresh_token: refreshToken }).toString(),
+  );
 }
 
 export const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -131,7 +133,14 @@ export async function tokenServiceBench(): Promise<void> {
       const warmup = await refreshBodies(token, user.userId, Math.ceil(perSecond * warmupSec) + connections);
       const bodies = await refreshBodies(token, user.userId, Math.ceil(perSecond * durationSec) + connections);
       await runLoad(generator, { url: tokenEndpoint, method: 'POST', headers: FORM, bodies: warmup, connections, durationSec: warmupSec });
-      const refresh = await measured(generator, token.host, { url: tokenEndpoint, method: 'POST', headers: FORM, bodies, connections, durationSec });
+      const refresh = await measured(generator, token.host, {
+        url: tokenEndpoint,
+        method: 'POST',
+        headers: FORM,
+        bodies,
+        connections,
+        durationSec,
+      });
 
       const clientCredentials = await measured(generator, token.host, {
         url: tokenEndpoint,

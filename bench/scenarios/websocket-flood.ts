@@ -20,7 +20,15 @@ import { flood, untilStalled, type Flood } from '../../test/support/websocket-pe
 import type { RoutesFileInput } from '../../gateway/routes/schema.ts';
 import { Host, stopAll } from '../lib/children.ts';
 import { printTable, quickMode, type Cell } from '../lib/stats.ts';
-import { MB, preferredKind, startGatewayProcess, startTokenService, statsOf, userWithLogin, type RunningTokenService } from '../lib/services.ts';
+import {
+  MB,
+  preferredKind,
+  startGatewayProcess,
+  startTokenService,
+  statsOf,
+  userWithLogin,
+  type RunningTokenService,
+} from '../lib/services.ts';
 
 interface Case {
   name: string;
@@ -57,7 +65,14 @@ export async function websocketFlood(): Promise<void> {
       webSocketUpstream('flood', totalBytes),
     ]);
     hosts.push(echo.host, sink.host, flooder.host);
-    const route = (id: string, upstream: string) => ({ id, prefix: `/${id}`, upstream, auth: 'required', audience: 'whoami', websocket: true });
+    const route = (id: string, upstream: string) => ({
+      id,
+      prefix: `/${id}`,
+      upstream,
+      auth: 'required',
+      audience: 'whoami',
+      websocket: true,
+    });
     const gateway = await startGatewayProcess(token.url, echo.url, {
       config: { routes: { routes: [route('echo', echo.url), route('sink', sink.url), route('flood', flooder.url)] } as RoutesFileInput },
     });
@@ -122,7 +137,19 @@ export async function websocketFlood(): Promise<void> {
   }
   printTable(
     'WebSocket peers that do not read: the gateway process (MiB; "sent" = what the sender got rid of before being pushed back)',
-    ['case', 'to send', 'sent', 's', 'buffers before', 'buffers stalled', 'RSS before', 'RSS peak', 'RSS growth', 'heap before', 'heap stalled'],
+    [
+      'case',
+      'to send',
+      'sent',
+      's',
+      'buffers before',
+      'buffers stalled',
+      'RSS before',
+      'RSS peak',
+      'RSS growth',
+      'heap before',
+      'heap stalled',
+    ],
     rows,
   );
 }

@@ -12,7 +12,7 @@ export async function up(knex: Knex): Promise<void> {
     t.text('username_canonical');
     t.text('email_canonical');
   });
-  for (let after = ''; ; ) {
+  for (let after = ''; ;) {
     const rows: Array<{ id: string; username: string; email: string }> = await knex('users')
       .where('id', '>', after || '00000000-0000-0000-0000-000000000000')
       .orderBy('id')

@@ -8,7 +8,9 @@ import { UUID_PATTERN } from '../identifiers.ts';
 export async function up(knex: Knex): Promise<void> {
   const offending: string[] = await knex('clients').where('client_id', '~', UUID_PATTERN).pluck('client_id');
   if (offending.length > 0) {
-    throw new Error(`client ids may not have the form of a user id (a UUID); delete or re-create these clients, then migrate again: ${offending.join(', ')}`);
+    throw new Error(
+      `client ids may not have the form of a user id (a UUID); delete or re-create these clients, then migrate again: ${offending.join(', ')}`,
+    );
   }
   // DDL takes no bind parameters; the pattern is a constant without quotes.
   await knex.raw(`ALTER TABLE clients ADD CONSTRAINT clients_client_id_not_uuid CHECK (client_id !~ '${UUID_PATTERN}')`);

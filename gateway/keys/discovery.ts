@@ -40,7 +40,8 @@ export async function discoverIssuer(issuer: string, options: DiscoveryOptions =
   const url = internal ? metadataUrl(internal) : metadataUrl(issuer);
   const { body } = await fetchJson(url, options);
   const parsed = metadataSchema.safeParse(body);
-  if (!parsed.success) throw new Error(`${url}: unusable metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`${url}: unusable metadata: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   // RFC 8414 §3.3: the metadata must name exactly the issuer we were configured with.
   if (parsed.data.issuer !== issuer) {
     throw new Error(`${url}: metadata issuer "${parsed.data.issuer}" is not the configured issuer "${issuer}"`);

@@ -9,9 +9,7 @@ export interface TokenVerifier {
   verify(token: string): Promise<AccessTokenClaims>;
 }
 
-export type AuthenticationResult =
-  | { ok: true; claims: AccessTokenClaims | undefined }
-  | { ok: false; rejection: Rejection };
+export type AuthenticationResult = { ok: true; claims: AccessTokenClaims | undefined } | { ok: false; rejection: Rejection };
 
 /** The token of an `Authorization: Bearer <token>` header; undefined for other schemes or none. */
 export function extractBearerToken(authorization: string | undefined): string | undefined {

@@ -54,10 +54,7 @@ function specificity(a: Route, b: Route): number {
   );
 }
 
-export type RouteMatch =
-  | { kind: 'matched'; route: Route }
-  | { kind: 'not_found' }
-  | { kind: 'method_not_allowed'; allow: string[] };
+export type RouteMatch = { kind: 'matched'; route: Route } | { kind: 'not_found' } | { kind: 'method_not_allowed'; allow: string[] };
 
 export interface MatchInput {
   method: string;

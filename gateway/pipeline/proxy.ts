@@ -69,7 +69,16 @@ export interface ForwardTarget {
   framing: RequestFraming;
 }
 
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+const UNAVAILABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+]);
 const TIMED_OUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 // RFC 9110 §7.6.1 hop-by-hop fields, plus Transfer-Encoding: Node frames the
@@ -134,7 +143,9 @@ export class UpstreamProxy {
         strictContentLength: true,
       });
       // Errors reach each request's handler; the pool's own event only reports connection churn.
-      pool.on('connectionError', (_origin, _targets, error) => this.#options.logger.debug({ err: error.message }, 'upstream connection failed'));
+      pool.on('connectionError', (_origin, _targets, error) =>
+        this.#options.logger.debug({ err: error.message }, 'upstream connection failed'),
+      );
       this.#pools.set(upstream.origin, pool);
     }
     return pool;
@@ -167,7 +178,10 @@ export class UpstreamProxy {
 
   /** @internal */
   failed(route: Route, error: Error): void {
-    this.#options.logger.warn({ route: route.id, code: (error as NodeJS.ErrnoException).code ?? '', err: error.message }, 'upstream request failed');
+    this.#options.logger.warn(
+      { route: route.id, code: (error as NodeJS.ErrnoException).code ?? '', err: error.message },
+      'upstream request failed',
+    );
   }
 
   close(): void {

@@ -67,7 +67,9 @@ export function writeRejectionToSocket(
     ...extraHeaders,
     ...rejection.headers,
   };
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   // Destroyed once written, not merely half-closed: a client that never closes its side
   // (a slow-header attacker) would otherwise keep the descriptor open indefinitely.
   const linger = setTimeout(() => socket.destroy(), LINGER_MS);

@@ -153,7 +153,9 @@ export class Denylist extends EventEmitter<{ revoked: [Revocation] }> {
       };
       const timer = setTimeout(() => {
         this.off('revoked', onRevoked);
-        reject(new Error(`no revocation matching ${typeof target === 'function' ? 'predicate' : JSON.stringify(target)} within ${timeoutMs} ms`));
+        reject(
+          new Error(`no revocation matching ${typeof target === 'function' ? 'predicate' : JSON.stringify(target)} within ${timeoutMs} ms`),
+        );
       }, timeoutMs);
       this.on('revoked', onRevoked);
     });

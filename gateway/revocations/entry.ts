@@ -43,5 +43,12 @@ export function toRevocation(entry: RevocationEntry): Revocation {
     notBeforeSec = Math.floor(ms / 1000);
   }
   const createdAtMs = entry.created_at ? Date.parse(entry.created_at) : Number.NaN;
-  return { id: entry.id, kind: entry.kind, key: entry.key, notBeforeSec, expiresAtMs, createdAtMs: Number.isNaN(createdAtMs) ? undefined : createdAtMs };
+  return {
+    id: entry.id,
+    kind: entry.kind,
+    key: entry.key,
+    notBeforeSec,
+    expiresAtMs,
+    createdAtMs: Number.isNaN(createdAtMs) ? undefined : createdAtMs,
+  };
 }

@@ -103,7 +103,7 @@ export class ExpiringKeys {
     this.#used -= removed;
     this.#tombstones += removed;
     // Rebuilt smaller once mostly empty (and rid of tombstones).
-    if (this.#capacity > MIN_CAPACITY && (this.#used + this.#tombstones) > 0 && this.#used * 8 < this.#capacity) this.#resize(this.#used);
+    if (this.#capacity > MIN_CAPACITY && this.#used + this.#tombstones > 0 && this.#used * 8 < this.#capacity) this.#resize(this.#used);
     for (const [key, value] of this.#other) {
       if (value <= nowSec) {
         this.#other.delete(key);

@@ -155,7 +155,10 @@ export class RevocationFeedClient extends EventEmitter<{ live: []; down: [Error 
         this.#markDown(error as Error);
       }
       if (signal.aborted) break;
-      const delay = Math.max(this.#serverRetryMs, backoffDelay(attempt, { minMs: this.#options.reconnectMinMs, maxMs: this.#options.reconnectMaxMs }));
+      const delay = Math.max(
+        this.#serverRetryMs,
+        backoffDelay(attempt, { minMs: this.#options.reconnectMinMs, maxMs: this.#options.reconnectMaxMs }),
+      );
       attempt += 1;
       await sleep(Math.min(delay, this.#options.reconnectMaxMs), signal);
     }

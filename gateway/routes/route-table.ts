@@ -80,7 +80,10 @@ export class RouteTable extends EventEmitter<{ reload: [ReloadResult] }> {
       result = { ok: true, routes };
     } catch (error) {
       const err = error as Error;
-      this.#logger.error({ file: this.#path, problems: (err as RoutesError).problems, err: err.message }, 'routes file rejected; keeping the previous routes');
+      this.#logger.error(
+        { file: this.#path, problems: (err as RoutesError).problems, err: err.message },
+        'routes file rejected; keeping the previous routes',
+      );
       result = { ok: false, error: err };
     }
     this.emit('reload', result);

@@ -51,10 +51,7 @@ const routeEntrySchema = z
       .string()
       .startsWith('/', 'must start with "/"')
       .refine((p) => !/\/\/|\/\.\.?(\/|$)|[?#\\]/.test(p), 'must be a normalized path (no //, . or .. segments, ?, # or \\)'),
-    methods: z
-      .array(z.enum(HTTP_METHODS))
-      .min(1)
-      .optional(),
+    methods: z.array(z.enum(HTTP_METHODS)).min(1).optional(),
     host: z.string().min(1).optional(),
     upstream: z
       .url({ protocol: /^https?$/ })
@@ -105,11 +102,7 @@ export class RoutesError extends Error {
 }
 
 /** Replaces `${NAME}` and `${NAME:-default}` in a string; unknown names without default are problems. */
-export function substituteVariables(
-  text: string,
-  env: Record<string, string | undefined>,
-  onMissing: (name: string) => void,
-): string {
+export function substituteVariables(text: string, env: Record<string, string | undefined>, onMissing: (name: string) => void): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
     const value = env[name];
     if (value !== undefined && value !== '') return value;
@@ -146,7 +139,10 @@ function overlaps(a: Route, b: Route): boolean {
 export function compileRoutes(document: unknown, env: Record<string, string | undefined>, source: string): Route[] {
   const top = routesFileSchema.safeParse(document);
   if (!top.success) {
-    throw new RoutesError(source, top.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    throw new RoutesError(
+      source,
+      top.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
   }
   const problems: string[] = [];
   const routes: Route[] = [];

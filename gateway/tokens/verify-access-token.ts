@@ -94,7 +94,11 @@ export class AccessTokenVerifier {
 function toClaims(payload: JWTPayload, nowMs: number, toleranceMs: number): AccessTokenClaims {
   const { sub, jti, iat, exp } = payload;
   const sid: unknown = payload.sid;
-  for (const [name, value] of [['sub', sub], ['jti', jti], ['sid', sid]] as const) {
+  for (const [name, value] of [
+    ['sub', sub],
+    ['jti', jti],
+    ['sid', sid],
+  ] as const) {
     if (typeof value !== 'string' || value === '') throw new TokenRejected(`"${name}" claim invalid`);
   }
   if (typeof iat !== 'number' || typeof exp !== 'number') throw new TokenRejected('"iat"/"exp" claim invalid');

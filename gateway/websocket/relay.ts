@@ -216,7 +216,9 @@ class Relay implements RelayedSocket {
       const timedOut = /handshake has timed out/i.test(error.message);
       wiring.logger.warn({ route: target.routeId, err: error.message }, 'upstream WebSocket failed');
       this.#refuse(
-        timedOut ? reject(504, 'upstream_timeout', 'upstream did not complete the WebSocket handshake') : reject(502, 'bad_gateway', 'upstream unavailable'),
+        timedOut
+          ? reject(504, 'upstream_timeout', 'upstream did not complete the WebSocket handshake')
+          : reject(502, 'bad_gateway', 'upstream unavailable'),
       );
     });
     upstream.once('open', () => {

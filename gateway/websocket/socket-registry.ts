@@ -42,8 +42,7 @@ export class SocketRegistry {
 
   /** The open sockets a revocation covers. */
   covered(revocation: Revocation): RelayedSocket[] {
-    const candidates =
-      revocation.kind === 'session' ? this.#bySession : revocation.kind === 'user' ? this.#byUser : this.#byToken;
+    const candidates = revocation.kind === 'session' ? this.#bySession : revocation.kind === 'user' ? this.#byUser : this.#byToken;
     return [...(candidates.get(revocation.key) ?? [])].filter((socket) => socket.claims && revocationCovers(revocation, socket.claims));
   }
 

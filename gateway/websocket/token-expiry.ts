@@ -40,12 +40,15 @@ export class ExpiryTimer {
 
   #schedule(): void {
     const remaining = this.#deadlineMs - this.#now();
-    this.#timer = setTimeout(() => {
-      // Timers may fire a little early, and long waits are split: never expire before the deadline.
-      if (this.#deadlineMs > this.#now()) return this.#schedule();
-      this.#timer = undefined;
-      this.#onExpired();
-    }, Math.min(Math.max(0, remaining), MAX_TIMER_MS));
+    this.#timer = setTimeout(
+      () => {
+        // Timers may fire a little early, and long waits are split: never expire before the deadline.
+        if (this.#deadlineMs > this.#now()) return this.#schedule();
+        this.#timer = undefined;
+        this.#onExpired();
+      },
+      Math.min(Math.max(0, remaining), MAX_TIMER_MS),
+    );
     this.#timer.unref();
   }
 }

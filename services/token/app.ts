@@ -144,7 +144,15 @@ function requestLog(service: TokenService) {
       if (ctx.status === 200 && typeof ctx.state.issuedGrant === 'string') metrics.tokensIssued.inc({ grant: ctx.state.issuedGrant });
       if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
         log.info(
-          { requestId, method: ctx.method, path: ctx.path, route, status: ctx.status, latencyMs: Math.round(seconds * 1e6) / 1e3, ip: ctx.ip },
+          {
+            requestId,
+            method: ctx.method,
+            path: ctx.path,
+            route,
+            status: ctx.status,
+            latencyMs: Math.round(seconds * 1e6) / 1e3,
+            ip: ctx.ip,
+          },
           'request',
         );
       }
@@ -194,5 +202,7 @@ const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 function isDatabaseUnavailable(error: { code?: string; name?: string; message?: string }): boolean {
   if (error.code && UNAVAILABLE_CODES.has(error.code)) return true;
   if (error.name === 'KnexTimeoutError') return true;
-  return /Connection terminated|connection is closed|Client has encountered a connection error|database connection stalled/i.test(error.message ?? '');
+  return /Connection terminated|connection is closed|Client has encountered a connection error|database connection stalled/i.test(
+    error.message ?? '',
+  );
 }

@@ -20,7 +20,10 @@ export const tokenServiceEnv = {
   TOKEN_HOST: z.string().default('127.0.0.1'),
   TOKEN_PORT: port(4000),
   ISSUER: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
+    .optional(),
   DATA_DIR: z.string().default('./data'),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   /** A pooled PostgreSQL connection silent this long is dropped (a partition must not hang requests). */
@@ -49,7 +52,9 @@ export const tokenServiceEnv = {
       z
         .string()
         .transform((origin) => origin.replace(/\/+$/, '').toLowerCase())
-        .pipe(z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com (scheme://host[:port], no path)')),
+        .pipe(
+          z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com (scheme://host[:port], no path)'),
+        ),
     ),
   ),
   /** Failed logins allowed per account name, then delays double from 1 s. */

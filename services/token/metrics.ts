@@ -62,7 +62,7 @@ export class TokenMetrics {
     });
     new client.Gauge({
       name: 'token_revocation_streams',
-      help: 'Gateways connected to this instance\'s revocation stream',
+      help: "Gateways connected to this instance's revocation stream",
       registers: [this.registry],
       collect() {
         this.set(sources.revocationStreams());

@@ -20,10 +20,14 @@ const deviceCookie = {
   name: '__Host-device',
   in: 'cookie',
   required: false,
-  description: 'The device cookie of an earlier login (named "device" when the issuer is a plain-HTTP loopback URL): lets the owner past an account lock',
+  description:
+    'The device cookie of an earlier login (named "device" when the issuer is a plain-HTTP loopback URL): lets the owner past an account lock',
   schema: { type: 'string' },
 };
-const setDeviceCookie = { description: 'The device cookie: HttpOnly; SameSite=Lax; Path=/; Secure (except for a plain-HTTP loopback issuer)', schema: { type: 'string' } };
+const setDeviceCookie = {
+  description: 'The device cookie: HttpOnly; SameSite=Lax; Path=/; Secure (except for a plain-HTTP loopback issuer)',
+  schema: { type: 'string' },
+};
 const clientAuth = [{ clientBasic: [] }, { clientSecretPost: [] }, { publicClient: [] }];
 
 export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Record<string, unknown> {
@@ -37,10 +41,30 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
     },
     servers: [{ url: config.ISSUER }],
     paths: {
-      '/.well-known/oauth-authorization-server': { get: { summary: 'RFC 8414 authorization server metadata', tags: ['discovery'], responses: { '200': { description: 'Metadata', content: json(ref('Metadata')) } } } },
-      '/.well-known/openid-configuration': { get: { summary: 'The same metadata under the OpenID name', tags: ['discovery'], responses: { '200': { description: 'Metadata', content: json(ref('Metadata')) } } } },
-      '/.well-known/jwks.json': { get: { summary: 'Public signing keys (RS256), cacheable', tags: ['discovery'], responses: { '200': { description: 'JWK Set', content: json(ref('Jwks')) } } } },
-      '/openapi.json': { get: { summary: 'This document', tags: ['discovery'], responses: { '200': { description: 'OpenAPI 3.1 document' } } } },
+      '/.well-known/oauth-authorization-server': {
+        get: {
+          summary: 'RFC 8414 authorization server metadata',
+          tags: ['discovery'],
+          responses: { '200': { description: 'Metadata', content: json(ref('Metadata')) } },
+        },
+      },
+      '/.well-known/openid-configuration': {
+        get: {
+          summary: 'The same metadata under the OpenID name',
+          tags: ['discovery'],
+          responses: { '200': { description: 'Metadata', content: json(ref('Metadata')) } },
+        },
+      },
+      '/.well-known/jwks.json': {
+        get: {
+          summary: 'Public signing keys (RS256), cacheable',
+          tags: ['discovery'],
+          responses: { '200': { description: 'JWK Set', content: json(ref('Jwks')) } },
+        },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', tags: ['discovery'], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
+      },
       '/oauth/token': {
         post: {
           summary: 'Token endpoint (RFC 6749): password, refresh_token, client_credentials',
@@ -49,10 +73,16 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           requestBody: formOrJson(ref('TokenRequest')),
           parameters: [deviceCookie],
           responses: {
-            '200': { description: 'Token pair (Cache-Control: no-store); the password grant sets or renews the device cookie', headers: { 'Set-Cookie': setDeviceCookie }, content: json(ref('TokenResponse')) },
+            '200': {
+              description: 'Token pair (Cache-Control: no-store); the password grant sets or renews the device cookie',
+              headers: { 'Set-Cookie': setDeviceCookie },
+              content: json(ref('TokenResponse')),
+            },
             '400': oauthError('invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope'),
             '401': oauthError('invalid_client'),
-            '429': oauthError('too_many_requests: failed logins throttled, or too many password checks in progress from this address (Retry-After)'),
+            '429': oauthError(
+              'too_many_requests: failed logins throttled, or too many password checks in progress from this address (Retry-After)',
+            ),
             '503': oauthError('temporarily_unavailable: too many password checks in progress (Retry-After)'),
             ...commonErrors,
           },
@@ -63,8 +93,17 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Token revocation (RFC 7009): a refresh token revokes its family, an access token its jti',
           tags: ['oauth'],
           security: clientAuth,
-          requestBody: formOrJson({ type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string' }, client_id: { type: 'string' } } }),
-          responses: { '200': { description: 'Revoked, or the token was unknown' }, '400': oauthError('invalid_request (e.g. another client\'s token)'), '401': oauthError('invalid_client'), ...commonErrors },
+          requestBody: formOrJson({
+            type: 'object',
+            required: ['token'],
+            properties: { token: { type: 'string' }, token_type_hint: { type: 'string' }, client_id: { type: 'string' } },
+          }),
+          responses: {
+            '200': { description: 'Revoked, or the token was unknown' },
+            '400': oauthError("invalid_request (e.g. another client's token)"),
+            '401': oauthError('invalid_client'),
+            ...commonErrors,
+          },
         },
       },
       '/oauth/introspect': {
@@ -72,15 +111,31 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Token introspection (RFC 7662), confidential clients only',
           tags: ['oauth'],
           security: [{ clientBasic: [] }, { clientSecretPost: [] }],
-          requestBody: formOrJson({ type: 'object', required: ['token'], properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } } }),
-          responses: { '200': { description: 'active true with claims, or {"active": false}', content: json(ref('Introspection')) }, '401': oauthError('invalid_client'), ...commonErrors },
+          requestBody: formOrJson({
+            type: 'object',
+            required: ['token'],
+            properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } },
+          }),
+          responses: {
+            '200': { description: 'active true with claims, or {"active": false}', content: json(ref('Introspection')) },
+            '401': oauthError('invalid_client'),
+            ...commonErrors,
+          },
         },
       },
       '/auth/register': {
         post: {
           summary: 'Create a user',
           tags: ['account'],
-          requestBody: formOrJson({ type: 'object', required: ['username', 'email', 'password'], properties: { username: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$' }, email: { type: 'string', format: 'email', maxLength: 254 }, password: { type: 'string', minLength: 10, maxLength: 256 } } }),
+          requestBody: formOrJson({
+            type: 'object',
+            required: ['username', 'email', 'password'],
+            properties: {
+              username: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$' },
+              email: { type: 'string', format: 'email', maxLength: 254 },
+              password: { type: 'string', minLength: 10, maxLength: 256 },
+            },
+          }),
           responses: {
             '201': { description: 'The user', content: json(ref('User')) },
             '400': apiError('A field is missing or invalid (the message names it)'),
@@ -95,12 +150,27 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
         post: {
           summary: 'First-party login: a token pair for the public client "web"',
           tags: ['account'],
-          requestBody: formOrJson({ type: 'object', required: ['password'], properties: { username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, scope: { type: 'string' } } }),
+          requestBody: formOrJson({
+            type: 'object',
+            required: ['password'],
+            properties: {
+              username: { type: 'string' },
+              email: { type: 'string' },
+              password: { type: 'string' },
+              scope: { type: 'string' },
+            },
+          }),
           parameters: [deviceCookie],
           responses: {
-            '200': { description: 'Token pair; sets or renews the device cookie', headers: { 'Set-Cookie': setDeviceCookie }, content: json(ref('TokenResponse')) },
+            '200': {
+              description: 'Token pair; sets or renews the device cookie',
+              headers: { 'Set-Cookie': setDeviceCookie },
+              content: json(ref('TokenResponse')),
+            },
             '400': apiError('invalid_grant (the same for unknown users and wrong passwords)'),
-            '429': apiError('Throttled: the account is locked, this address is past its free failures, or it has too many password checks in progress (Retry-After)'),
+            '429': apiError(
+              'Throttled: the account is locked, this address is past its free failures, or it has too many password checks in progress (Retry-After)',
+            ),
             '503': apiError('Too many password checks in progress (Retry-After)'),
             ...commonErrors,
           },
@@ -111,14 +181,32 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Revoke this session, every session of the user, or all others',
           tags: ['account'],
           security: bearer,
-          requestBody: { required: false, content: json({ type: 'object', properties: { scope: { type: 'string', enum: ['local', 'global', 'others'], default: 'local' } } }) },
-          responses: { '204': { description: 'Revoked (durably) or already revoked' }, '400': apiError('Unknown scope'), '401': apiError('invalid_token'), ...commonErrors },
+          requestBody: {
+            required: false,
+            content: json({
+              type: 'object',
+              properties: { scope: { type: 'string', enum: ['local', 'global', 'others'], default: 'local' } },
+            }),
+          },
+          responses: {
+            '204': { description: 'Revoked (durably) or already revoked' },
+            '400': apiError('Unknown scope'),
+            '401': apiError('invalid_token'),
+            ...commonErrors,
+          },
         },
       },
-      '/auth/me': { get: { summary: 'The caller and its session', tags: ['account'], security: bearer, responses: { '200': { description: 'User and session', content: json(ref('Me')) }, '401': apiError('invalid_token') } } },
+      '/auth/me': {
+        get: {
+          summary: 'The caller and its session',
+          tags: ['account'],
+          security: bearer,
+          responses: { '200': { description: 'User and session', content: json(ref('Me')) }, '401': apiError('invalid_token') },
+        },
+      },
       '/auth/sessions': {
         get: {
-          summary: 'The caller\'s live sessions, newest first, a page at a time',
+          summary: "The caller's live sessions, newest first, a page at a time",
           tags: ['account'],
           security: bearer,
           parameters: [
@@ -126,7 +214,17 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             { name: 'cursor', in: 'query', description: 'next_cursor of the previous page (opaque)', schema: { type: 'string' } },
           ],
           responses: {
-            '200': { description: 'Sessions', content: json({ type: 'object', required: ['sessions', 'next_cursor'], properties: { sessions: { type: 'array', items: ref('Session') }, next_cursor: { type: ['string', 'null'], description: 'null on the last page' } } }) },
+            '200': {
+              description: 'Sessions',
+              content: json({
+                type: 'object',
+                required: ['sessions', 'next_cursor'],
+                properties: {
+                  sessions: { type: 'array', items: ref('Session') },
+                  next_cursor: { type: ['string', 'null'], description: 'null on the last page' },
+                },
+              }),
+            },
             '400': apiError('Bad limit or cursor (the message names it)'),
             '401': apiError('invalid_token'),
           },
@@ -134,11 +232,15 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
       },
       '/auth/sessions/{id}': {
         delete: {
-          summary: 'Revoke one of the caller\'s sessions',
+          summary: "Revoke one of the caller's sessions",
           tags: ['account'],
           security: bearer,
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
-          responses: { '204': { description: 'Revoked' }, '401': apiError('invalid_token'), '404': apiError('No such session of the caller') },
+          responses: {
+            '204': { description: 'Revoked' },
+            '401': apiError('invalid_token'),
+            '404': apiError('No such session of the caller'),
+          },
         },
       },
       '/revocations': {
@@ -150,7 +252,11 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 5000, default: 5000 } },
           ],
-          responses: { '200': { description: 'Entries after the cursor', content: json(ref('RevocationPage')) }, '400': oauthError('Bad cursor'), '401': oauthError('invalid_client (needs scope revocations:read)') },
+          responses: {
+            '200': { description: 'Entries after the cursor', content: json(ref('RevocationPage')) },
+            '400': oauthError('Bad cursor'),
+            '401': oauthError('invalid_client (needs scope revocations:read)'),
+          },
         },
       },
       '/revocations/stream': {
@@ -158,8 +264,17 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Live revocation stream (Server-Sent Events; Last-Event-ID replays)',
           tags: ['gateways'],
           security: [{ clientBasic: [] }],
-          parameters: [{ name: 'Last-Event-ID', in: 'header', schema: { type: 'integer' } }, { name: 'after', in: 'query', schema: { type: 'integer' } }],
-          responses: { '200': { description: 'text/event-stream of `revocation` events, then `ready`', content: { 'text/event-stream': { schema: { type: 'string' } } } }, '401': oauthError('invalid_client') },
+          parameters: [
+            { name: 'Last-Event-ID', in: 'header', schema: { type: 'integer' } },
+            { name: 'after', in: 'query', schema: { type: 'integer' } },
+          ],
+          responses: {
+            '200': {
+              description: 'text/event-stream of `revocation` events, then `ready`',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+            '401': oauthError('invalid_client'),
+          },
         },
       },
       '/admin/commands/{name}': {
@@ -167,48 +282,201 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Admin operations for authctl while this process holds the embedded database',
           tags: ['operations'],
           security: [{ adminBearer: [] }],
-          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string', enum: ['user.create', 'user.list', 'user.disable', 'client.create', 'client.list', 'client.delete', 'keys.rotate', 'keys.list', 'sessions.list', 'revoke.user', 'revoke.session', 'purge', 'audit.list'] } }],
+          parameters: [
+            {
+              name: 'name',
+              in: 'path',
+              required: true,
+              schema: {
+                type: 'string',
+                enum: [
+                  'user.create',
+                  'user.list',
+                  'user.disable',
+                  'client.create',
+                  'client.list',
+                  'client.delete',
+                  'keys.rotate',
+                  'keys.list',
+                  'sessions.list',
+                  'revoke.user',
+                  'revoke.session',
+                  'purge',
+                  'audit.list',
+                ],
+              },
+            },
+          ],
           requestBody: { content: json({ type: 'object' }) },
-          responses: { '200': { description: '{"result": …}' }, '401': apiError('Admin credential required'), '404': apiError('Not enabled (PostgreSQL mode) or unknown command') },
+          responses: {
+            '200': { description: '{"result": …}' },
+            '401': apiError('Admin credential required'),
+            '404': apiError('Not enabled (PostgreSQL mode) or unknown command'),
+          },
         },
       },
-      '/metrics': { get: { summary: 'Prometheus metrics (Bearer METRICS_TOKEN when set)', tags: ['operations'], responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, '401': apiError('METRICS_TOKEN required') } } },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics (Bearer METRICS_TOKEN when set)',
+          tags: ['operations'],
+          responses: {
+            '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } },
+            '401': apiError('METRICS_TOKEN required'),
+          },
+        },
+      },
       '/healthz': { get: { summary: 'The process is up', tags: ['operations'], responses: { '200': { description: 'ok' } } } },
-      '/readyz': { get: { summary: 'The database answers', tags: ['operations'], responses: { '200': { description: 'ready' }, '503': { description: 'Database unreachable (Retry-After)' } } } },
+      '/readyz': {
+        get: {
+          summary: 'The database answers',
+          tags: ['operations'],
+          responses: { '200': { description: 'ready' }, '503': { description: 'Database unreachable (Retry-After)' } },
+        },
+      },
     },
     components: {
       securitySchemes: {
         bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT (RFC 9068)' },
         clientBasic: { type: 'http', scheme: 'basic', description: 'client_id:client_secret, form-urlencoded (RFC 6749 §2.3.1)' },
-        clientSecretPost: { type: 'apiKey', in: 'query', name: 'client_secret', description: 'client_id and client_secret in the request body' },
+        clientSecretPost: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'client_secret',
+          description: 'client_id and client_secret in the request body',
+        },
         publicClient: { type: 'apiKey', in: 'query', name: 'client_id', description: 'Public clients send client_id in the body' },
         adminBearer: { type: 'http', scheme: 'bearer', description: 'The credential in DATA_DIR/admin.json' },
       },
       schemas: {
-        OAuthError: { type: 'object', required: ['error', 'error_description'], properties: { error: { type: 'string' }, error_description: { type: 'string' } } },
-        ApiError: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } },
+        OAuthError: {
+          type: 'object',
+          required: ['error', 'error_description'],
+          properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+        },
+        ApiError: {
+          type: 'object',
+          required: ['error', 'message'],
+          properties: { error: { type: 'string' }, message: { type: 'string' } },
+        },
         TokenRequest: {
           type: 'object',
           required: ['grant_type'],
           properties: {
             grant_type: { type: 'string', enum: ['password', 'refresh_token', 'client_credentials'] },
-            username: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' },
-            refresh_token: { type: 'string' }, scope: { type: 'string' }, client_id: { type: 'string' }, client_secret: { type: 'string' },
+            username: { type: 'string' },
+            email: { type: 'string' },
+            password: { type: 'string' },
+            refresh_token: { type: 'string' },
+            scope: { type: 'string' },
+            client_id: { type: 'string' },
+            client_secret: { type: 'string' },
           },
         },
         TokenResponse: {
           type: 'object',
           required: ['access_token', 'token_type', 'expires_in', 'scope'],
-          properties: { access_token: { type: 'string' }, token_type: { const: 'Bearer' }, expires_in: { type: 'integer' }, refresh_token: { type: 'string' }, scope: { type: 'string' } },
+          properties: {
+            access_token: { type: 'string' },
+            token_type: { const: 'Bearer' },
+            expires_in: { type: 'integer' },
+            refresh_token: { type: 'string' },
+            scope: { type: 'string' },
+          },
         },
-        Introspection: { type: 'object', required: ['active'], properties: { active: { type: 'boolean' }, token_type: { type: 'string' }, sub: { type: 'string' }, client_id: { type: 'string' }, scope: { type: 'string' }, exp: { type: 'integer' }, iat: { type: 'integer' }, sid: { type: 'string' }, username: { type: 'string' } } },
-        User: { type: 'object', properties: { id: { type: 'string', format: 'uuid' }, username: { type: 'string' }, email: { type: 'string' }, created_at: { type: 'string', format: 'date-time' } } },
-        Me: { allOf: [ref('User'), { type: 'object', properties: { session_id: { type: 'string' }, client_id: { type: 'string' }, scope: { type: 'string' } } }] },
-        Session: { type: 'object', properties: { id: { type: 'string' }, client_id: { type: 'string' }, created_at: { type: 'string' }, last_used_at: { type: 'string' }, expires_at: { type: 'string' }, user_agent: { type: ['string', 'null'] }, ip: { type: ['string', 'null'] }, current: { type: 'boolean' } } },
-        RevocationEntry: { type: 'object', required: ['id', 'kind', 'key', 'expires_at'], properties: { id: { type: 'integer' }, kind: { type: 'string', enum: ['session', 'user', 'token'] }, key: { type: 'string' }, not_before: { type: ['string', 'null'] }, expires_at: { type: 'string' } } },
-        RevocationPage: { type: 'object', properties: { revocations: { type: 'array', items: ref('RevocationEntry') }, cursor: { type: 'integer' }, has_more: { type: 'boolean' } } },
-        Metadata: { type: 'object', required: ['issuer', 'jwks_uri', 'token_endpoint'], properties: { issuer: { type: 'string' }, jwks_uri: { type: 'string' }, token_endpoint: { type: 'string' }, revocation_endpoint: { type: 'string' }, introspection_endpoint: { type: 'string' }, revocation_feed_endpoint: { type: 'string' }, revocation_stream_endpoint: { type: 'string' } } },
-        Jwks: { type: 'object', properties: { keys: { type: 'array', items: { type: 'object', properties: { kty: { const: 'RSA' }, kid: { type: 'string' }, alg: { const: 'RS256' }, use: { const: 'sig' }, n: { type: 'string' }, e: { type: 'string' } } } } } },
+        Introspection: {
+          type: 'object',
+          required: ['active'],
+          properties: {
+            active: { type: 'boolean' },
+            token_type: { type: 'string' },
+            sub: { type: 'string' },
+            client_id: { type: 'string' },
+            scope: { type: 'string' },
+            exp: { type: 'integer' },
+            iat: { type: 'integer' },
+            sid: { type: 'string' },
+            username: { type: 'string' },
+          },
+        },
+        User: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid' },
+            username: { type: 'string' },
+            email: { type: 'string' },
+            created_at: { type: 'string', format: 'date-time' },
+          },
+        },
+        Me: {
+          allOf: [
+            ref('User'),
+            { type: 'object', properties: { session_id: { type: 'string' }, client_id: { type: 'string' }, scope: { type: 'string' } } },
+          ],
+        },
+        Session: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' },
+            client_id: { type: 'string' },
+            created_at: { type: 'string' },
+            last_used_at: { type: 'string' },
+            expires_at: { type: 'string' },
+            user_agent: { type: ['string', 'null'] },
+            ip: { type: ['string', 'null'] },
+            current: { type: 'boolean' },
+          },
+        },
+        RevocationEntry: {
+          type: 'object',
+          required: ['id', 'kind', 'key', 'expires_at'],
+          properties: {
+            id: { type: 'integer' },
+            kind: { type: 'string', enum: ['session', 'user', 'token'] },
+            key: { type: 'string' },
+            not_before: { type: ['string', 'null'] },
+            expires_at: { type: 'string' },
+          },
+        },
+        RevocationPage: {
+          type: 'object',
+          properties: {
+            revocations: { type: 'array', items: ref('RevocationEntry') },
+            cursor: { type: 'integer' },
+            has_more: { type: 'boolean' },
+          },
+        },
+        Metadata: {
+          type: 'object',
+          required: ['issuer', 'jwks_uri', 'token_endpoint'],
+          properties: {
+            issuer: { type: 'string' },
+            jwks_uri: { type: 'string' },
+            token_endpoint: { type: 'string' },
+            revocation_endpoint: { type: 'string' },
+            introspection_endpoint: { type: 'string' },
+            revocation_feed_endpoint: { type: 'string' },
+            revocation_stream_endpoint: { type: 'string' },
+          },
+        },
+        Jwks: {
+          type: 'object',
+          properties: {
+            keys: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: {
+                  kty: { const: 'RSA' },
+                  kid: { type: 'string' },
+                  alg: { const: 'RS256' },
+                  use: { const: 'sig' },
+                  n: { type: 'string' },
+                  e: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
       },
     },
   };

@@ -60,7 +60,7 @@ export class RevocationHub {
   catchUp(): Promise<void> {
     this.polling ??= (async () => {
       try {
-        for (let hasMore = true; hasMore; ) {
+        for (let hasMore = true; hasMore;) {
           const page = await listRevocations(this.db.knex, this.cursor, 1000);
           for (const entry of page.entries) {
             if (!this.relayedAhead.delete(entry.id)) {

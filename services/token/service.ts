@@ -29,10 +29,7 @@ export interface RunningTokenService {
 
 const KEY_RELOAD_INTERVAL_MS = 60_000;
 
-export async function startTokenService(
-  config: TokenServiceConfig,
-  options: { logger?: Logger } = {},
-): Promise<RunningTokenService> {
+export async function startTokenService(config: TokenServiceConfig, options: { logger?: Logger } = {}): Promise<RunningTokenService> {
   const logger = options.logger ?? createLogger({ name: 'token-service', level: config.LOG_LEVEL });
   if (!config.KEY_ENCRYPTION_KEY) {
     logger.warn('KEY_ENCRYPTION_KEY is not set: signing keys are stored unencrypted in the database');
@@ -82,7 +79,8 @@ export async function startTokenService(
     };
     // With the embedded database this process is the only way in: the admin
     // endpoint lets `authctl` work while the service runs.
-    const adminFile = db.kind === 'pglite' && !config.DATA_DIR.startsWith('memory://') ? path.join(config.DATA_DIR, 'admin.json') : undefined;
+    const adminFile =
+      db.kind === 'pglite' && !config.DATA_DIR.startsWith('memory://') ? path.join(config.DATA_DIR, 'admin.json') : undefined;
     if (adminFile) service.adminToken = randomToken(32);
 
     const app = createTokenApp(service, streams);

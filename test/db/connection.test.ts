@@ -31,9 +31,14 @@ describe('database layer (embedded PGlite)', () => {
     const holder = await openDatabase({ dataDir: dir });
     try {
       let failure: unknown;
-      await openDatabase({ dataDir: dir }).then((db) => db.close(), (error: unknown) => (failure = error));
+      await openDatabase({ dataDir: dir }).then(
+        (db) => db.close(),
+        (error: unknown) => (failure = error),
+      );
       expect(failure).to.be.instanceOf(DirectoryInUseError);
-      expect((failure as Error).message).to.match(/already open in process \d+/).and.match(/DATABASE_URL/);
+      expect((failure as Error).message)
+        .to.match(/already open in process \d+/)
+        .and.match(/DATABASE_URL/);
     } finally {
       await holder.close();
     }

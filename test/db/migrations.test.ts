@@ -31,9 +31,13 @@ describe('database migrations', () => {
     });
 
     const insertUser = (username: string, email: string) =>
-      db.knex('users').insert({ username, email, password_hash: 'scrypt$x' }).returning('id').then((rows) => (rows[0] as { id: string }).id);
+      db
+        .knex('users')
+        .insert({ username, email, password_hash: 'scrypt$x' })
+        .returning('id')
+        .then((rows) => (rows[0] as { id: string }).id);
 
-    it('backfills the canonical columns with the service\'s own function, and moves uniqueness to them', async () => {
+    it("backfills the canonical columns with the service's own function, and moves uniqueness to them", async () => {
       const spellings: Array<[string, string]> = [
         ['Alice', 'Alice@Example.COM'],
         ['ＢＯＢ', 'ｂｏｂ@example.com'],
@@ -55,8 +59,15 @@ describe('database migrations', () => {
       expect(indexes).not.to.include('users_username_lower');
       expect(indexes).not.to.include('users_email_lower');
       let failure: { code?: string } | undefined;
-      await db.knex('users')
-        .insert({ username: 'office', email: 'new@example.com', username_canonical: 'office', email_canonical: 'new@example.com', password_hash: 'x' })
+      await db
+        .knex('users')
+        .insert({
+          username: 'office',
+          email: 'new@example.com',
+          username_canonical: 'office',
+          email_canonical: 'new@example.com',
+          password_hash: 'x',
+        })
         .catch((error: { code?: string }) => (failure = error));
       expect(failure?.code, '"office" is "oﬃce" in canonical form').to.equal('23505');
     });

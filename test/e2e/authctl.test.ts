@@ -54,7 +54,18 @@ describe('authctl on its own (embedded database, no service running)', function 
 
   it('migrates, creates and lists users and clients; a secret is shown once and stored hashed', async () => {
     expect((await authctl(env, 'migrate')).code).to.equal(0);
-    const created = await authctl(env, 'user', 'create', '--username', 'carol', '--email', 'carol@example.com', '--password', 'Correct-Horse-9', '--json');
+    const created = await authctl(
+      env,
+      'user',
+      'create',
+      '--username',
+      'carol',
+      '--email',
+      'carol@example.com',
+      '--password',
+      'Correct-Horse-9',
+      '--json',
+    );
     expect(created.code, created.stderr).to.equal(0);
     expect(JSON.parse(created.stdout)).to.include({ username: 'carol' });
     const weak = await authctl(env, 'user', 'create', '--username', 'dave', '--email', 'dave@example.com', '--password', 'short');
@@ -63,7 +74,18 @@ describe('authctl on its own (embedded database, no service running)', function 
     const users = JSON.parse((await authctl(env, 'user', 'list', '--json')).stdout) as Array<{ username: string }>;
     expect(users.map((u) => u.username)).to.include('carol');
 
-    const client = await authctl(env, 'client', 'create', '--client-id', 'reports', '--grant-types', 'client_credentials', '--scopes', 'notes:read', '--json');
+    const client = await authctl(
+      env,
+      'client',
+      'create',
+      '--client-id',
+      'reports',
+      '--grant-types',
+      'client_credentials',
+      '--scopes',
+      'notes:read',
+      '--json',
+    );
     const { client_secret: secret } = JSON.parse(client.stdout) as { client_secret: string };
     expect(secret).to.match(/^[A-Za-z0-9_-]{43}$/);
     const userShaped = await authctl(env, 'client', 'create', '--client-id', crypto.randomUUID(), '--grant-types', 'client_credentials');

@@ -29,7 +29,10 @@ describe('end to end: gateway metrics', () => {
     const { tokens } = await registerAndLogin(stack.token.url);
     expect((await request(stack.gateway.url, 'GET', '/whoami', { token: tokens.access_token })).status).to.equal(200);
     await request(stack.token.url, 'POST', '/auth/logout', { token: tokens.access_token });
-    await eventually(async () => (await request(stack.gateway.url, 'GET', '/whoami', { token: tokens.access_token })).status === 401, 'revoked');
+    await eventually(
+      async () => (await request(stack.gateway.url, 'GET', '/whoami', { token: tokens.access_token })).status === 401,
+      'revoked',
+    );
     await request(stack.gateway.url, 'GET', '/whoami');
 
     const text = await scrape();
@@ -37,7 +40,9 @@ describe('end to end: gateway metrics', () => {
     expect(sample(text, 'gateway_requests_total', 'route="whoami",status="401"')).to.be.at.least(2);
     expect(sample(text, 'gateway_auth_outcomes_total', 'outcome="authenticated",reason=""')).to.be.at.least(1);
     expect(sample(text, 'gateway_auth_outcomes_total', 'outcome="invalid_token",reason="session revoked"')).to.be.at.least(1);
-    expect(sample(text, 'gateway_upstream_response_seconds_count', 'route="whoami"')).to.equal(sample(text, 'gateway_requests_total', 'route="whoami",status="200"'));
+    expect(sample(text, 'gateway_upstream_response_seconds_count', 'route="whoami"')).to.equal(
+      sample(text, 'gateway_requests_total', 'route="whoami",status="200"'),
+    );
     expect(sample(text, 'gateway_revocation_propagation_seconds_count')).to.be.at.least(1);
     expect(sample(text, 'gateway_revocation_feed_connected')).to.equal(1);
     expect(sample(text, 'gateway_denylist_entries', 'kind="session"')).to.be.at.least(1);

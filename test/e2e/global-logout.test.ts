@@ -16,7 +16,7 @@ describe('end to end: global logout, then log in again at once', () => {
 
   const whoami = (token: string) => request(stack.gateway.url, 'GET', '/whoami', { token });
 
-  it('refuses every earlier token at the gateway and accepts the new one, also within the logout\'s second', async () => {
+  it("refuses every earlier token at the gateway and accepts the new one, also within the logout's second", async () => {
     let sameSecond = 0;
     for (let round = 0; round < 5; round += 1) {
       const T = stack.token.url;
@@ -46,6 +46,6 @@ describe('end to end: global logout, then log in again at once', () => {
         sameSecond += 1;
       }
     }
-    expect(sameSecond, 'rounds whose login landed in the second after the logout\'s').to.be.greaterThan(0);
+    expect(sameSecond, "rounds whose login landed in the second after the logout's").to.be.greaterThan(0);
   });
 });

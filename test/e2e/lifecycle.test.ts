@@ -38,7 +38,12 @@ describe('process life cycle', function () {
     const tokenPort = await freePort();
     const gatewayPort = await freePort();
     const issuer = `http://127.0.0.1:${tokenPort}`;
-    const token = launch('services/token/server.ts', { TOKEN_PORT: String(tokenPort), ISSUER: issuer, DATA_DIR: dataDir, CLIENTS_FILE: DEV_CLIENTS_FILE });
+    const token = launch('services/token/server.ts', {
+      TOKEN_PORT: String(tokenPort),
+      ISSUER: issuer,
+      DATA_DIR: dataDir,
+      CLIENTS_FILE: DEV_CLIENTS_FILE,
+    });
     const gateway = launch('gateway/server.ts', { GATEWAY_PORT: String(gatewayPort), TOKEN_ISSUER: issuer });
     try {
       await eventually(() => answers(`${issuer}/readyz`), 'token service ready', 30_000);

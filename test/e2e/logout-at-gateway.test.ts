@@ -22,7 +22,15 @@ describe('end to end: logout takes effect at the gateway', () => {
         routes: {
           routes: [
             { id: 'whoami', prefix: '/whoami', upstream: '${WHOAMI_URL}', auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'notes-read', prefix: '/notes', methods: ['GET'], upstream: '${NOTES_URL}', auth: 'required', audience: 'notes', scopes: ['notes:read'] },
+            {
+              id: 'notes-read',
+              prefix: '/notes',
+              methods: ['GET'],
+              upstream: '${NOTES_URL}',
+              auth: 'required',
+              audience: 'notes',
+              scopes: ['notes:read'],
+            },
             { id: 'down', prefix: '/down', upstream: 'http://127.0.0.1:1', auth: 'none' },
             { id: 'slow', prefix: '/slow', upstream: `http://127.0.0.1:${slowPort}`, auth: 'none', timeout: '200ms' },
           ],
@@ -67,7 +75,10 @@ describe('end to end: logout takes effect at the gateway', () => {
     const rotated = await refresh(T, tokens.refresh_token);
     expect((await whoami(rotated.body.access_token)).status).to.equal(200);
     // Replay the spent token outside the grace window.
-    await stack.token.service.knex('refresh_tokens').whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 60_000) });
+    await stack.token.service
+      .knex('refresh_tokens')
+      .whereNotNull('consumed_at')
+      .update({ consumed_at: new Date(Date.now() - 60_000) });
     expect((await refresh(T, tokens.refresh_token)).status).to.equal(400);
     await eventually(rejectedAtGateway(rotated.body.access_token), 'the child access token rejected');
     expect((await whoami(tokens.access_token)).status).to.equal(401);

@@ -28,7 +28,10 @@ describe('end to end: two token services and two gateways on one PostgreSQL', fu
 
   const statusAt = async (gateway: Gateway, token: string) => (await request(gateway.url, 'GET', '/whoami', { token })).status;
 
-  for (const [name, via] of [['instance A', () => a], ['instance B', () => b]] as const) {
+  for (const [name, via] of [
+    ['instance A', () => a],
+    ['instance B', () => b],
+  ] as const) {
     it(`enforces a logout made through ${name} at both gateways`, async () => {
       const service = via();
       const { tokens } = await registerAndLogin(a.token.url);

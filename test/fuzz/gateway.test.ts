@@ -33,7 +33,19 @@ interface Seen {
 
 const ROUTE_IDS = ['req', 'scoped', 'admin', 'opt', 'pub', 'ws', 'hosted'] as const;
 type RouteId = (typeof ROUTE_IDS)[number];
-const CREDENTIALS = ['none', 'user', 'user-lowercase', 'machine', 'revoked', 'refresh', 'garbage', 'basic', 'huge', 'two-tokens', 'empty'] as const;
+const CREDENTIALS = [
+  'none',
+  'user',
+  'user-lowercase',
+  'machine',
+  'revoked',
+  'refresh',
+  'garbage',
+  'basic',
+  'huge',
+  'two-tokens',
+  'empty',
+] as const;
 type Credential = (typeof CREDENTIALS)[number];
 
 /** Echo upstream of one route: reports what it received (and that it was reached at all). */
@@ -60,15 +72,18 @@ async function startEcho(route: string, seen: Seen[]): Promise<Echo> {
 function send(base: string, options: { method: string; path: string; headers: Record<string, string>; body?: string }): Promise<Exchange> {
   return new Promise((resolve, reject) => {
     const url = new URL(base);
-    const req = http.request({ host: url.hostname, port: url.port, method: options.method, path: options.path, headers: options.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: url.hostname, port: url.port, method: options.method, path: options.path, headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('upgrade', (res, socket) => {
       clearTimeout(timer);
       socket.destroy();
@@ -88,20 +103,63 @@ function send(base: string, options: { method: string; path: string; headers: Re
 
 const segment = (value: string): string =>
   [...Buffer.from(value, 'utf8')]
-    .map((byte) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`))
+    .map((byte) =>
+      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte))
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
     .join('');
 
 const pathArb = fc
   .tuple(
-    fc.constantFrom('/req', '/scoped', '/admin', '/opt', '/pub', '/ws', '/healthz', '/readyz', '/nope', '', '/REQ', '/req.', '/reqx', '/pub/..', '/pub/%2e%2e', '/pub/%2E%2E/admin', '//admin', '/./admin'),
+    fc.constantFrom(
+      '/req',
+      '/scoped',
+      '/admin',
+      '/opt',
+      '/pub',
+      '/ws',
+      '/healthz',
+      '/readyz',
+      '/nope',
+      '',
+      '/REQ',
+      '/req.',
+      '/reqx',
+      '/pub/..',
+      '/pub/%2e%2e',
+      '/pub/%2E%2E/admin',
+      '//admin',
+      '/./admin',
+    ),
     fc.array(
       fc.oneof(
-        { weight: 3, arbitrary: fc.constantFrom('x', 'admin', '..', '.', '', '%2e%2e', '%2F', '%00', '%', '%zz', ';', 'req', 'a b'.replace(' ', '%20')) },
+        {
+          weight: 3,
+          arbitrary: fc.constantFrom(
+            'x',
+            'admin',
+            '..',
+            '.',
+            '',
+            '%2e%2e',
+            '%2F',
+            '%00',
+            '%',
+            '%zz',
+            ';',
+            'req',
+            'a b'.replace(' ', '%20'),
+          ),
+        },
         { weight: 1, arbitrary: nastyString.map(segment) },
       ),
       { maxLength: 4 },
     ),
-    fc.oneof({ weight: 3, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('?a=1', '?access_token=x', '?', '?%zz', '?a=1&a=2', '#frag') }),
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constant('') },
+      { weight: 1, arbitrary: fc.constantFrom('?a=1', '?access_token=x', '?', '?%zz', '?a=1&a=2', '#frag') },
+    ),
   )
   .map(([prefix, segments, query]) => `${prefix}${segments.length ? '/' : ''}${segments.join('/')}${query}` || '/');
 
@@ -135,16 +193,36 @@ const spoofedHeaders = fc.dictionary(
     'expect',
     'transfer-encoding',
   ),
-  fc.oneof(fc.constantFrom('admin', 'keep-alive, x-auth-subject', 'close', 'trailers', 'api.example', 'api.example:8080', 'chunked', '100-continue', 'application/json'), headerValue),
+  fc.oneof(
+    fc.constantFrom(
+      'admin',
+      'keep-alive, x-auth-subject',
+      'close',
+      'trailers',
+      'api.example',
+      'api.example:8080',
+      'chunked',
+      '100-continue',
+      'application/json',
+    ),
+    headerValue,
+  ),
   { maxKeys: 4 },
 );
 
 const requestArb = fc.record({
-  method: fc.oneof({ weight: 5, arbitrary: fc.constantFrom('GET', 'POST') }, { weight: 2, arbitrary: fc.constantFrom('HEAD', 'DELETE', 'PUT', 'PATCH', 'OPTIONS') }, { weight: 1, arbitrary: fc.constantFrom('PROPFIND', 'M-SEARCH', 'PURGE') }),
+  method: fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom('GET', 'POST') },
+    { weight: 2, arbitrary: fc.constantFrom('HEAD', 'DELETE', 'PUT', 'PATCH', 'OPTIONS') },
+    { weight: 1, arbitrary: fc.constantFrom('PROPFIND', 'M-SEARCH', 'PURGE') },
+  ),
   path: pathArb,
   credential: fc.constantFrom(...CREDENTIALS),
   headers: spoofedHeaders,
-  upgrade: fc.oneof({ weight: 6, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom('valid', 'bad-key', 'bad-version', 'not-websocket') }),
+  upgrade: fc.oneof(
+    { weight: 6, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.constantFrom('valid', 'bad-key', 'bad-version', 'not-websocket') },
+  ),
   body: fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: nastyString }),
 });
 
@@ -173,7 +251,15 @@ describe('fuzz: gateway (fast-check)', function () {
         routes: {
           routes: [
             { id: 'req', prefix: '/req', upstream: upstream('req'), auth: 'required', audience: 'whoami' },
-            { id: 'scoped', prefix: '/scoped', methods: ['GET', 'POST'], upstream: upstream('scoped'), auth: 'required', audience: 'notes', scopes: ['notes:read'] },
+            {
+              id: 'scoped',
+              prefix: '/scoped',
+              methods: ['GET', 'POST'],
+              upstream: upstream('scoped'),
+              auth: 'required',
+              audience: 'notes',
+              scopes: ['notes:read'],
+            },
             { id: 'admin', prefix: '/admin', upstream: upstream('admin'), auth: 'required', audience: 'whoami', scopes: ['admin'] },
             { id: 'opt', prefix: '/opt', upstream: upstream('opt'), auth: 'optional', audience: 'whoami' },
             { id: 'pub', prefix: '/pub', upstream: upstream('pub'), auth: 'none', strip_prefix: true, forward_authorization: false },
@@ -193,7 +279,13 @@ describe('fuzz: gateway (fast-check)', function () {
       form: { grant_type: 'client_credentials' },
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
     });
-    tokens = { user: user.tokens.access_token, machine: machine.body.access_token, revoked: revoked.tokens.access_token, refresh: user.tokens.refresh_token, userId: user.userId };
+    tokens = {
+      user: user.tokens.access_token,
+      machine: machine.body.access_token,
+      revoked: revoked.tokens.access_token,
+      refresh: user.tokens.refresh_token,
+      userId: user.userId,
+    };
   });
   after(async () => {
     if (process.env.SUITE_STATS) console.log(stats.report('gateway fuzzing'));
@@ -248,7 +340,10 @@ describe('fuzz: gateway (fast-check)', function () {
       case 'ws':
         return { ok: user, subject: tokens.userId };
       case 'scoped':
-        return { ok: (user || credential === 'machine') && ['GET', 'HEAD', 'POST'].includes(method), subject: credential === 'machine' ? DEMO_SERVICE_CLIENT.id : tokens.userId };
+        return {
+          ok: (user || credential === 'machine') && ['GET', 'HEAD', 'POST'].includes(method),
+          subject: credential === 'machine' ? DEMO_SERVICE_CLIENT.id : tokens.userId,
+        };
       case 'opt':
         return { ok: user || anonymous, subject: user ? tokens.userId : null };
       case 'admin':
@@ -281,7 +376,10 @@ describe('fuzz: gateway (fast-check)', function () {
     for (const name of Object.keys(hit.headers)) {
       expect(name, `${what}: a header with "_" reached "${hit.route}"`).not.to.include('_');
       if (/^(x-auth|x-user)(-|$)/.test(name)) expect(GATEWAY_IDENTITY, `${what}: ${name} reached "${hit.route}"`).to.include(name);
-      expect(['remote-user', 'true-client-ip', 'x-original-url', 'x-http-method-override'], `${what}: ${name} reached "${hit.route}"`).not.to.include(name);
+      expect(
+        ['remote-user', 'true-client-ip', 'x-original-url', 'x-http-method-override'],
+        `${what}: ${name} reached "${hit.route}"`,
+      ).not.to.include(name);
     }
     if (subject === undefined) {
       for (const name of GATEWAY_IDENTITY) expect(hit.headers[name], `${what}: ${name} without a subject`).to.equal(undefined);
@@ -347,7 +445,10 @@ describe('fuzz: gateway (fast-check)', function () {
     );
     for (const hit of seen.slice(judged)) judgeHit(hit);
     if (process.env.SUITE_STATS) console.log(`upstream hits: ${seen.length}, recorded after the client's answer: ${late}`);
-    expect(seen.some((hit) => hit.route === 'req'), 'some requests got through').to.equal(true);
+    expect(
+      seen.some((hit) => hit.route === 'req'),
+      'some requests got through',
+    ).to.equal(true);
   });
 
   it('raw bytes that are not quite HTTP: a 4xx or a closed connection, never 5xx, never a crash', async () => {

@@ -22,7 +22,12 @@ const randomSeed = Math.floor(Math.random() * 2 ** 31);
 export const runs = (base: number): number => Math.max(1, Math.round(base * Number(process.env.FUZZ_SCALE ?? 1)));
 
 /** fc.assert with the suite's seed; a failure says how to replay it. */
-export async function check<T>(name: string, arbitrary: fc.Arbitrary<T>, predicate: (value: T) => Promise<void>, numRuns: number): Promise<void> {
+export async function check<T>(
+  name: string,
+  arbitrary: fc.Arbitrary<T>,
+  predicate: (value: T) => Promise<void>,
+  numRuns: number,
+): Promise<void> {
   // Each property gets its own stream of inputs, derived from the suite's seed and its name.
   const base = fuzzSeed();
   let seed = base;

@@ -13,7 +13,20 @@ import { buildRouter } from '../../services/token/app.ts';
 import { RevocationStreams } from '../../services/token/actions/revocation-feed.ts';
 import { basic, registerAndLogin, request } from '../support/http.ts';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
-import { check, FuzzStats, garbageBytes, headerValue, nastyJson, nastyString, rowCounts, runs, send, sendRaw, statusesIn, type RawRequest } from './support.ts';
+import {
+  check,
+  FuzzStats,
+  garbageBytes,
+  headerValue,
+  nastyJson,
+  nastyString,
+  rowCounts,
+  runs,
+  send,
+  sendRaw,
+  statusesIn,
+  type RawRequest,
+} from './support.ts';
 
 /** Real credentials, renewed for every property so that earlier runs' logouts do not starve later ones. */
 interface Pool {
@@ -69,32 +82,80 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Valid requests per endpoint, which the fuzzer then mutates: the way past the first validation. */
 const TEMPLATES: Record<string, Array<Array<[string, unknown]>>> = {
   '/oauth/token': [
-    [['grant_type', 'password'], ['client_id', 'web'], ['username', '$username'], ['password', '$password']],
-    [['grant_type', 'refresh_token'], ['client_id', 'web'], ['refresh_token', '$refresh']],
-    [['grant_type', 'client_credentials'], ['client_id', 'demo-service'], ['client_secret', '$demo_secret']],
+    [
+      ['grant_type', 'password'],
+      ['client_id', 'web'],
+      ['username', '$username'],
+      ['password', '$password'],
+    ],
+    [
+      ['grant_type', 'refresh_token'],
+      ['client_id', 'web'],
+      ['refresh_token', '$refresh'],
+    ],
+    [
+      ['grant_type', 'client_credentials'],
+      ['client_id', 'demo-service'],
+      ['client_secret', '$demo_secret'],
+    ],
   ],
   '/oauth/revoke': [
-    [['token', '$access'], ['client_id', 'web']],
-    [['token', '$refresh'], ['client_id', 'web'], ['token_type_hint', 'refresh_token']],
-    [['token', '$machine'], ['client_id', 'demo-service'], ['client_secret', '$demo_secret']],
+    [
+      ['token', '$access'],
+      ['client_id', 'web'],
+    ],
+    [
+      ['token', '$refresh'],
+      ['client_id', 'web'],
+      ['token_type_hint', 'refresh_token'],
+    ],
+    [
+      ['token', '$machine'],
+      ['client_id', 'demo-service'],
+      ['client_secret', '$demo_secret'],
+    ],
   ],
   '/oauth/introspect': [
-    [['token', '$access'], ['client_id', 'demo-service'], ['client_secret', '$demo_secret']],
-    [['token', '$refresh'], ['client_id', 'demo-service'], ['client_secret', '$demo_secret']],
+    [
+      ['token', '$access'],
+      ['client_id', 'demo-service'],
+      ['client_secret', '$demo_secret'],
+    ],
+    [
+      ['token', '$refresh'],
+      ['client_id', 'demo-service'],
+      ['client_secret', '$demo_secret'],
+    ],
   ],
-  '/auth/register': [[['username', '$new_username'], ['email', '$new_email'], ['password', 'Correct-Horse-Battery-9']]],
+  '/auth/register': [
+    [
+      ['username', '$new_username'],
+      ['email', '$new_email'],
+      ['password', 'Correct-Horse-Battery-9'],
+    ],
+  ],
   '/auth/login': [
-    [['username', '$username'], ['password', '$password']],
-    [['email', '$email'], ['password', '$password'], ['scope', 'notes:read']],
+    [
+      ['username', '$username'],
+      ['password', '$password'],
+    ],
+    [
+      ['email', '$email'],
+      ['password', '$password'],
+      ['scope', 'notes:read'],
+    ],
   ],
   '/auth/logout': [[['scope', 'local']], [['scope', 'others']], [['scope', 'global']]],
 };
 
 const bodySpec = fc.record({
   template: fc.oneof({ weight: 1, arbitrary: fc.constant(-1) }, { weight: 2, arbitrary: fc.nat(2) }),
-  fields: fc.array(fc.tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...FIELD_NAMES) }, { weight: 1, arbitrary: nastyString }), fieldValue), {
-    maxLength: 4,
-  }),
+  fields: fc.array(
+    fc.tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...FIELD_NAMES) }, { weight: 1, arbitrary: nastyString }), fieldValue),
+    {
+      maxLength: 4,
+    },
+  ),
   encoding: fc.constantFrom('json', 'json', 'json', 'form', 'form', 'form', 'raw', 'none', 'deep'),
   contentType: fc.oneof(
     { weight: 12, arbitrary: fc.constant('matching') },
@@ -115,10 +176,15 @@ const bodySpec = fc.record({
     },
     { weight: 1, arbitrary: headerValue },
   ),
-  formExtras: fc.array(fc.constantFrom('&&', '=x', 'a[b]=c', 'a[]=1', '__proto__[admin]=1', 'x=%zz', '%', 'grant_type', 'k=v=w', '+'), { maxLength: 3 }),
+  formExtras: fc.array(fc.constantFrom('&&', '=x', 'a[b]=c', 'a[]=1', '__proto__[admin]=1', 'x=%zz', '%', 'grant_type', 'k=v=w', '+'), {
+    maxLength: 3,
+  }),
   raw: nastyString,
   depth: fc.integer({ min: 1, max: 5000 }),
-  contentEncoding: fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'compress', 'bogus') }),
+  contentEncoding: fc.oneof(
+    { weight: 12, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'compress', 'bogus') },
+  ),
 });
 
 const authSpec = fc.oneof(
@@ -142,14 +208,32 @@ const authSpec = fc.oneof(
 );
 
 const extraHeaders = fc.dictionary(
-  fc.constantFrom('accept', 'last-event-id', 'origin', 'x-forwarded-for', 'user-agent', 'x-request-id', 'cookie', 'accept-encoding', 'access-control-request-method', 'if-none-match', 'range'),
+  fc.constantFrom(
+    'accept',
+    'last-event-id',
+    'origin',
+    'x-forwarded-for',
+    'user-agent',
+    'x-request-id',
+    'cookie',
+    'accept-encoding',
+    'access-control-request-method',
+    'if-none-match',
+    'range',
+  ),
   headerValue,
   { maxKeys: 4 },
 );
 
 /** Percent-encodes any string (lone surrogates included) into a valid request-target segment. */
 const segment = (value: string): string =>
-  [...Buffer.from(value, 'utf8')].map((byte) => (/[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte)) ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  [...Buffer.from(value, 'utf8')]
+    .map((byte) =>
+      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte))
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
+    )
+    .join('');
 
 const pathSegment = fc.oneof(
   nastyString.map(segment),
@@ -164,7 +248,10 @@ const querySpec = fc.oneof(
     arbitrary: fc.array(
       fc.tuple(
         fc.constantFrom('after', 'limit', 'x', 'after', 'token', 'access_token'),
-        fc.oneof({ weight: 4, arbitrary: fc.constantFrom('0', '1', '5000', '5001', '-1', '1.5', '1e3', '', '999999999999999999') }, { weight: 1, arbitrary: nastyString }),
+        fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('0', '1', '5000', '5001', '-1', '1.5', '1e3', '', '999999999999999999') },
+          { weight: 1, arbitrary: nastyString },
+        ),
       ),
       { maxLength: 3 },
     ),
@@ -305,7 +392,7 @@ describe('fuzz: token service endpoints (fast-check)', function () {
   }
 
   function encodeBody(spec: BodySpec, path: string): { body: string | undefined; contentType: string | undefined } {
-    const template = spec.template >= 0 ? TEMPLATES[path]?.[spec.template % (TEMPLATES[path]?.length ?? 1)] ?? [] : [];
+    const template = spec.template >= 0 ? (TEMPLATES[path]?.[spec.template % (TEMPLATES[path]?.length ?? 1)] ?? []) : [];
     const entries = [...template, ...spec.fields].map(([name, value]) => [name, resolve(value)] as const);
     const matching = (type: string) => (spec.contentType === 'matching' ? type : spec.contentType);
     switch (spec.encoding) {
@@ -315,13 +402,16 @@ describe('fuzz: token service endpoints (fast-check)', function () {
         const pairs: string[] = [];
         for (const [name, value] of entries) {
           for (const item of Array.isArray(value) ? value : [value]) {
-            pairs.push(`${segment(name)}=${segment(typeof item === 'string' ? item : JSON.stringify(item) ?? '')}`);
+            pairs.push(`${segment(name)}=${segment(typeof item === 'string' ? item : (JSON.stringify(item) ?? ''))}`);
           }
         }
         return { body: [...pairs, ...spec.formExtras].join('&'), contentType: matching('application/x-www-form-urlencoded') };
       }
       case 'raw':
-        return { body: spec.raw, contentType: matching(path.startsWith('/oauth/') ? 'application/x-www-form-urlencoded' : 'application/json') };
+        return {
+          body: spec.raw,
+          contentType: matching(path.startsWith('/oauth/') ? 'application/x-www-form-urlencoded' : 'application/json'),
+        };
       case 'deep':
         return { body: `${'['.repeat(spec.depth)}${']'.repeat(spec.depth)}`, contentType: matching('application/json') };
       default:
@@ -363,7 +453,10 @@ describe('fuzz: token service endpoints (fast-check)', function () {
     const keys = oauth ? ['error', 'error_description'] : ['error', 'message'];
     expect(body, what).to.be.an('object');
     expect(Object.keys(body as object).sort(), what).to.deep.equal(keys);
-    for (const key of keys) expect((body as Record<string, unknown>)[key], `${what}: ${key}`).to.be.a('string').and.not.equal('');
+    for (const key of keys)
+      expect((body as Record<string, unknown>)[key], `${what}: ${key}`)
+        .to.be.a('string')
+        .and.not.equal('');
   }
 
   async function exercise(property: string, req: RawRequest): Promise<void> {
@@ -388,23 +481,46 @@ describe('fuzz: token service endpoints (fast-check)', function () {
   };
   const requestSpec = (methods: string[], path = ''): fc.Arbitrary<RequestSpec> =>
     fc.record({
-      method: fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...methods) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') }),
+      method: fc.oneof(
+        { weight: 6, arbitrary: fc.constantFrom(...methods) },
+        { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD') },
+      ),
       params: fc.array(pathSegment, { minLength: 1, maxLength: 2 }),
       query: querySpec,
-      auth: fc.oneof({ weight: 1, arbitrary: authSpec }, { weight: 1, arbitrary: fc.constantFrom(...(PREFERRED_AUTH[path] ?? ['bearer:access'])) }),
+      auth: fc.oneof(
+        { weight: 1, arbitrary: authSpec },
+        { weight: 1, arbitrary: fc.constantFrom(...(PREFERRED_AUTH[path] ?? ['bearer:access'])) },
+      ),
       headers: extraHeaders,
       body: bodySpec,
     }) as fc.Arbitrary<RequestSpec>;
 
   it('enumerates the endpoints to fuzz from the router', () => {
-    expect(endpoints.map((endpoint) => endpoint.path)).to.include.members(['/oauth/token', '/oauth/revoke', '/oauth/introspect', '/auth/register', '/auth/login', '/auth/logout', '/auth/me', '/auth/sessions', '/auth/sessions/:id', '/revocations', '/revocations/stream']);
+    expect(endpoints.map((endpoint) => endpoint.path)).to.include.members([
+      '/oauth/token',
+      '/oauth/revoke',
+      '/oauth/introspect',
+      '/auth/register',
+      '/auth/login',
+      '/auth/logout',
+      '/auth/me',
+      '/auth/sessions',
+      '/auth/sessions/:id',
+      '/revocations',
+      '/revocations/stream',
+    ]);
   });
 
   for (const endpoint of endpoints) {
     // The grant and account endpoints are where the logic is: more runs there.
     const deep = endpoint.methods.includes('POST') || endpoint.path.startsWith('/auth/');
     it(`${endpoint.methods.join('/')} ${endpoint.path}: never 5xx, documented error shape, rejected requests change nothing`, async () => {
-      await check(endpoint.path, requestSpec(endpoint.methods, endpoint.path), (spec) => exercise(`${endpoint.methods.join('/')} ${endpoint.path}`, build(endpoint.path, spec)), runs(deep ? 80 : 20));
+      await check(
+        endpoint.path,
+        requestSpec(endpoint.methods, endpoint.path),
+        (spec) => exercise(`${endpoint.methods.join('/')} ${endpoint.path}`, build(endpoint.path, spec)),
+        runs(deep ? 80 : 20),
+      );
     });
   }
 

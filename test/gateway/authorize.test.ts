@@ -38,7 +38,10 @@ describe('gateway: authorize', () => {
     const rejection = authorize(admin, withScopes('notes:read'));
     assert.equal(rejection?.status, 403);
     assert.equal(rejection?.error, 'insufficient_scope');
-    assert.equal(rejection?.headers?.['www-authenticate'], 'Bearer realm="gateway", error="insufficient_scope", error_description="requires scope admin audit", scope="admin audit"');
+    assert.equal(
+      rejection?.headers?.['www-authenticate'],
+      'Bearer realm="gateway", error="insufficient_scope", error_description="requires scope admin audit", scope="admin audit"',
+    );
   });
 
   it('does not mistake a scope for a prefix or a substring of another', () => {

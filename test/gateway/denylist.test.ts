@@ -83,7 +83,13 @@ describe('gateway: denylist', () => {
   });
 
   it('converts wire entries: not_before compared in whole seconds, null not_before covers every token', () => {
-    const user = toRevocation({ id: 1, kind: 'user', key: 'bob', not_before: '2030-01-01T00:00:00.900Z', expires_at: '2030-01-01T00:05:00Z' });
+    const user = toRevocation({
+      id: 1,
+      kind: 'user',
+      key: 'bob',
+      not_before: '2030-01-01T00:00:00.900Z',
+      expires_at: '2030-01-01T00:05:00Z',
+    });
     assert.equal(user.notBeforeSec, T0 / 1000);
     assert.equal(user.expiresAtMs, T0 + 300_000);
     assert.ok(revocationCovers(user, token({ sub: 'bob', iat: T0 / 1000 })));

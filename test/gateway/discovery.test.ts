@@ -12,12 +12,14 @@ describe('gateway: discovery through an internal token-service URL', () => {
     server = http.createServer((req, res) => {
       requested.push(req.url ?? '');
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({
-        issuer,
-        jwks_uri: `${issuer}/.well-known/jwks.json`,
-        revocation_feed_endpoint: `${issuer}/revocations`,
-        revocation_stream_endpoint: 'https://elsewhere.example.test/stream',
-      }));
+      res.end(
+        JSON.stringify({
+          issuer,
+          jwks_uri: `${issuer}/.well-known/jwks.json`,
+          revocation_feed_endpoint: `${issuer}/revocations`,
+          revocation_stream_endpoint: 'https://elsewhere.example.test/stream',
+        }),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     internal = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -46,7 +46,10 @@ describe('gateway: in-process with demo apps', function () {
     });
     gateway = await startGateway(
       { port: 0, issuer: authority.url, clientId: FEED_CLIENT.id, clientSecret: FEED_CLIENT.secret, routes: ROUTES },
-      { logger: createLogger({ name: 'gateway', level: 'info', destination: capture }), env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url } },
+      {
+        logger: createLogger({ name: 'gateway', level: 'info', destination: capture }),
+        env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url },
+      },
     );
   });
   after(async () => {
@@ -162,7 +165,10 @@ describe('gateway: in-process with demo apps', function () {
     });
     assert.equal(forbidden.status, 403);
     const listed = await call(gateway, '/notes', { token: reader });
-    assert.deepEqual((listed.body.notes as { text: string }[]).map((n) => n.text), ['buy milk']);
+    assert.deepEqual(
+      (listed.body.notes as { text: string }[]).map((n) => n.text),
+      ['buy milk'],
+    );
     const someoneElse = await call(gateway, '/notes', { token: await authority.token({ sub: 'otto' }) });
     assert.deepEqual(someoneElse.body.notes, []);
     const deleted = await call(gateway, `/notes/${String(created.body.id)}`, { method: 'DELETE', token: writer });

@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
-import { hostnameOf, matchRoute, parseRequestTarget, pathHasPrefix, upstreamPath, upstreamUrl } from '../../gateway/pipeline/match-route.ts';
+import {
+  hostnameOf,
+  matchRoute,
+  parseRequestTarget,
+  pathHasPrefix,
+  upstreamPath,
+  upstreamUrl,
+} from '../../gateway/pipeline/match-route.ts';
 import { compileRoutes, type RouteEntryInput } from '../../gateway/routes/schema.ts';
 
 function routes(...entries: Partial<RouteEntryInput>[]) {
@@ -47,11 +54,7 @@ describe('gateway: match route', () => {
   });
 
   it('selects by method on one prefix, and a missing method is a 405, never a shorter route', () => {
-    const table = routes(
-      { prefix: '/' },
-      { prefix: '/notes', methods: ['GET'] },
-      { prefix: '/notes', methods: ['POST', 'DELETE'] },
-    );
+    const table = routes({ prefix: '/' }, { prefix: '/notes', methods: ['GET'] }, { prefix: '/notes', methods: ['POST', 'DELETE'] });
     assert.equal(matchedId(table, 'GET', '/notes'), 'r1');
     assert.equal(matchedId(table, 'HEAD', '/notes'), 'r1');
     assert.equal(matchedId(table, 'DELETE', '/notes/7'), 'r2');

@@ -61,7 +61,14 @@ const strippedHeaders = strippedHeaderSet();
 describe('gateway: mutate headers', () => {
   it('drops every client-supplied identity and forwarding header and sets the verified identity', () => {
     assert.ok(route);
-    const out = mutateHeaders(spoofed, { route, claims, requestId: 'req-12345678', remoteAddress: '127.0.0.9', encrypted: false, strippedHeaders });
+    const out = mutateHeaders(spoofed, {
+      route,
+      claims,
+      requestId: 'req-12345678',
+      remoteAddress: '127.0.0.9',
+      encrypted: false,
+      strippedHeaders,
+    });
     assert.equal(out['x-auth-subject'], 'alice');
     assert.equal(out['x-auth-scopes'], 'notes:read notes:write');
     assert.equal(out['x-auth-session'], 'session-1');
@@ -78,7 +85,14 @@ describe('gateway: mutate headers', () => {
 
   it('drops hop-by-hop headers, including those named in Connection, and keeps end-to-end ones', () => {
     assert.ok(route);
-    const out = mutateHeaders(spoofed, { route, claims, requestId: 'req-12345678', remoteAddress: undefined, encrypted: true, strippedHeaders });
+    const out = mutateHeaders(spoofed, {
+      route,
+      claims,
+      requestId: 'req-12345678',
+      remoteAddress: undefined,
+      encrypted: true,
+      strippedHeaders,
+    });
     for (const name of ['connection', 'x-hop', 'keep-alive', 'proxy-authorization', 'expect']) assert.equal(out[name], undefined, name);
     assert.equal(out.accept, 'application/json');
     assert.equal(out['content-type'], 'text/plain');
@@ -151,7 +165,8 @@ describe('gateway: mutate headers', () => {
       for (const r of [route, permissive]) {
         const out = mutateHeaders(incoming, { ...base, route: r });
         const ownHeaders = new Set([...Object.values(IDENTITY_HEADERS), 'x-request-id', 'x-forwarded-for']);
-        for (const name of identityLike.map((n) => n.toLowerCase()).filter((n) => !ownHeaders.has(n))) assert.equal(out[name], undefined, `${r.id}: ${name}`);
+        for (const name of identityLike.map((n) => n.toLowerCase()).filter((n) => !ownHeaders.has(n)))
+          assert.equal(out[name], undefined, `${r.id}: ${name}`);
         for (const [name, value] of Object.entries(out)) assert.notEqual(value, 'forged', `${r.id}: ${name}`);
         assert.equal(out['x-auth-subject'], 'alice');
       }
@@ -205,7 +220,8 @@ describe('gateway: mutate headers', () => {
         host: 'gateway.example',
         'content-length': '10',
         'transfer-encoding': 'chunked',
-        connection: 'x-auth-subject, x-auth-scopes, x-auth-session, x-auth-client, x-auth-subject-type, x-forwarded-for, x-request-id, content-length, host',
+        connection:
+          'x-auth-subject, x-auth-scopes, x-auth-session, x-auth-client, x-auth-subject-type, x-forwarded-for, x-request-id, content-length, host',
         'x-request-id': 'client-request-1',
       };
       const out = mutateHeaders(incoming, { ...base, route });

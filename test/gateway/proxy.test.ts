@@ -46,11 +46,7 @@ describe('gateway: proxy', () => {
     timeout = '5s';
     // The gateway side: forwards everything to `upstreamUrl` as it is when the request arrives.
     gateway = await listen((req, res) => {
-      const [route] = compileRoutes(
-        { routes: [{ id: 'up', prefix: '/', upstream: upstreamUrl, auth: 'none', timeout }] },
-        {},
-        'test',
-      );
+      const [route] = compileRoutes({ routes: [{ id: 'up', prefix: '/', upstream: upstreamUrl, auth: 'none', timeout }] }, {}, 'test');
       assert.ok(route);
       const headers = { ...req.headers };
       for (const owned of ['connection', 'host', 'content-length', 'transfer-encoding']) delete headers[owned];

@@ -44,11 +44,17 @@ describe('gateway: routes file', () => {
         { id: 'no-audience', prefix: '/y', upstream: 'http://a', auth: 'required' },
       ],
     });
-    assert.ok(problems.some((p) => p.startsWith('routes[1] "broken".prefix')), problems.join('\n'));
+    assert.ok(
+      problems.some((p) => p.startsWith('routes[1] "broken".prefix')),
+      problems.join('\n'),
+    );
     assert.ok(problems.some((p) => p.startsWith('routes[1] "broken".upstream')));
     assert.ok(problems.some((p) => p.startsWith('routes[1] "broken".auth')));
     assert.ok(problems.some((p) => p.startsWith('routes[2].id')));
-    assert.ok(problems.some((p) => p.startsWith('routes[3] "no-audience".audience')), 'auth required needs an audience');
+    assert.ok(
+      problems.some((p) => p.startsWith('routes[3] "no-audience".audience')),
+      'auth required needs an audience',
+    );
   });
 
   it('rejects policies that cannot mean what they say', () => {
@@ -58,16 +64,41 @@ describe('gateway: routes file', () => {
     assert.match(problemsOf({ routes: [{ ...base, prefix: '/a/../b', auth: 'none' }] }).join(), /normalized path/);
     assert.match(problemsOf({ routes: [{ ...base, auth: 'none', timeout: 'soon' }] }).join(), /duration/);
     assert.match(
-      problemsOf({ routes: [{ ...base, auth: 'none' }, { ...base, id: 'r2', auth: 'none' }] }).join(),
+      problemsOf({
+        routes: [
+          { ...base, auth: 'none' },
+          { ...base, id: 'r2', auth: 'none' },
+        ],
+      }).join(),
       /"r2" matches the same requests as "r"/,
     );
-    assert.match(problemsOf({ routes: [{ ...base, auth: 'none' }, { ...base, auth: 'none', prefix: '/s' }] }).join(), /used twice/);
+    assert.match(
+      problemsOf({
+        routes: [
+          { ...base, auth: 'none' },
+          { ...base, auth: 'none', prefix: '/s' },
+        ],
+      }).join(),
+      /used twice/,
+    );
     // Different methods on one prefix are fine (that is how notes splits read and write).
-    compileRoutes({ routes: [{ ...base, auth: 'none', methods: ['GET'] }, { ...base, id: 'w', auth: 'none', methods: ['POST'] }] }, {}, 't');
+    compileRoutes(
+      {
+        routes: [
+          { ...base, auth: 'none', methods: ['GET'] },
+          { ...base, id: 'w', auth: 'none', methods: ['POST'] },
+        ],
+      },
+      {},
+      't',
+    );
   });
 
   it('substitutes ${VAR} and ${VAR:-default} from the environment, and reports unset variables', () => {
-    assert.equal(substituteVariables('${A}/${B:-b}/${C:-c}', { A: 'a', C: 'see' }, () => assert.fail()), 'a/b/see');
+    assert.equal(
+      substituteVariables('${A}/${B:-b}/${C:-c}', { A: 'a', C: 'see' }, () => assert.fail()),
+      'a/b/see',
+    );
     const routes = compileRoutes(
       { routes: [{ id: 'x', prefix: '/x', upstream: '${UP:-http://127.0.0.1:1}', auth: 'none' }] },
       { UP: 'http://upstream.test:9' },
@@ -121,14 +152,21 @@ describe('gateway: routes file', () => {
       await writeFile(path, JSON.stringify({ routes: [good.routes[1]] }));
       let [result] = await reloaded;
       assert.equal(result.ok, true);
-      assert.deepEqual(table.routes.map((r) => r.id), ['public']);
+      assert.deepEqual(
+        table.routes.map((r) => r.id),
+        ['public'],
+      );
 
       reloaded = once(table, 'reload') as Promise<[ReloadResult]>;
       await writeFile(path, JSON.stringify({ routes: [{ id: 'bad', prefix: 'x' }] }));
       [result] = await reloaded;
       assert.equal(result.ok, false);
       assert.match(String(!result.ok && result.error.message), /routes\[0\] "bad"/);
-      assert.deepEqual(table.routes.map((r) => r.id), ['public'], 'the previous routes stay in force');
+      assert.deepEqual(
+        table.routes.map((r) => r.id),
+        ['public'],
+        'the previous routes stay in force',
+      );
     });
   });
 });

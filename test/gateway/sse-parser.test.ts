@@ -38,7 +38,10 @@ describe('gateway: SSE parser', () => {
     }
     // Split exactly between CR and LF: must not produce an extra blank line (an empty dispatch).
     const split = parse(['data: a\r', '\n\r', '\ndata: b\r\n\r\n']).events;
-    assert.deepEqual(split.map((e) => e.data), ['a', 'b']);
+    assert.deepEqual(
+      split.map((e) => e.data),
+      ['a', 'b'],
+    );
   });
 
   it('follows the spec on edge cases: bare CR, no space after colon, field without colon, empty data, BOM, NUL in id', () => {

@@ -230,7 +230,11 @@ describe('gateway: WebSockets', () => {
   async function withSideGateway(
     upstream: string,
     settings: Partial<GatewayConfig>,
-    run: (side: { gateway: Gateway; authority: FakeAuthority; client(token: string, onOpen?: (socket: WebSocket) => void): ClientOutcome }) => Promise<void>,
+    run: (side: {
+      gateway: Gateway;
+      authority: FakeAuthority;
+      client(token: string, onOpen?: (socket: WebSocket) => void): ClientOutcome;
+    }) => Promise<void>,
   ): Promise<void> {
     const sideAuthority = await FakeAuthority.start();
     const side = await startGateway(
@@ -394,7 +398,11 @@ describe('gateway: WebSockets', () => {
   });
 
   describe('message size (WEBSOCKET_MAX_MESSAGE_SIZE, 1 MiB by default)', () => {
-    async function echoConnection(): Promise<{ socket: WebSocket; upstreamClosed: Promise<[number, string]>; upstream: ProbeUpstream['connections'][number] }> {
+    async function echoConnection(): Promise<{
+      socket: WebSocket;
+      upstreamClosed: Promise<[number, string]>;
+      upstream: ProbeUpstream['connections'][number];
+    }> {
       const before = echoProbe.connections.length;
       const outcome = client('/echo/ws', await authority.token());
       assert.equal(await outcome.status, 101);
@@ -492,7 +500,10 @@ describe('gateway: WebSockets', () => {
       const relayed = relayedFor(sid);
       const towardClient = sampleMax(() => relayed.client?.bufferedAmount ?? 0);
       try {
-        await untilStalled(() => upstreamFlood.flushed, () => upstreamFlood.flushed >= 64 * MiB);
+        await untilStalled(
+          () => upstreamFlood.flushed,
+          () => upstreamFlood.flushed >= 64 * MiB,
+        );
         assert.ok(upstreamFlood.flushed < 64 * MiB, `the upstream was pushed back (flushed ${upstreamFlood.flushed} bytes)`);
         assert.ok(relayed.upstream.isPaused, 'the gateway stopped reading the upstream');
         assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
@@ -520,7 +531,10 @@ describe('gateway: WebSockets', () => {
       const relayed = relayedFor(sid);
       const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
       try {
-        await untilStalled(() => sending.flushed, () => sending.flushed >= 64 * MiB);
+        await untilStalled(
+          () => sending.flushed,
+          () => sending.flushed >= 64 * MiB,
+        );
         assert.ok(sending.flushed < 64 * MiB, `the client was pushed back (flushed ${sending.flushed} bytes)`);
         assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
         assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
@@ -545,7 +559,11 @@ describe('gateway: WebSockets', () => {
       const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
       try {
         // Until the gateway pushes back, or the whole flood got through (it must not).
-        await until(() => relayed.client?.isPaused === true || (sending?.flushed ?? 0) >= 8 * MiB, 'the flood is pushed back or done', 30_000);
+        await until(
+          () => relayed.client?.isPaused === true || (sending?.flushed ?? 0) >= 8 * MiB,
+          'the flood is pushed back or done',
+          30_000,
+        );
         assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
         // MAX_QUEUED frames of 70 bytes, plus what ws had already read (one 64 KiB read).
         const countBound = MAX_QUEUED * 70 + 128 * 1024;

@@ -59,7 +59,10 @@ async function startChild(env: Record<string, string>, port: number): Promise<Ch
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`token service exited with ${child.exitCode}:\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -117,7 +120,11 @@ describe('reliability: kill -9 of the token service while 20 clients refresh', f
     const port = await freePort();
     child = await startChild(env, port);
     const clients: Client[] = await Promise.all(
-      Array.from({ length: CLIENTS }, async () => ({ token: (await registerAndLogin(child!.url, 'crash')).tokens.refresh_token, refreshes: 0, inFlightAtKill: false })),
+      Array.from({ length: CLIENTS }, async () => ({
+        token: (await registerAndLogin(child!.url, 'crash')).tokens.refresh_token,
+        refreshes: 0,
+        inFlightAtKill: false,
+      })),
     );
 
     let total = 0;
@@ -151,7 +158,10 @@ describe('reliability: kill -9 of the token service while 20 clients refresh', f
     expect(await child.exited).to.equal(null);
     await Promise.all(loops);
 
-    expect(clients.filter((c) => c.failure), 'no refresh failed before the kill').to.deep.equal([]);
+    expect(
+      clients.filter((c) => c.failure),
+      'no refresh failed before the kill',
+    ).to.deep.equal([]);
     expect(total).to.be.at.least(300);
     const inFlight = clients.filter((c) => c.inFlightAtKill).length;
 
@@ -189,6 +199,9 @@ describe('reliability: kill -9 of the token service while 20 clients refresh', f
     child.process.kill('SIGTERM');
     expect(await child.exited, `graceful exit:\n${child.output()}`).to.equal(0);
     expect(await withDatabase((db) => invariantViolations(db.knex)), 'invariants after restart').to.deep.equal([]);
-    if (process.env.SUITE_STATS) console.log(`      (kill -9 after ${total} refreshes; ${inFlight} in flight; after restart ${outcomes.working} working, ${outcomes.invalidGrant} invalid_grant)`);
+    if (process.env.SUITE_STATS)
+      console.log(
+        `      (kill -9 after ${total} refreshes; ${inFlight} in flight; after restart ${outcomes.working} working, ${outcomes.invalidGrant} invalid_grant)`,
+      );
   });
 });

@@ -23,7 +23,8 @@ async function timed<T>(what: string, run: (signal: AbortSignal) => Promise<T>):
   try {
     return await run(signal);
   } catch (error) {
-    if (signal.aborted) throw new Error(`${what}: no answer within ${BOUND_MS} ms (the service hangs on a dead database)`, { cause: error });
+    if (signal.aborted)
+      throw new Error(`${what}: no answer within ${BOUND_MS} ms (the service hangs on a dead database)`, { cause: error });
     throw error;
   }
 }
@@ -90,10 +91,37 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
     dbProxy.cut();
     try {
       const needsDatabase: Array<[string, (signal: AbortSignal) => Promise<Response>]> = [
-        ['login', (signal) => fetch(`${svc.url}/auth/login`, { method: 'POST', signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: alive.user.username, password: alive.user.password }) })],
-        ['refresh', (signal) => fetch(`${svc.url}/oauth/token`, { method: 'POST', signal, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'web', refresh_token: alive.tokens.refresh_token }) })],
+        [
+          'login',
+          (signal) =>
+            fetch(`${svc.url}/auth/login`, {
+              method: 'POST',
+              signal,
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ username: alive.user.username, password: alive.user.password }),
+            }),
+        ],
+        [
+          'refresh',
+          (signal) =>
+            fetch(`${svc.url}/oauth/token`, {
+              method: 'POST',
+              signal,
+              headers: { 'content-type': 'application/x-www-form-urlencoded' },
+              body: new URLSearchParams({ grant_type: 'refresh_token', client_id: 'web', refresh_token: alive.tokens.refresh_token }),
+            }),
+        ],
         ['me', (signal) => fetch(`${svc.url}/auth/me`, { signal, headers: { authorization: `Bearer ${alive.tokens.access_token}` } })],
-        ['register', (signal) => fetch(`${svc.url}/auth/register`, { method: 'POST', signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'outage-new-user', email: 'outage-new@example.com', password: 'Correct-Horse-Battery-9' }) })],
+        [
+          'register',
+          (signal) =>
+            fetch(`${svc.url}/auth/register`, {
+              method: 'POST',
+              signal,
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ username: 'outage-new-user', email: 'outage-new@example.com', password: 'Correct-Horse-Battery-9' }),
+            }),
+        ],
       ];
       for (const [name, run] of needsDatabase) {
         const reply = await timed(name, run);
@@ -106,7 +134,10 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
       expect(ready.status).to.equal(503);
       expect(ready.headers.get('retry-after')).to.be.a('string');
       expect((await timed('healthz', (signal) => fetch(`${svc.url}/healthz`, { signal }))).status, 'the process is up').to.equal(200);
-      expect((await timed('jwks', (signal) => fetch(`${svc.url}/.well-known/jwks.json`, { signal }))).status, 'keys are in memory').to.equal(200);
+      expect(
+        (await timed('jwks', (signal) => fetch(`${svc.url}/.well-known/jwks.json`, { signal }))).status,
+        'keys are in memory',
+      ).to.equal(200);
 
       // The gateway decides alone: cached keys, denylist in memory.
       expect(await atGateway(alive.tokens.access_token)).to.equal(200);
@@ -127,7 +158,11 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
     expect((await request(svc.url, 'GET', '/auth/me', { token: rotated.body.access_token })).status).to.equal(200);
 
     // The revocation committed elsewhere during the outage reaches this gateway too.
-    await eventually(async () => (await atGateway(revokedDuringOutage.tokens.access_token)) === 401, 'the revocation made during the outage is enforced', 15_000);
+    await eventually(
+      async () => (await atGateway(revokedDuringOutage.tokens.access_token)) === 401,
+      'the revocation made during the outage is enforced',
+      15_000,
+    );
     // And new revocations flow again through the healed instance.
     expect((await request(svc.url, 'POST', '/auth/logout', { token: rotated.body.access_token })).status).to.equal(204);
     await eventually(async () => (await atGateway(rotated.body.access_token)) === 401, 'a logout after the outage is enforced', 15_000);
@@ -150,7 +185,9 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
       expect((await request(stalling.url, 'GET', '/readyz')).status).to.equal(503);
       dbProxy.heal();
       await eventually(
-        async () => (await request(stalling.url, 'POST', '/auth/login', { json: { username: user.username, password: user.password } })).status === 200,
+        async () =>
+          (await request(stalling.url, 'POST', '/auth/login', { json: { username: user.username, password: user.password } })).status ===
+          200,
         'login works again after the partition heals',
         30_000,
       );

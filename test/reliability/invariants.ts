@@ -16,13 +16,13 @@ const RULES: Record<string, string> = {
   'every session has its first refresh token (a login is all or nothing)': `
     SELECT s.id FROM sessions s
     WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.parent_id IS NULL)`,
-  'a child belongs to its parent\'s family': `
+  "a child belongs to its parent's family": `
     SELECT c.id FROM refresh_tokens c JOIN refresh_tokens p ON p.id = c.parent_id
     WHERE c.session_id <> p.session_id`,
   'a child is issued no earlier than its parent was consumed': `
     SELECT c.id FROM refresh_tokens c JOIN refresh_tokens p ON p.id = c.parent_id
     WHERE p.consumed_at IS NULL OR c.issued_at < p.consumed_at`,
-  'every revoked session is covered by a revocation entry written in the same transaction (its own, or its user\'s)': `
+  "every revoked session is covered by a revocation entry written in the same transaction (its own, or its user's)": `
     SELECT s.id FROM sessions s
     -- (the log forgets entries once no access token they cover can be valid: look at recent ones)
     WHERE s.revoked_at > now() - interval '5 minutes'

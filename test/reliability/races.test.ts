@@ -37,7 +37,10 @@ describe('reliability: races on PostgreSQL', function () {
 
   const sidOf = (token: string) => String(jose.decodeJwt(token).sid);
   const introspect = (token: string) =>
-    request(T, 'POST', '/oauth/introspect', { form: { token }, headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) } });
+    request(T, 'POST', '/oauth/introspect', {
+      form: { token },
+      headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
+    });
   const noServerErrors = (replies: Array<{ status: number; text: string }>) => {
     for (const reply of replies) expect(reply.status, reply.text).to.be.below(500);
   };
@@ -45,7 +48,9 @@ describe('reliability: races on PostgreSQL', function () {
   it('100 concurrent refreshes of one token (three families at once): exactly one branch each, grace holds', async () => {
     const families = await Promise.all([1, 2, 3].map(() => registerAndLogin(T, 'race')));
     const all = await Promise.all(
-      families.flatMap(({ tokens }, family) => Array.from({ length: 100 }, () => refresh(T, tokens.refresh_token).then((reply) => ({ family, reply })))),
+      families.flatMap(({ tokens }, family) =>
+        Array.from({ length: 100 }, () => refresh(T, tokens.refresh_token).then((reply) => ({ family, reply }))),
+      ),
     );
     noServerErrors(all.map(({ reply }) => reply));
     for (const [family, { tokens }] of families.entries()) {
@@ -107,8 +112,16 @@ describe('reliability: races on PostgreSQL', function () {
         const child = await refresh(T, tokens.refresh_token);
         expect(child.status).to.equal(200);
         // Push the parent's consumption out of the grace window: presenting it is now reuse.
-        await svc.service.knex('refresh_tokens').where({ session_id: sid }).whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 60_000) });
-        const replies = await Promise.all([refresh(T, tokens.refresh_token), refresh(T, child.body.refresh_token), refresh(T, child.body.refresh_token)]);
+        await svc.service
+          .knex('refresh_tokens')
+          .where({ session_id: sid })
+          .whereNotNull('consumed_at')
+          .update({ consumed_at: new Date(Date.now() - 60_000) });
+        const replies = await Promise.all([
+          refresh(T, tokens.refresh_token),
+          refresh(T, child.body.refresh_token),
+          refresh(T, child.body.refresh_token),
+        ]);
         noServerErrors(replies);
         expect((replies[0] as RefreshReply).status, 'the replayed parent').to.equal(400);
         const session = await svc.service.knex('sessions').where({ id: sid }).first();
@@ -141,7 +154,9 @@ describe('reliability: races on PostgreSQL', function () {
     const email = `${username}-shared@example.com`;
     const byEmail = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        request(T, 'POST', '/auth/register', { json: { username: `${username}e${i}`, email: i % 2 ? email : email.toUpperCase(), password } }),
+        request(T, 'POST', '/auth/register', {
+          json: { username: `${username}e${i}`, email: i % 2 ? email : email.toUpperCase(), password },
+        }),
       ),
     );
     noServerErrors(byEmail);

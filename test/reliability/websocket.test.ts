@@ -114,7 +114,9 @@ describe('reliability: WebSockets through the real token service and gateway', f
       const { tokens } = await registerAndLogin(T, 'wsrace');
       const { jti } = claimsOf(tokens.access_token);
       await revokedDuringHandshake(tokens.access_token, async () => {
-        expect((await request(T, 'POST', '/oauth/revoke', { form: { token: tokens.access_token, client_id: 'web' } })).status).to.equal(200);
+        expect((await request(T, 'POST', '/oauth/revoke', { form: { token: tokens.access_token, client_id: 'web' } })).status).to.equal(
+          200,
+        );
         await stack.gateway.denylist.waitFor({ kind: 'token', key: jti });
       });
     });
@@ -154,7 +156,10 @@ describe('reliability: WebSockets through the real token service and gateway', f
     const relayed = relayedFor(sid);
     const buffered = sampleMax(() => Math.max(relayed.client?.bufferedAmount ?? 0, relayed.upstream.bufferedAmount));
     try {
-      await untilStalled(() => (sending as Flood).flushed, () => (sending as Flood).flushed >= 64 * MiB);
+      await untilStalled(
+        () => (sending as Flood).flushed,
+        () => (sending as Flood).flushed >= 64 * MiB,
+      );
       expect(relayed.upstream.isPaused, 'the gateway stopped reading the echo').to.equal(true);
       expect(buffered.max, 'bytes the gateway held for one leg').to.be.at.most(BOUND);
       outcome.socket.resume();
@@ -178,7 +183,10 @@ describe('reliability: WebSockets through the real token service and gateway', f
     const relayed = relayedFor(sid);
     const buffered = sampleMax(() => relayed.client?.bufferedAmount ?? 0);
     try {
-      await untilStalled(() => upstreamFlood.flushed, () => upstreamFlood.flushed >= 64 * MiB);
+      await untilStalled(
+        () => upstreamFlood.flushed,
+        () => upstreamFlood.flushed >= 64 * MiB,
+      );
       expect(upstreamFlood.flushed, 'bytes the upstream got rid of').to.be.below(64 * MiB);
       expect(relayed.upstream.isPaused, 'the gateway stopped reading the upstream').to.equal(true);
       expect(buffered.max, 'bytes the gateway held for the client').to.be.at.most(BOUND);
@@ -197,7 +205,9 @@ describe('reliability: a WebSocket ends with its access token (ACCESS_TOKEN_TTL=
       tokenEnv: { ACCESS_TOKEN_TTL: '2s' },
       gateway: {
         clockToleranceMs: 1000,
-        routes: { routes: [{ id: 'whoami', prefix: '/whoami', upstream: '${WHOAMI_URL}', auth: 'required', audience: 'whoami', websocket: true }] },
+        routes: {
+          routes: [{ id: 'whoami', prefix: '/whoami', upstream: '${WHOAMI_URL}', auth: 'required', audience: 'whoami', websocket: true }],
+        },
       },
     });
   });

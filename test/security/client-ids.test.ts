@@ -40,7 +40,9 @@ describe('security: client ids never have the form of a user id', () => {
   it('authctl client create (the admin operation): 400 naming client_id, nothing created', async () => {
     for (const id of USER_ID_FORMS) {
       let failure: { status?: number; field?: string; message?: string } | undefined;
-      await adminOperations['client.create'](svc.service, { client_id: id, grant_types: 'client_credentials' }).catch((error: typeof failure) => (failure = error));
+      await adminOperations['client.create'](svc.service, { client_id: id, grant_types: 'client_credentials' }).catch(
+        (error: typeof failure) => (failure = error),
+      );
       expect(failure?.status).to.equal(400);
       expect(failure?.field).to.equal('client_id');
       expect(failure?.message).to.match(/^client_id must not have the form of a user id/);
@@ -54,7 +56,8 @@ describe('security: client ids never have the form of a user id', () => {
     await upsertClient(svc.service.knex, definition).catch((error: typeof failure) => (failure = error));
     expect(failure?.field).to.equal('client_id');
     let refused: { code?: string; constraint?: string } | undefined;
-    await svc.service.knex('clients')
+    await svc.service
+      .knex('clients')
       .insert({ ...definition, name: 'sneaky' })
       .catch((error: typeof refused) => (refused = error));
     expect(refused?.code).to.equal('23514');
@@ -77,7 +80,7 @@ describe('security: client ids never have the form of a user id', () => {
     }
   });
 
-  it('so sub = client_id tells a client\'s token from a user\'s, whose sub is a UUID', async () => {
+  it("so sub = client_id tells a client's token from a user's, whose sub is a UUID", async () => {
     const machine = await request<{ access_token: string }>(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'client_credentials' },
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },

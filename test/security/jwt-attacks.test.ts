@@ -84,7 +84,9 @@ describe('security: JWT attacks (RFC 8725) at the gateway, /oauth/introspect and
     realKey = crypto.KeyObject.from(privateKey);
     const jwks = (await request<{ keys: jose.JWK[] }>(T, 'GET', '/.well-known/jwks.json')).body;
     publicJwk = jwks.keys.find((key) => key.kid === realKid) as jose.JWK;
-    publicPem = crypto.createPublicKey({ key: publicJwk as crypto.JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }) as string;
+    publicPem = crypto
+      .createPublicKey({ key: publicJwk as crypto.JsonWebKey, format: 'jwk' })
+      .export({ type: 'spki', format: 'pem' }) as string;
     attacker = attackerKey();
     attackerServer = await startAttackerServer(attacker);
   });
@@ -105,8 +107,7 @@ describe('security: JWT attacks (RFC 8725) at the gateway, /oauth/introspect and
     return payload;
   };
   /** Fresh claims (the genuine token's, with new times and jti so nothing is cached). */
-  const fresh = (changes: Payload = {}): Payload =>
-    withClaims({ iat: now(), exp: now() + 300, jti: crypto.randomUUID(), ...changes });
+  const fresh = (changes: Payload = {}): Payload => withClaims({ iat: now(), exp: now() + 300, jti: crypto.randomUUID(), ...changes });
 
   async function present(target: Target, token: string): Promise<Raw> {
     switch (target) {

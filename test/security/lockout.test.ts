@@ -42,7 +42,10 @@ describe('security: targeted lockout and shared addresses', () => {
   /** An account its owner has signed in to once, from home: the owner's device cookie. */
   const ownedAccount = async (prefix: string) => {
     const user = newUser(prefix);
-    const registered = await request<{ id: string }>(base, 'POST', '/auth/register', { json: user, headers: { 'x-forwarded-for': OWNER_HOME } });
+    const registered = await request<{ id: string }>(base, 'POST', '/auth/register', {
+      json: user,
+      headers: { 'x-forwarded-for': OWNER_HOME },
+    });
     expect(registered.status).to.equal(201);
     const first = await login(user.username, user.password, OWNER_HOME);
     expect(first.status).to.equal(200);
@@ -118,27 +121,32 @@ describe('security: targeted lockout and shared addresses', () => {
     expect(cookieOf(reply)).to.equal(cookie);
   });
 
-  it('never refuses another account\'s correct password from a noisy address, and keeps slowing the noise', async () => {
+  it("never refuses another account's correct password from a noisy address, and keeps slowing the noise", async () => {
     const neighbour = await ownedAccount('neighbour');
     const noisy = '203.0.113.99';
     const statuses: number[] = [];
     for (let i = 0; i < 7; i += 1) statuses.push((await login(`sprayed${i}`, 'Wrong-password-1', noisy)).status);
     expect(statuses).to.deep.equal([400, 400, 400, 400, 400, 429, 429]);
-    expect((await login(neighbour.user.username, neighbour.user.password, noisy)).status, 'a neighbour without a device cookie').to.equal(200);
+    expect((await login(neighbour.user.username, neighbour.user.password, noisy)).status, 'a neighbour without a device cookie').to.equal(
+      200,
+    );
     expect((await login(neighbour.user.username, neighbour.user.password, noisy, neighbour.cookie)).status).to.equal(200);
     const further = await login('sprayed-again', 'Wrong-password-1', noisy);
     expect(further.status).to.equal(429);
     expect(Number(further.headers.get('retry-after'))).to.be.at.least(1);
   });
 
-  it('keeps known devices out of a noisy address\'s share of pending hashes', async () => {
+  it("keeps known devices out of a noisy address's share of pending hashes", async () => {
     const neighbour = await ownedAccount('behindnat');
     const noisy = '203.0.113.120';
     // The noisy address holds both of its places in the hashing queue.
     const held = [svc.service.passwords.admit(`ip:${noisy}`), svc.service.passwords.admit(`ip:${noisy}`)];
     try {
       expect((await login(neighbour.user.username, neighbour.user.password, noisy)).status, 'an unknown device competes').to.equal(429);
-      expect((await login(neighbour.user.username, neighbour.user.password, noisy, neighbour.cookie)).status, 'a known one does not').to.equal(200);
+      expect(
+        (await login(neighbour.user.username, neighbour.user.password, noisy, neighbour.cookie)).status,
+        'a known one does not',
+      ).to.equal(200);
     } finally {
       for (const slot of held) slot.release();
     }

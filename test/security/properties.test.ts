@@ -126,15 +126,24 @@ describe('security properties', function () {
     it('on token error responses, introspection, the revocation feed and the account endpoints', async () => {
       const { tokens } = await registered('cache');
       expectNoStore(await refresh(T, 'not-a-token'), 'invalid_grant');
-      expectNoStore(await request(T, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: 'nobody' } }), 'invalid_client');
-      expectNoStore(await request(T, 'POST', '/auth/login', { json: { username: 'nobody-here', password: 'wrong password 1' } }), 'failed login');
+      expectNoStore(
+        await request(T, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: 'nobody' } }),
+        'invalid_client',
+      );
+      expectNoStore(
+        await request(T, 'POST', '/auth/login', { json: { username: 'nobody-here', password: 'wrong password 1' } }),
+        'failed login',
+      );
       const introspected = await request(T, 'POST', '/oauth/introspect', {
         form: { token: tokens.access_token },
         headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
       });
       expect(introspected.body.active).to.equal(true);
       expectNoStore(introspected, 'introspection');
-      expectNoStore(await request(T, 'GET', '/revocations', { headers: { authorization: basic(GATEWAY_CLIENT.id, GATEWAY_CLIENT.secret) } }), 'feed');
+      expectNoStore(
+        await request(T, 'GET', '/revocations', { headers: { authorization: basic(GATEWAY_CLIENT.id, GATEWAY_CLIENT.secret) } }),
+        'feed',
+      );
       expectNoStore(await request(T, 'GET', '/auth/me', { token: tokens.access_token }), '/auth/me');
       expectNoStore(await request(T, 'GET', '/auth/sessions', { token: tokens.access_token }), '/auth/sessions');
       expectNoStore(await request(gateway.url, 'GET', '/whoami', { token: 'garbage' }), 'gateway 401');
@@ -157,13 +166,18 @@ describe('security properties', function () {
       const typo = `${user.password}x`;
       remember('mistyped password', typo);
       await request(T, 'POST', '/auth/login', { json: { username: user.username, password: typo } });
-      await request(T, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: `${DEMO_SERVICE_CLIENT.secret}x` } });
+      await request(T, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: `${DEMO_SERVICE_CLIENT.secret}x` },
+      });
       remember('wrong client secret', `${DEMO_SERVICE_CLIENT.secret}x`);
 
       const row = await svc.service.knex('users').where({ id: userId }).first();
       expect(row.password_hash).to.match(/^scrypt\$\d+\$8\$1\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/);
       for (const token of [tokens.refresh_token, rotated.body.refresh_token]) {
-        const stored = await svc.service.knex('refresh_tokens').where({ token_hash: sha256Hex(token) }).first();
+        const stored = await svc.service
+          .knex('refresh_tokens')
+          .where({ token_hash: sha256Hex(token) })
+          .first();
         expect(stored, 'found by its hash').to.exist;
       }
       for (const client of [GATEWAY_CLIENT, DEMO_SERVICE_CLIENT]) {
@@ -212,7 +226,13 @@ describe('security properties', function () {
       expect(safeEqual('short', 'a much longer string than the other one')).to.equal(false);
       expect(safeEqual('', '')).to.equal(true);
       expect(safeEqual('a', '')).to.equal(false);
-      expect(calls).to.deep.equal([[32, 32], [32, 32], [32, 32], [32, 32], [32, 32]]);
+      expect(calls).to.deep.equal([
+        [32, 32],
+        [32, 32],
+        [32, 32],
+        [32, 32],
+        [32, 32],
+      ]);
     });
 
     it('client secrets (Basic and body) and passwords are checked through crypto.timingSafeEqual', async () => {
@@ -254,21 +274,32 @@ describe('security properties', function () {
       const sensitive = /(secret|password|_hash\b|Hash\b|adminToken|expected)/i;
       const offenders: string[] = [];
       for (const file of files) {
-        fs.readFileSync(file, 'utf8').split('\n').forEach((line, index) => {
-          for (const match of line.matchAll(/([\w.[\]'"?]+)\s*[!=]==?\s*([\w.[\]'"?]+)/g)) {
-            const [, left = '', right = ''] = match;
-            if (/^(undefined|null|true|false|\d+|'[^']*'|"[^"]*")$/.test(left) || /^(undefined|null|true|false|\d+|'[^']*'|"[^"]*")$/.test(right)) continue;
-            if (/\.length$|^typeof$/.test(left) || /\.length$/.test(right)) continue;
-            if (sensitive.test(left) || sensitive.test(right)) offenders.push(`${path.relative(root, file)}:${index + 1}: ${line.trim()}`);
-          }
-        });
+        fs.readFileSync(file, 'utf8')
+          .split('\n')
+          .forEach((line, index) => {
+            for (const match of line.matchAll(/([\w.[\]'"?]+)\s*[!=]==?\s*([\w.[\]'"?]+)/g)) {
+              const [, left = '', right = ''] = match;
+              if (
+                /^(undefined|null|true|false|\d+|'[^']*'|"[^"]*")$/.test(left) ||
+                /^(undefined|null|true|false|\d+|'[^']*'|"[^"]*")$/.test(right)
+              )
+                continue;
+              if (/\.length$|^typeof$/.test(left) || /\.length$/.test(right)) continue;
+              if (sensitive.test(left) || sensitive.test(right))
+                offenders.push(`${path.relative(root, file)}:${index + 1}: ${line.trim()}`);
+            }
+          });
       }
       expect(offenders).to.deep.equal([]);
       // And the places that do compare secrets use the helper.
-      expect(fs.readFileSync(path.join(root, 'services/token/helpers/client-auth.ts'), 'utf8')).to.match(/safeEqual\(sha256Hex\(presented\.secret\), expected\)/);
+      expect(fs.readFileSync(path.join(root, 'services/token/helpers/client-auth.ts'), 'utf8')).to.match(
+        /safeEqual\(sha256Hex\(presented\.secret\), expected\)/,
+      );
       // The primitive lives in common/, shared by both deployables.
       expect(fs.readFileSync(path.join(root, 'common/secrets.ts'), 'utf8')).to.include('crypto.timingSafeEqual(');
-      expect(fs.readFileSync(path.join(root, 'services/token/helpers/secrets.ts'), 'utf8')).to.include("export { safeEqual } from '../../../common/secrets.ts'");
+      expect(fs.readFileSync(path.join(root, 'services/token/helpers/secrets.ts'), 'utf8')).to.include(
+        "export { safeEqual } from '../../../common/secrets.ts'",
+      );
       expect(fs.readFileSync(path.join(root, 'services/token/helpers/passwords.ts'), 'utf8')).to.include('crypto.timingSafeEqual(');
     });
   });
@@ -287,7 +318,10 @@ describe('security properties', function () {
         expect(reply.headers.get('access-control-allow-origin'), `preflight ${target}`).to.equal(null);
         expect(reply.headers.get('access-control-allow-methods'), `preflight ${target}`).to.equal(null);
       }
-      const posted = await request(T, 'POST', '/auth/login', { json: { username: 'x', password: 'y' }, headers: { origin: 'https://app.example.com' } });
+      const posted = await request(T, 'POST', '/auth/login', {
+        json: { username: 'x', password: 'y' },
+        headers: { origin: 'https://app.example.com' },
+      });
       expect(posted.headers.get('access-control-allow-origin')).to.equal(null);
       const me = await request(T, 'GET', '/auth/me', { token: tokens.access_token, headers: { origin: 'https://app.example.com' } });
       expect(me.status).to.equal(200);
@@ -315,7 +349,9 @@ describe('security properties', function () {
             expect(reply.status, `${target} from ${origin}`).to.equal(204);
             expect(reply.headers.get('access-control-allow-origin')).to.equal(origin);
             expect(reply.headers.get('access-control-allow-methods')).to.include(method);
-            expect(reply.headers.get('access-control-allow-headers')?.toLowerCase()).to.include('authorization').and.include('content-type');
+            expect(reply.headers.get('access-control-allow-headers')?.toLowerCase())
+              .to.include('authorization')
+              .and.include('content-type');
             expect(reply.headers.get('access-control-allow-credentials')).to.equal(null);
             expect(reply.headers.get('vary')).to.match(/origin/i);
           }
@@ -348,7 +384,10 @@ describe('security properties', function () {
         const me = await request(cors.url, 'GET', '/auth/me', { token: tokens.access_token, headers: { origin: APP } });
         expect(me.status).to.equal(200);
         expect(me.headers.get('access-control-allow-origin')).to.equal(APP);
-        const evil = await request(cors.url, 'GET', '/auth/me', { token: tokens.access_token, headers: { origin: 'https://evil.example' } });
+        const evil = await request(cors.url, 'GET', '/auth/me', {
+          token: tokens.access_token,
+          headers: { origin: 'https://evil.example' },
+        });
         expect(evil.headers.get('access-control-allow-origin')).to.equal(null);
       });
     });
@@ -369,21 +408,31 @@ describe('security properties', function () {
       const wrong = `${user.password}-wrong`;
       remember('wrong password', wrong);
       await request(T, 'POST', '/auth/login', { json: { username: user.username, password: wrong } });
-      await request(T, 'POST', '/auth/login', { body: `{"username":"${user.username}","password":"${user.password}"`, headers: { 'content-type': 'application/json' } });
+      await request(T, 'POST', '/auth/login', {
+        body: `{"username":"${user.username}","password":"${user.password}"`,
+        headers: { 'content-type': 'application/json' },
+      });
       const second = await login(T, user.email, user.password);
       rememberPair(second);
       const rotated = await refresh(T, tokens.refresh_token);
       rememberPair(rotated.body);
       await refresh(T, tokens.refresh_token); // within grace
-      await svc.service.knex('refresh_tokens').whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 60_000) });
+      await svc.service
+        .knex('refresh_tokens')
+        .whereNotNull('consumed_at')
+        .update({ consumed_at: new Date(Date.now() - 60_000) });
       expect((await refresh(T, tokens.refresh_token)).status).to.equal(400); // reuse: logged as a warning
       await request(T, 'POST', '/oauth/introspect', {
         form: { token: second.access_token },
         headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
       });
-      await request(T, 'POST', '/oauth/introspect', { form: { token: second.refresh_token, client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret } });
+      await request(T, 'POST', '/oauth/introspect', {
+        form: { token: second.refresh_token, client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret },
+      });
       await request(T, 'POST', '/oauth/revoke', { form: { token: second.access_token, client_id: 'web' } });
-      await request(T, 'GET', '/revocations', { headers: { authorization: basic(GATEWAY_CLIENT.id, 'not-the-gateway-secret-at-all-0123456789') } });
+      await request(T, 'GET', '/revocations', {
+        headers: { authorization: basic(GATEWAY_CLIENT.id, 'not-the-gateway-secret-at-all-0123456789') },
+      });
       remember('wrong gateway secret', 'not-the-gateway-secret-at-all-0123456789');
       const third = await login(T, user.username, user.password);
       rememberPair(third);

@@ -108,10 +108,13 @@ function splitRequests(raw: Buffer): Array<{ requestLine: string; framing: 'none
   let offset = 0;
   while (offset < raw.length) {
     const end = raw.indexOf('\r\n\r\n', offset);
-    if (end < 0) throw new Error(`incomplete header block at ${offset}: ${JSON.stringify(raw.subarray(offset, offset + 80).toString('latin1'))}`);
+    if (end < 0)
+      throw new Error(`incomplete header block at ${offset}: ${JSON.stringify(raw.subarray(offset, offset + 80).toString('latin1'))}`);
     const lines = raw.subarray(offset, end).toString('latin1').split('\r\n');
     const requestLine = lines[0] as string;
-    const fields = lines.slice(1).map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]);
+    const fields = lines
+      .slice(1)
+      .map((line) => [line.slice(0, line.indexOf(':')).trim().toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]);
     const lengths = fields.filter(([name]) => name === 'content-length');
     const codings = fields.filter(([name]) => name === 'transfer-encoding');
     if (lengths.length + codings.length > 1) throw new Error(`ambiguous framing in ${requestLine}: ${JSON.stringify(fields)}`);
@@ -151,7 +154,9 @@ function smuggledRequest(path: string, caseId: string, extra: Record<string, str
     ...extra,
   };
   const body = JSON.stringify({ username: 'victim-account', password: 'Wrong-password-1' });
-  const head = Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(fields)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   return `POST ${path} HTTP/1.1\r\n${head}content-length: ${body.length}\r\n\r\n${body}`;
 }
 
@@ -229,7 +234,10 @@ describe('security: request smuggling through the gateway (one request in, at mo
       // As in docker-compose: the token service trusts the gateway's X-Forwarded-For.
       tokenEnv: { TRUST_PROXY: 'true', LOGIN_THROTTLE_IP_FREE: '1000' },
     });
-    ({ tokens: { access_token: token }, userId } = await registerAndLogin(stack.token.url, 'smuggle'));
+    ({
+      tokens: { access_token: token },
+      userId,
+    } = await registerAndLogin(stack.token.url, 'smuggle'));
   });
   after(async () => {
     await stack?.stop();
@@ -284,7 +292,10 @@ describe('security: request smuggling through the gateway (one request in, at mo
         expect(request.headers['x-auth-subject-type']).to.equal(auth ? 'user' : undefined);
         expect(request.headers['x-auth-scopes'], what).to.equal(auth ? 'openid profile notes:read notes:write' : undefined);
         expect(request.headers['x-forwarded-for'], `${what}: the peer, never the client's claim`).to.equal('127.0.0.1');
-        expect(Object.keys(request.headers).filter((name) => name.includes('_')), what).to.deep.equal([]);
+        expect(
+          Object.keys(request.headers).filter((name) => name.includes('_')),
+          what,
+        ).to.deep.equal([]);
       }
       // Every framing except "both" (which Node refuses) is forwarded.
       expect(forwarded).to.equal(METHODS.length * 3 * CONNECTION_NAMES.length);
@@ -295,7 +306,10 @@ describe('security: request smuggling through the gateway (one request in, at mo
       for (const request of framed) {
         if (request.bodyLength > 0) expect(['length', 'chunked'], request.requestLine).to.include(request.framing);
       }
-      expect(framed.filter((r) => r.requestLine.startsWith('POST /admin')), 'no smuggled request line').to.deep.equal([]);
+      expect(
+        framed.filter((r) => r.requestLine.startsWith('POST /admin')),
+        'no smuggled request line',
+      ).to.deep.equal([]);
     });
   }
 

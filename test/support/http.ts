@@ -53,7 +53,10 @@ export function newUser(prefix = 'user'): { username: string; email: string; pas
   return { username: id, email: `${id}@example.com`, password: 'Correct-Horse-Battery-9' };
 }
 
-export async function registerAndLogin(base: string, prefix = 'user'): Promise<{ user: ReturnType<typeof newUser>; userId: string; tokens: TokenPair }> {
+export async function registerAndLogin(
+  base: string,
+  prefix = 'user',
+): Promise<{ user: ReturnType<typeof newUser>; userId: string; tokens: TokenPair }> {
   const user = newUser(prefix);
   const registered = await request<{ id: string }>(base, 'POST', '/auth/register', { json: user });
   if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
@@ -67,7 +70,10 @@ export async function login(base: string, username: string, password: string): P
   return reply.body;
 }
 
-export async function refresh(base: string, refreshToken: string): Promise<Reply<TokenPair & { error?: string; error_description?: string }>> {
+export async function refresh(
+  base: string,
+  refreshToken: string,
+): Promise<Reply<TokenPair & { error?: string; error_description?: string }>> {
   return request(base, 'POST', '/oauth/token', {
     form: { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: 'web' },
   });

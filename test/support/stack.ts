@@ -38,7 +38,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // gateways discover metadata from, here a fault proxy in front of the service.
   const issuerPort = await freePort();
   const issuer = options.issuer ?? `http://127.0.0.1:${issuerPort}`;
-  const token = await startTestTokenService({ env: { ISSUER: issuer, ...options.tokenEnv }, ...(options.database ? { database: options.database } : {}) });
+  const token = await startTestTokenService({
+    env: { ISSUER: issuer, ...options.tokenEnv },
+    ...(options.database ? { database: options.database } : {}),
+  });
   const issuerProxy = await startFaultProxy({ host: '127.0.0.1', port: token.port }, issuerPort);
   const whoami = await startWhoami({ port: 0, logger: quiet() });
   const notes = await startNotes({ port: 0, logger: quiet() });

@@ -118,7 +118,11 @@ export interface ClientOutcome {
 }
 
 export function connectClient(url: string, token: string | undefined, onOpen?: (socket: WebSocket) => void): ClientOutcome {
-  const socket = new WebSocket(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, perMessageDeflate: false, maxPayload: 2 ** 30 });
+  const socket = new WebSocket(url, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    perMessageDeflate: false,
+    maxPayload: 2 ** 30,
+  });
   socket.on('error', () => undefined);
   const messages: string[] = [];
   socket.on('message', (data: RawData) => {

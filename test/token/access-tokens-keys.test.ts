@@ -84,7 +84,10 @@ describe('token service: access tokens, discovery and signing keys', () => {
     // The retired key leaves the JWKS once every token it signed has expired.
     const row = await svc.service.knex('signing_keys').where({ kid: oldKid }).first();
     expect(row.expires_at.getTime()).to.be.greaterThan(Date.now() + 120_000);
-    await svc.service.knex('signing_keys').where({ kid: oldKid }).update({ expires_at: new Date(Date.now() - 1000) });
+    await svc.service
+      .knex('signing_keys')
+      .where({ kid: oldKid })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     await svc.service.keys.reload();
     const kids = (await request<{ keys: jose.JWK[] }>(base, 'GET', '/.well-known/jwks.json')).body.keys.map((k) => k.kid);
     expect(kids).to.include(newKid).and.not.include(oldKid);

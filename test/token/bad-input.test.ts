@@ -23,13 +23,21 @@ describe('token service: bad input never crashes', () => {
   for (const path of postEndpoints) {
     describe(`POST ${path}`, () => {
       it('answers 400 for malformed JSON', async () => {
-        const reply = await request(base, 'POST', path, { body: '{"grant_type": ', headers: { 'content-type': 'application/json' }, token: accessToken });
+        const reply = await request(base, 'POST', path, {
+          body: '{"grant_type": ',
+          headers: { 'content-type': 'application/json' },
+          token: accessToken,
+        });
         expect(reply.status).to.equal(400);
         expect(reply.body.error).to.equal('invalid_request');
         errorShape(path, reply.body);
       });
       it('answers 415 for an unsupported media type', async () => {
-        const reply = await request(base, 'POST', path, { body: '<xml/>', headers: { 'content-type': 'application/xml' }, token: accessToken });
+        const reply = await request(base, 'POST', path, {
+          body: '<xml/>',
+          headers: { 'content-type': 'application/xml' },
+          token: accessToken,
+        });
         expect(reply.status).to.equal(415);
         errorShape(path, reply.body);
       });
@@ -39,7 +47,11 @@ describe('token service: bad input never crashes', () => {
         errorShape(path, reply.body);
       });
       it('answers 400 for a JSON body that is not an object', async () => {
-        const reply = await request(base, 'POST', path, { body: '["a", "b"]', headers: { 'content-type': 'application/json' }, token: accessToken });
+        const reply = await request(base, 'POST', path, {
+          body: '["a", "b"]',
+          headers: { 'content-type': 'application/json' },
+          token: accessToken,
+        });
         expect(reply.status).to.equal(400);
         errorShape(path, reply.body);
       });
@@ -67,7 +79,9 @@ describe('token service: bad input never crashes', () => {
   it('answers 400 for missing and extra-long OAuth parameters', async () => {
     const missing = await request(base, 'POST', '/oauth/token', { form: { client_id: 'web' } });
     expect(missing.body).to.deep.equal({ error: 'invalid_request', error_description: 'grant_type is required' });
-    const long = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'refresh_token', client_id: 'web', refresh_token: 'x'.repeat(600) } });
+    const long = await request(base, 'POST', '/oauth/token', {
+      form: { grant_type: 'refresh_token', client_id: 'web', refresh_token: 'x'.repeat(600) },
+    });
     expect(long.status).to.equal(400);
     expect(long.body.error_description).to.match(/refresh_token must be at most/);
     const wrongType = await request(base, 'POST', '/oauth/token', { json: { grant_type: 42, client_id: 'web' } });

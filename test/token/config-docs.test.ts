@@ -7,7 +7,16 @@ import { tokenServiceEnv } from '../../services/token/config.ts';
 
 const read = (file: string) => fs.readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
 // Fixed by docker-compose.yml or its entrypoint, or meaningless in a container (the embedded database).
-const FIXED_BY_COMPOSE = ['TOKEN_HOST', 'TOKEN_PORT', 'ISSUER', 'DATABASE_URL', 'DATA_DIR', 'CLIENTS_FILE', 'TRUST_PROXY', 'KEY_ENCRYPTION_KEY'];
+const FIXED_BY_COMPOSE = [
+  'TOKEN_HOST',
+  'TOKEN_PORT',
+  'ISSUER',
+  'DATABASE_URL',
+  'DATA_DIR',
+  'CLIENTS_FILE',
+  'TRUST_PROXY',
+  'KEY_ENCRYPTION_KEY',
+];
 
 describe('token service: configuration is documented', () => {
   const names = Object.keys(tokenServiceEnv);
@@ -19,7 +28,13 @@ describe('token service: configuration is documented', () => {
     const example = read('.env.example');
     const compose = read('docker-compose.yml');
     const settable = names.filter((name) => !FIXED_BY_COMPOSE.includes(name));
-    expect(settable.filter((name) => !new RegExp(`^${name}=`, 'm').test(example)), '.env.example').to.deep.equal([]);
-    expect(settable.filter((name) => !compose.includes(`${name}: \${${name}:-`)), 'docker-compose.yml').to.deep.equal([]);
+    expect(
+      settable.filter((name) => !new RegExp(`^${name}=`, 'm').test(example)),
+      '.env.example',
+    ).to.deep.equal([]);
+    expect(
+      settable.filter((name) => !compose.includes(`${name}: \${${name}:-`)),
+      'docker-compose.yml',
+    ).to.deep.equal([]);
   });
 });

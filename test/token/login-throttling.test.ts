@@ -39,9 +39,21 @@ describe('token service: login throttling', () => {
     expect(Number(longer.headers.get('retry-after'))).to.be.greaterThan(first);
 
     await unlock();
-    expect(await svc.service.knex('login_throttles').where({ key: `account:${id}` }).first(), 'counted by account id').to.exist;
+    expect(
+      await svc.service
+        .knex('login_throttles')
+        .where({ key: `account:${id}` })
+        .first(),
+      'counted by account id',
+    ).to.exist;
     expect((await attempt(user.username, user.password)).status, 'after the delay').to.equal(200);
-    expect(await svc.service.knex('login_throttles').where({ key: `account:${id}` }).first(), 'a success clears it').to.equal(undefined);
+    expect(
+      await svc.service
+        .knex('login_throttles')
+        .where({ key: `account:${id}` })
+        .first(),
+      'a success clears it',
+    ).to.equal(undefined);
   });
 
   it('throttles an unknown account exactly like a real one', async () => {
@@ -58,16 +70,16 @@ describe('token service: login throttling', () => {
 
   // Changed with issue 9: a noisy address used to get 429 even for another
   // account's correct password, locking out everyone behind a NAT or proxy.
-  it('slows a noisy address\'s failures, and still accepts another account\'s correct password from it', async () => {
+  it("slows a noisy address's failures, and still accepts another account's correct password from it", async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i += 1) statuses.push((await attempt(`spray${i}`, 'Wrong-password-1')).status);
     expect(statuses.slice(0, 8), 'within the free failures').to.deep.equal(Array(8).fill(400));
     expect(statuses.slice(8), 'past them, failures are told to wait').to.deep.equal([429, 429]);
     const other = newUser('victim');
     await register(other);
-    expect((await attempt(other.username, other.password)).status, 'another account\'s correct password').to.equal(200);
+    expect((await attempt(other.username, other.password)).status, "another account's correct password").to.equal(200);
     const further = await attempt('spray-more', 'Wrong-password-1');
-    expect(further.status, 'the address\'s further failures are still throttled').to.equal(429);
+    expect(further.status, "the address's further failures are still throttled").to.equal(429);
     expect(Number(further.headers.get('retry-after'))).to.be.at.least(1);
     expect((await attempt(other.email, other.password)).status).to.equal(200);
   });
@@ -85,7 +97,10 @@ describe('token service: login throttling', () => {
     for (let i = 0; i < 3; i += 1) await attempt(user.username, 'Wrong-password-1');
     await svc.service.knex('login_throttles').update({ last_failure_at: new Date(Date.now() - 16 * 60_000) });
     expect((await attempt(user.username, 'Wrong-password-1')).status).to.equal(400);
-    const row = await svc.service.knex('login_throttles').where({ key: `account:${id}` }).first();
+    const row = await svc.service
+      .knex('login_throttles')
+      .where({ key: `account:${id}` })
+      .first();
     expect(row.failures).to.equal(1);
     expect((await attempt(user.username, user.password)).status).to.equal(200);
   });
@@ -127,7 +142,7 @@ describe('token service: login throttling', () => {
       }
     });
 
-    it('shares the account\'s counter: once locked, no spelling gets a fresh one, and none gets a 200', async () => {
+    it("shares the account's counter: once locked, no spelling gets a fresh one, and none gets a 200", async () => {
       for (let i = 0; i < 4; i += 1) await attempt(user.username, 'Wrong-password-1');
       for (const [how, spelling] of Object.entries(sameAccount)) {
         const reply = await attempt(spelling, user.password);
@@ -141,16 +156,22 @@ describe('token service: login throttling', () => {
       const keys = await svc.service.knex('login_throttles').whereNot('key', 'like', 'ip:%').pluck('key');
       expect(keys.filter((key: string) => key.startsWith('account:'))).to.have.length(1);
       expect(keys.filter((key: string) => key.startsWith('login:')).sort()).to.deep.equal(
-        Object.values(otherNames).map((spelling) => `login:${canonicalIdentifier(spelling)}`).sort(),
+        Object.values(otherNames)
+          .map((spelling) => `login:${canonicalIdentifier(spelling)}`)
+          .sort(),
       );
     });
   });
 
   it('applies to the OAuth password grant too', async () => {
     for (let i = 0; i < 5; i += 1) {
-      await request(base, 'POST', '/oauth/token', { form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' } });
+      await request(base, 'POST', '/oauth/token', {
+        form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' },
+      });
     }
-    const reply = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' } });
+    const reply = await request(base, 'POST', '/oauth/token', {
+      form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' },
+    });
     expect(reply.status).to.equal(429);
     expect(reply.body).to.have.keys('error', 'error_description');
   });

@@ -16,8 +16,7 @@ describe('token service: logout and sessions', () => {
   after(() => svc?.stop());
 
   const me = (token: string) => request(base, 'GET', '/auth/me', { token });
-  const logout = (token: string, scope?: string) =>
-    request(base, 'POST', '/auth/logout', { token, ...(scope ? { json: { scope } } : {}) });
+  const logout = (token: string, scope?: string) => request(base, 'POST', '/auth/logout', { token, ...(scope ? { json: { scope } } : {}) });
   const threeSessions = async (): Promise<TokenPair[]> => {
     const { user, tokens } = await registerAndLogin(base);
     return [tokens, await login(base, user.username, user.password), await login(base, user.username, user.password)];
@@ -92,7 +91,16 @@ describe('token service: logout and sessions', () => {
     const current = list.body.sessions.filter((s) => s.current);
     expect(current).to.have.length(1);
     expect(current[0]!.id).to.equal((await me(a!.access_token)).body.session_id);
-    expect(list.body.sessions[0]).to.have.keys('id', 'client_id', 'created_at', 'last_used_at', 'expires_at', 'user_agent', 'ip', 'current');
+    expect(list.body.sessions[0]).to.have.keys(
+      'id',
+      'client_id',
+      'created_at',
+      'last_used_at',
+      'expires_at',
+      'user_agent',
+      'ip',
+      'current',
+    );
 
     const sidB = (await me(b!.access_token)).body.session_id as string;
     expect((await request(base, 'DELETE', `/auth/sessions/${sidB}`, { token: a!.access_token })).status).to.equal(204);

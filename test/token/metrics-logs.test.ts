@@ -19,7 +19,10 @@ describe('token service: metrics and request logs', () => {
     destination.on('data', (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
     });
-    svc = await startTestTokenService({ env: { METRICS_TOKEN: 'metrics-token-0123456789' }, logger: createLogger({ name: 'token', level: 'info', destination }) });
+    svc = await startTestTokenService({
+      env: { METRICS_TOKEN: 'metrics-token-0123456789' },
+      logger: createLogger({ name: 'token', level: 'info', destination }),
+    });
     base = svc.url;
   });
   after(() => svc?.stop());
@@ -43,7 +46,10 @@ describe('token service: metrics and request logs', () => {
     // Revoked while its family lives: once the family is revoked (reuse, below) this would write nothing.
     await request(base, 'POST', '/oauth/revoke', { form: { token: rotated.body.access_token, client_id: 'web' } });
     await request(base, 'POST', '/auth/login', { json: { username: user.username, password: 'Wrong-password-1' } });
-    await svc.service.knex('refresh_tokens').whereNotNull('consumed_at').update({ consumed_at: new Date(Date.now() - 60_000) });
+    await svc.service
+      .knex('refresh_tokens')
+      .whereNotNull('consumed_at')
+      .update({ consumed_at: new Date(Date.now() - 60_000) });
     await refresh(base, tokens.refresh_token);
     const second = await registerAndLogin(base);
     await request(base, 'POST', '/auth/logout', { token: second.tokens.access_token });

@@ -86,7 +86,10 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
       try {
         const other = await registerAndLogin(expiredService.url);
         await new Promise((resolve) => setTimeout(resolve, 2100));
-        const reply = await request(expiredService.url, 'POST', '/oauth/introspect', { form: { token: other.tokens.access_token }, headers: demoAuth });
+        const reply = await request(expiredService.url, 'POST', '/oauth/introspect', {
+          form: { token: other.tokens.access_token },
+          headers: demoAuth,
+        });
         expect(reply.body, 'expired').to.deep.equal({ active: false });
       } finally {
         await expiredService.stop();
@@ -109,7 +112,10 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
 
   describe('client_credentials', () => {
     it('issues an access token without a refresh token, via Basic or the body', async () => {
-      const viaBasic = await request<TokenPair>(base, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials' }, headers: demoAuth });
+      const viaBasic = await request<TokenPair>(base, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials' },
+        headers: demoAuth,
+      });
       expect(viaBasic.status).to.equal(200);
       expect(viaBasic.body).not.to.have.property('refresh_token');
       const claims = jose.decodeJwt(viaBasic.body.access_token);
@@ -137,7 +143,10 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
         headers: demoAuth,
       });
       expect(both.status).to.equal(400);
-      const scope = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', scope: 'notes:write' }, headers: demoAuth });
+      const scope = await request(base, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials', scope: 'notes:write' },
+        headers: demoAuth,
+      });
       expect(scope.body.error).to.equal('invalid_scope');
       const noGrant = await request(base, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: 'x', password: 'y' },
@@ -151,7 +160,9 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
       expect(unsupported.status).to.equal(400);
       expect(unsupported.body).to.have.keys('error', 'error_description');
       expect(unsupported.body.error).to.equal('unsupported_grant_type');
-      const unknownClient = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: 'nobody' } });
+      const unknownClient = await request(base, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials', client_id: 'nobody' },
+      });
       expect(unknownClient.status).to.equal(401);
       expect(unknownClient.body.error).to.equal('invalid_client');
     });
@@ -174,12 +185,22 @@ describe('token service: background cleanup', () => {
       await knex('sessions').where({ id: sid }).update({ expires_at: past });
       // A session whose refresh token idle-expired, and a device cookie unused for longer than LOGIN_DEVICE_TTL.
       const idle = jose.decodeJwt((await registerAndLogin(svc.url)).tokens.access_token).sid as string;
-      await knex('sessions').where({ id: idle }).update({ last_refreshed_at: new Date(Date.now() - 15 * 86_400_000) });
-      await knex('login_devices').where({ user_id: userId }).update({ last_used_at: new Date(Date.now() - 91 * 86_400_000) });
+      await knex('sessions')
+        .where({ id: idle })
+        .update({ last_refreshed_at: new Date(Date.now() - 15 * 86_400_000) });
+      await knex('login_devices')
+        .where({ user_id: userId })
+        .update({ last_used_at: new Date(Date.now() - 91 * 86_400_000) });
       // A key retired long ago (its last token expired two days back) and one still published.
-      const { retired: [longGone] } = await svc.service.keys.rotate();
-      await knex('signing_keys').where({ kid: longGone }).update({ expires_at: new Date(Date.now() - 2 * 86_400_000) });
-      const { retired: [stillPublished] } = await svc.service.keys.rotate();
+      const {
+        retired: [longGone],
+      } = await svc.service.keys.rotate();
+      await knex('signing_keys')
+        .where({ kid: longGone })
+        .update({ expires_at: new Date(Date.now() - 2 * 86_400_000) });
+      const {
+        retired: [stillPublished],
+      } = await svc.service.keys.rotate();
       const deadline = Date.now() + 10_000;
       // One run purges table after table: wait for the first and the last of these.
       const pending = async () =>

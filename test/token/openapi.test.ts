@@ -28,8 +28,14 @@ describe('token service: OpenAPI document', () => {
     for (const [path, operations] of Object.entries(openApiDocument(svc.service.config).paths as Paths)) {
       for (const method of Object.keys(operations)) documented.add(`${method.toUpperCase()} ${path}`);
     }
-    expect([...served].filter((op) => !documented.has(op)), 'served but not documented').to.deep.equal([]);
-    expect([...documented].filter((op) => !served.has(op)), 'documented but not served').to.deep.equal([]);
+    expect(
+      [...served].filter((op) => !documented.has(op)),
+      'served but not documented',
+    ).to.deep.equal([]);
+    expect(
+      [...documented].filter((op) => !served.has(op)),
+      'documented but not served',
+    ).to.deep.equal([]);
     expect(served.size).to.be.greaterThan(15);
   });
 

@@ -12,7 +12,11 @@ describe('token service: refresh-token families', () => {
   });
   after(() => svc?.stop());
 
-  const tokenRow = (token: string) => svc.service.knex('refresh_tokens').where({ token_hash: sha256Hex(token) }).first();
+  const tokenRow = (token: string) =>
+    svc.service
+      .knex('refresh_tokens')
+      .where({ token_hash: sha256Hex(token) })
+      .first();
   const introspect = (token: string) =>
     request(base, 'POST', '/oauth/introspect', {
       form: { token },
@@ -20,7 +24,8 @@ describe('token service: refresh-token families', () => {
     });
   /** Moves a consumed token's consumption into the past, outside the grace window. */
   const ageConsumption = async (token: string, seconds: number) =>
-    svc.service.knex('refresh_tokens')
+    svc.service
+      .knex('refresh_tokens')
       .where({ token_hash: sha256Hex(token) })
       .update({ consumed_at: svc.service.knex.raw(`now() - interval '${seconds} seconds'`) });
   const liveTokensInFamily = async (sid: string) =>
@@ -129,10 +134,18 @@ describe('token service: refresh-token families', () => {
 
   it('binds a refresh token to its client', async () => {
     // Another public client that may refresh: only the binding can refuse it.
-    await svc.service.knex('clients').insert({
-      client_id: 'other-app', name: 'other-app', secret_hash: null,
-      grant_types: ['password', 'refresh_token'], scopes: ['openid'], audiences: ['whoami'],
-    }).onConflict('client_id').ignore();
+    await svc.service
+      .knex('clients')
+      .insert({
+        client_id: 'other-app',
+        name: 'other-app',
+        secret_hash: null,
+        grant_types: ['password', 'refresh_token'],
+        scopes: ['openid'],
+        audiences: ['whoami'],
+      })
+      .onConflict('client_id')
+      .ignore();
     const { tokens } = await registerAndLogin(base);
     const reply = await request(base, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'other-app' },
@@ -164,12 +177,18 @@ describe('token service: refresh-token families', () => {
 
   it('refuses an expired refresh token and a session past its absolute lifetime', async () => {
     const idle = await registerAndLogin(base);
-    await svc.service.knex('refresh_tokens').where({ token_hash: sha256Hex(idle.tokens.refresh_token) }).update({ expires_at: new Date(Date.now() - 1000) });
+    await svc.service
+      .knex('refresh_tokens')
+      .where({ token_hash: sha256Hex(idle.tokens.refresh_token) })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     expect((await refresh(base, idle.tokens.refresh_token)).status).to.equal(400);
 
     const old = await registerAndLogin(base);
     const sid = (await tokenRow(old.tokens.refresh_token)).session_id;
-    await svc.service.knex('sessions').where({ id: sid }).update({ expires_at: new Date(Date.now() - 1000) });
+    await svc.service
+      .knex('sessions')
+      .where({ id: sid })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     expect((await refresh(base, old.tokens.refresh_token)).status).to.equal(400);
   });
 

@@ -69,7 +69,9 @@ describe('token service: registration and login', () => {
         const reply = await request(base, 'POST', '/auth/register', { json: body(newUser()) });
         expect(reply.status).to.equal(400);
         expect(reply.body.error).to.equal('invalid_request');
-        expect(reply.body.message).to.be.a('string').and.match(new RegExp(`^${field}`));
+        expect(reply.body.message)
+          .to.be.a('string')
+          .and.match(new RegExp(`^${field}`));
       });
     }
   });
@@ -81,7 +83,10 @@ describe('token service: registration and login', () => {
     });
 
     it('returns a token pair with no-store caching, by username or by e-mail', async () => {
-      for (const body of [{ username: user.username, password: user.password }, { email: user.email, password: user.password }]) {
+      for (const body of [
+        { username: user.username, password: user.password },
+        { email: user.email, password: user.password },
+      ]) {
         const reply = await request<TokenPair>(base, 'POST', '/auth/login', { json: body });
         expect(reply.status).to.equal(200);
         expect(reply.headers.get('cache-control')).to.equal('no-store');

@@ -81,7 +81,9 @@ describe('token service: revocation feed for gateways', () => {
 
   it('requires a confidential client with revocations:read', async () => {
     expect((await request(base, 'GET', '/revocations')).status).to.equal(401);
-    const noScope = await request(base, 'GET', '/revocations', { headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) } });
+    const noScope = await request(base, 'GET', '/revocations', {
+      headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
+    });
     expect(noScope.status).to.equal(401);
     expect(noScope.body.error).to.equal('invalid_client');
     const stream = openStream(base, { authorization: basic(GATEWAY_CLIENT.id, 'wrong') });
@@ -98,11 +100,21 @@ describe('token service: revocation feed for gateways', () => {
       sids.push(sidOf(tokens.access_token));
       expect((await logout(tokens.access_token)).status).to.equal(204);
     }
-    const page1 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(base, 'GET', `/revocations?after=${start}&limit=2`, { headers: gatewayAuth });
+    const page1 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(
+      base,
+      'GET',
+      `/revocations?after=${start}&limit=2`,
+      { headers: gatewayAuth },
+    );
     expect(page1.status).to.equal(200);
     expect(page1.body.revocations.map((e) => e.key)).to.deep.equal(sids.slice(0, 2));
     expect(page1.body.has_more).to.equal(true);
-    const page2 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(base, 'GET', `/revocations?after=${page1.body.cursor}&limit=2`, { headers: gatewayAuth });
+    const page2 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(
+      base,
+      'GET',
+      `/revocations?after=${page1.body.cursor}&limit=2`,
+      { headers: gatewayAuth },
+    );
     expect(page2.body.revocations.map((e) => e.key)).to.deep.equal(sids.slice(2));
     expect(page2.body.has_more).to.equal(false);
     const entry = page2.body.revocations[0]!;
@@ -114,7 +126,10 @@ describe('token service: revocation feed for gateways', () => {
     const { tokens } = await registerAndLogin(base);
     await logout(tokens.access_token);
     const sid = sidOf(tokens.access_token);
-    await svc.service.knex('revocations').where({ key: sid }).update({ expires_at: new Date(Date.now() - 1000) });
+    await svc.service
+      .knex('revocations')
+      .where({ key: sid })
+      .update({ expires_at: new Date(Date.now() - 1000) });
     const all = await request<{ revocations: FeedEntry[] }>(base, 'GET', '/revocations?after=0', { headers: gatewayAuth });
     expect(all.body.revocations.map((e) => e.key)).not.to.include(sid);
   });
@@ -155,7 +170,7 @@ describe('token service: revocation feed for gateways', () => {
       const { tokens } = await registerAndLogin(other.url);
       await request(other.url, 'POST', '/auth/logout', { token: tokens.access_token });
       const sid = sidOf(tokens.access_token);
-      await stream.until(() => stream.revocations().some((e) => e.key === sid), 'the other instance\'s logout');
+      await stream.until(() => stream.revocations().some((e) => e.key === sid), "the other instance's logout");
       stream.close();
     } finally {
       await other.close();

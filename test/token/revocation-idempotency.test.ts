@@ -75,7 +75,9 @@ describe('token service: idempotent revocation and global logout', () => {
     const start = await cursor();
     for (let i = 0; i < 5; i += 1) expect((await revoke(tokens.refresh_token)).status).to.equal(200);
     expect((await feedAfter(start)).map((e) => `${e.kind}:${e.key}`)).to.deep.equal([`session:${sid}`]);
-    expect(await svc.service.knex('audit_events').where({ session_id: sid, type: 'session_revoked' }).count('* as n')).to.deep.equal([{ n: 1 }]);
+    expect(await svc.service.knex('audit_events').where({ session_id: sid, type: 'session_revoked' }).count('* as n')).to.deep.equal([
+      { n: 1 },
+    ]);
   });
 
   it('logout global: every session revoked by one user entry, none per session', async () => {
@@ -118,7 +120,9 @@ describe('token service: idempotent revocation and global logout', () => {
     expect(iat).to.be.greaterThan(Math.floor(entry.not_before.getTime() / 1000));
     expect(iat * 1000 - Date.now(), 'at most a second ahead').to.be.below(1000);
     expect((await request(base, 'GET', '/auth/me', { token: fresh.access_token })).status).to.equal(200);
-    const refreshed = await request<TokenPair>(base, 'POST', '/oauth/token', { form: { grant_type: 'refresh_token', refresh_token: fresh.refresh_token, client_id: 'web' } });
+    const refreshed = await request<TokenPair>(base, 'POST', '/oauth/token', {
+      form: { grant_type: 'refresh_token', refresh_token: fresh.refresh_token, client_id: 'web' },
+    });
     expect(claimsOf(refreshed.body.access_token).iat).to.be.greaterThan(Math.floor(entry.not_before.getTime() / 1000));
   });
 });

@@ -41,7 +41,10 @@ describe('token service: session limits', () => {
     it('revokes the least recently used session beyond it, with a revocation entry and an audit event', async () => {
       const { user, userId, pairs } = await userWithSessions(4);
       // The oldest session is used (refreshed) again: the second one is now the least recently used.
-      await svc.service.knex('sessions').where({ id: sidOf(pairs[1]!) }).update({ last_refreshed_at: new Date(Date.now() - 60_000) });
+      await svc.service
+        .knex('sessions')
+        .where({ id: sidOf(pairs[1]!) })
+        .update({ last_refreshed_at: new Date(Date.now() - 60_000) });
       const refreshed = await refresh(base, pairs[0]!.refresh_token);
       expect(refreshed.status).to.equal(200);
 
@@ -60,7 +63,10 @@ describe('token service: session limits', () => {
 
     it('brings a user with more live sessions than the cap (say, from before it) back within it', async () => {
       const { user, userId, pairs } = await userWithSessions(1);
-      const template = await svc.service.knex('sessions').where({ id: sidOf(pairs[0]!) }).first();
+      const template = await svc.service
+        .knex('sessions')
+        .where({ id: sidOf(pairs[0]!) })
+        .first();
       await svc.service.knex.raw(
         `INSERT INTO sessions (user_id, client_id, scope, audiences, expires_at, last_refreshed_at)
          SELECT ?, ?, ?, ?, ?, now() - make_interval(secs => g) FROM generate_series(1, 9) AS g`,
@@ -68,8 +74,13 @@ describe('token service: session limits', () => {
       );
       const fresh = await login(base, user.username, user.password);
       const live = await svc.service.knex('sessions').where({ user_id: userId }).whereNull('revoked_at');
-      expect(live.map((s: { id: string }) => s.id)).to.have.length(4).and.include(sidOf(fresh)).and.include(sidOf(pairs[0]!));
-      expect(await svc.service.knex('sessions').where({ user_id: userId, revoked_reason: 'session_limit' }).count('* as n')).to.deep.equal([{ n: 7 }]);
+      expect(live.map((s: { id: string }) => s.id))
+        .to.have.length(4)
+        .and.include(sidOf(fresh))
+        .and.include(sidOf(pairs[0]!));
+      expect(await svc.service.knex('sessions').where({ user_id: userId, revoked_reason: 'session_limit' }).count('* as n')).to.deep.equal([
+        { n: 7 },
+      ]);
     });
 
     it('holds under concurrent logins of one user', async () => {
@@ -127,13 +138,19 @@ describe('token service: session limits', () => {
       const { pairs } = await userWithSessions(2);
       const [idle, active] = pairs as [TokenPair, TokenPair];
       // Last used 15 days ago, beyond the 14-day idle lifetime.
-      await svc.service.knex('sessions').where({ id: sidOf(idle) }).update({ last_refreshed_at: new Date(Date.now() - 15 * 86_400_000) });
+      await svc.service
+        .knex('sessions')
+        .where({ id: sidOf(idle) })
+        .update({ last_refreshed_at: new Date(Date.now() - 15 * 86_400_000) });
 
       const listed = await page(active);
       expect(listed.body.sessions.map((s) => s.id)).to.deep.equal([sidOf(active)]);
       expect((await me(idle)).status).to.equal(401);
       const introspect = (token: string) =>
-        request(base, 'POST', '/oauth/introspect', { form: { token }, headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) } });
+        request(base, 'POST', '/oauth/introspect', {
+          form: { token },
+          headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
+        });
       expect((await introspect(idle.access_token)).body).to.deep.equal({ active: false });
       expect((await introspect(idle.refresh_token)).body).to.deep.equal({ active: false });
       expect((await introspect(active.access_token)).body.active).to.equal(true);
@@ -141,8 +158,18 @@ describe('token service: session limits', () => {
 
       const counts = await purgeExpired(svc.service.knex, purgeOptions(svc.service.config));
       expect(counts.sessions).to.be.at.least(1);
-      expect(await svc.service.knex('sessions').where({ id: sidOf(idle) }).first()).to.equal(undefined);
-      expect(await svc.service.knex('sessions').where({ id: sidOf(active) }).first()).to.exist;
+      expect(
+        await svc.service
+          .knex('sessions')
+          .where({ id: sidOf(idle) })
+          .first(),
+      ).to.equal(undefined);
+      expect(
+        await svc.service
+          .knex('sessions')
+          .where({ id: sidOf(active) })
+          .first(),
+      ).to.exist;
     });
   });
 });

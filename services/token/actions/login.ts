@@ -16,8 +16,7 @@ export function loginEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['json', 'urlencoded']);
     const params = bodyParams(ctx);
-    const login =
-      optionalString(params, 'username', { maxLength: 254 }) ?? optionalString(params, 'email', { maxLength: 254 });
+    const login = optionalString(params, 'username', { maxLength: 254 }) ?? optionalString(params, 'email', { maxLength: 254 });
     if (login === undefined) throw new ValidationFailed('username', 'username or email is required');
     const password = requiredString(params, 'password', { maxLength: 1024 });
     const scope = optionalString(params, 'scope', { maxLength: 1024 });

@@ -91,7 +91,7 @@ export function revocationStreamEndpoint(service: TokenService, streams: Revocat
 
     let cursor = replayFrom ?? 0;
     if (replayFrom !== undefined) {
-      for (let hasMore = true; hasMore; ) {
+      for (let hasMore = true; hasMore;) {
         const page = await listRevocations(service.knex, cursor, MAX_PAGE);
         for (const entry of page.entries) {
           if (!sent.has(entry.id)) {

@@ -55,7 +55,13 @@ export function revocationEndpoint(service: TokenService): Middleware {
           reason: 'revoked_by_client',
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
           metrics: service.metrics,
-          audit: { userId: session.user_id, clientId: client.client_id, ip: info.ip, userAgent: info.userAgent, details: { via: 'rfc7009' } },
+          audit: {
+            userId: session.user_id,
+            clientId: client.client_id,
+            ip: info.ip,
+            userAgent: info.userAgent,
+            details: { via: 'rfc7009' },
+          },
         });
       }
     }

@@ -63,7 +63,13 @@ function cursorParam(ctx: Context): SessionCursor | undefined {
   } catch {
     decoded = undefined;
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2 || !Number.isSafeInteger(decoded[0]) || typeof decoded[1] !== 'string' || !isUuid(decoded[1])) {
+  if (
+    !Array.isArray(decoded) ||
+    decoded.length !== 2 ||
+    !Number.isSafeInteger(decoded[0]) ||
+    typeof decoded[1] !== 'string' ||
+    !isUuid(decoded[1])
+  ) {
     throw new ValidationFailed('cursor', 'cursor is not one this endpoint returned');
   }
   return { createdUs: decoded[0] as number, id: decoded[1] };
@@ -81,7 +87,13 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
       reason: 'revoked_by_user',
       accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
       metrics: service.metrics,
-      audit: { userId: claims.sub, clientId: claims.client_id, ip: info.ip, userAgent: info.userAgent, details: { via: 'sessions_api', by_session: claims.sid } },
+      audit: {
+        userId: claims.sub,
+        clientId: claims.client_id,
+        ip: info.ip,
+        userAgent: info.userAgent,
+        details: { via: 'sessions_api', by_session: claims.sid },
+      },
     });
     ctx.status = 204;
   };

@@ -27,7 +27,14 @@ export function tokenEndpoint(service: TokenService): Middleware {
       case 'password': {
         const login = optionalString(params, 'username', { maxLength: 254 }) ?? requiredString(params, 'email', { maxLength: 254 });
         const password = requiredString(params, 'password', { maxLength: 1024 });
-        const result = await passwordGrant(service, { client, login, password, scope, info, deviceToken: readDeviceCookie(ctx, service.config) });
+        const result = await passwordGrant(service, {
+          client,
+          login,
+          password,
+          scope,
+          info,
+          deviceToken: readDeviceCookie(ctx, service.config),
+        });
         setDeviceCookie(ctx, service.config, result.deviceToken);
         sendTokenResponse(ctx, result.tokens);
         return;

@@ -67,7 +67,12 @@ const clientView = (client: ClientRow) => ({
 async function revokeUser(ctx: AdminContext, user: UserRow, reason: RevocationReason) {
   return ctx.knex.transaction(async (trx) => {
     const revoked = await revokeUserSessions(trx, user.id, { reason, accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL });
-    await recordAudit(trx, { type: 'session_revoked', userId: user.id, ...ADMIN, details: { via: 'admin', reason, sessions: revoked.length } });
+    await recordAudit(trx, {
+      type: 'session_revoked',
+      userId: user.id,
+      ...ADMIN,
+      details: { via: 'admin', reason, sessions: revoked.length },
+    });
     return revoked;
   });
 }
@@ -79,7 +84,9 @@ export const adminOperations = {
       email: text(args, 'email') as string,
       password: text(args, 'password') as string,
     });
-    const user = await ctx.passwords.withSlot('admin', (slot) => registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain, slot)));
+    const user = await ctx.passwords.withSlot('admin', (slot) =>
+      registerUser(ctx.knex, registration, (plain) => ctx.passwords.hash(plain, slot)),
+    );
     await recordAudit(ctx.knex, { type: 'user_registered', userId: user.id, ...ADMIN });
     return publicUser(user);
   },
@@ -105,7 +112,8 @@ export const adminOperations = {
     if (await findClient(ctx.knex, clientId)) throw new Conflict(`client ${clientId} exists`);
     const grantTypes = list(args, 'grant_types');
     const unknown = grantTypes.filter((grant) => !GRANT_TYPES.includes(grant as GrantType));
-    if (unknown.length) throw new ValidationFailed('grant_types', `unknown grant type(s): ${unknown.join(', ')}; use ${GRANT_TYPES.join(', ')}`);
+    if (unknown.length)
+      throw new ValidationFailed('grant_types', `unknown grant type(s): ${unknown.join(', ')}; use ${GRANT_TYPES.join(', ')}`);
     const confidential = args.confidential === true || args.confidential === 'true' || grantTypes.includes('client_credentials');
     const secret = confidential ? randomToken(32) : undefined;
     await upsertClient(ctx.knex, {
@@ -129,7 +137,8 @@ export const adminOperations = {
 
   async 'client.delete'(ctx: AdminContext, args: Args) {
     const clientId = text(args, 'client_id') as string;
-    if (clientId === FIRST_PARTY_CLIENT_ID) throw new ValidationFailed('client_id', `${FIRST_PARTY_CLIENT_ID} is the first-party client and is re-created at every start`);
+    if (clientId === FIRST_PARTY_CLIENT_ID)
+      throw new ValidationFailed('client_id', `${FIRST_PARTY_CLIENT_ID} is the first-party client and is re-created at every start`);
     if (!(await findClient(ctx.knex, clientId))) throw new NotFound(`no client ${clientId}`);
     const revoked = await ctx.knex.transaction(async (trx) => {
       // Its sessions are revoked (and pushed to gateways) before the rows go.

@@ -131,11 +131,20 @@ async function viaService(adminFile: AdminFile, command: AdminCommand | 'migrate
   return body.result;
 }
 
-async function direct(db: Database, config: TokenServiceConfig, command: AdminCommand | 'migrate', args: Record<string, unknown>): Promise<unknown> {
+async function direct(
+  db: Database,
+  config: TokenServiceConfig,
+  command: AdminCommand | 'migrate',
+  args: Record<string, unknown>,
+): Promise<unknown> {
   await db.migrate();
   if (command === 'migrate') return { migrations: 'up to date' };
   const logger = createLogger({ name: 'authctl', level: 'warn', destination: process.stderr });
-  const keys = new SigningKeys(db.knex, { encryptionKey: config.KEY_ENCRYPTION_KEY, retiredKeyLifetimeMs: config.ACCESS_TOKEN_TTL + 60_000, logger });
+  const keys = new SigningKeys(db.knex, {
+    encryptionKey: config.KEY_ENCRYPTION_KEY,
+    retiredKeyLifetimeMs: config.ACCESS_TOKEN_TTL + 60_000,
+    logger,
+  });
   if (command === 'keys.rotate' || command === 'keys.list') await keys.init();
   const context = { knex: db.knex, config, keys, passwords: new PasswordHasher(config.PASSWORD_HASH_COST, hashLimits(config)), logger };
   return adminOperations[command](context, args);
@@ -177,7 +186,9 @@ async function run(argv: string[]): Promise<number> {
       if (!(error instanceof DirectoryInUseError)) throw new DatabaseUnreachable(`cannot open the database: ${(error as Error).message}`);
       const adminPath = path.join(config.DATA_DIR, 'admin.json');
       if (!fs.existsSync(adminPath)) {
-        throw new DatabaseUnreachable(`${error.message}\nThat process does not offer the admin endpoint (${adminPath} is missing): stop it and run authctl again.`);
+        throw new DatabaseUnreachable(
+          `${error.message}\nThat process does not offer the admin endpoint (${adminPath} is missing): stop it and run authctl again.`,
+        );
       }
       result = await viaService(JSON.parse(fs.readFileSync(adminPath, 'utf8')) as AdminFile, command, args);
     }

@@ -124,10 +124,12 @@ async function checkPassword(
   const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices) : undefined;
   const account = accountKey(user, request.login);
   const address = addressKey(info.ip);
-  const refused = (reason: string) => (error: unknown): never => {
-    metrics.loginFailures.inc({ reason });
-    throw error;
-  };
+  const refused =
+    (reason: string) =>
+    (error: unknown): never => {
+      metrics.loginFailures.inc({ reason });
+      throw error;
+    };
 
   let slot: HashSlot;
   try {
@@ -158,7 +160,10 @@ async function checkPassword(
       clientId: client.client_id,
       ip: info.ip,
       userAgent: info.userAgent,
-      details: { reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled', ...(vouched ? { device: 'known' } : {}) },
+      details: {
+        reason: !user ? 'unknown_user' : !passwordOk ? 'wrong_password' : 'user_disabled',
+        ...(vouched ? { device: 'known' } : {}),
+      },
     });
     metrics.loginFailures.inc({ reason: 'invalid_credentials' });
     if (addressRetryAfter !== undefined) throw new TooManyRequests(addressRetryAfter);

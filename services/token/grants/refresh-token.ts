@@ -15,12 +15,7 @@ import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import {
-  consumeRefreshToken,
-  findLiveChild,
-  findRefreshToken,
-  type RefreshTokenRow,
-} from '../models/refresh-tokens.ts';
+import { consumeRefreshToken, findLiveChild, findRefreshToken, type RefreshTokenRow } from '../models/refresh-tokens.ts';
 import { isSessionLive, lockSession, revokeSessions } from '../models/sessions.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
@@ -31,11 +26,7 @@ export interface RefreshGrantRequest {
   info: RequestInfo;
 }
 
-type Outcome =
-  | { kind: 'rotated'; response: TokenResponse }
-  | { kind: 'rejected'; reason: string }
-  | { kind: 'grace' }
-  | { kind: 'reused' };
+type Outcome = { kind: 'rotated'; response: TokenResponse } | { kind: 'rejected'; reason: string } | { kind: 'grace' } | { kind: 'reused' };
 
 export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<TokenResponse> {
   const { client } = request;
@@ -87,7 +78,12 @@ async function rotate(
 
   // RFC 6749 §6: a refresh may narrow the scope, never widen it.
   const scope = resolveScope(request.scope, session.scope.split(' ').filter(Boolean));
-  const response = await issueTokenPair(trx, service, { session, parentId: presented.id, scope, tokensValidAfter: user.tokens_valid_after });
+  const response = await issueTokenPair(trx, service, {
+    session,
+    parentId: presented.id,
+    scope,
+    tokensValidAfter: user.tokens_valid_after,
+  });
   await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
   await recordAudit(trx, {
     type: 'token_refreshed',

@@ -40,7 +40,14 @@ export async function issueTokenPair(
   const access = await issueAccessToken(
     service.keys,
     { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
-    { sub: session.user_id, clientId: session.client_id, scope, audiences: session.audiences, sid: session.id, issuedAfter: fields.tokensValidAfter },
+    {
+      sub: session.user_id,
+      clientId: session.client_id,
+      scope,
+      audiences: session.audiences,
+      sid: session.id,
+      issuedAfter: fields.tokensValidAfter,
+    },
   );
   return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refresh.token, scope };
 }

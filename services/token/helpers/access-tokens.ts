@@ -50,9 +50,7 @@ export async function issueAccessToken(
     sid: fields.sid ?? jti,
   };
   const { kid, privateKey } = keys.signer;
-  const token = await new jose.SignJWT({ ...claims })
-    .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: 'at+jwt', kid })
-    .sign(privateKey);
+  const token = await new jose.SignJWT({ ...claims }).setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: 'at+jwt', kid }).sign(privateKey);
   return { token, claims, expiresIn };
 }
 

@@ -69,12 +69,7 @@ export async function authenticateClient(ctx: Context, knex: Knex, params: Param
 }
 
 /** For endpoints only confidential clients may call (introspection, the revocation feed). */
-export async function authenticateConfidentialClient(
-  ctx: Context,
-  knex: Knex,
-  params: Params,
-  requiredScope?: string,
-): Promise<ClientRow> {
+export async function authenticateConfidentialClient(ctx: Context, knex: Knex, params: Params, requiredScope?: string): Promise<ClientRow> {
   const { client, confidential } = await authenticateClient(ctx, knex, params);
   if (!confidential) throw new InvalidClient('this endpoint requires a confidential client');
   if (requiredScope && !client.scopes.includes(requiredScope)) {

@@ -10,7 +10,9 @@ export function encryptPrivateKey(pem: string, key: Buffer, kid: string): string
   // from swapping encrypted keys between rows.
   cipher.setAAD(Buffer.from(kid));
   const ciphertext = Buffer.concat([cipher.update(pem, 'utf8'), cipher.final()]);
-  return [VERSION, iv, cipher.getAuthTag(), ciphertext].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
+  return [VERSION, iv, cipher.getAuthTag(), ciphertext]
+    .map((part) => (typeof part === 'string' ? part : part.toString('base64url')))
+    .join('.');
 }
 
 export function decryptPrivateKey(envelope: string, key: Buffer, kid: string): string {

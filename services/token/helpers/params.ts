@@ -42,6 +42,8 @@ export function requireMediaType(ctx: Context, types: Array<'json' | 'urlencoded
   const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
   if (!hasBody) return;
   if (!ctx.is(types)) {
-    throw new UnsupportedMediaType(types.map((t) => (t === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')).join(' or '));
+    throw new UnsupportedMediaType(
+      types.map((t) => (t === 'json' ? 'application/json' : 'application/x-www-form-urlencoded')).join(' or '),
+    );
   }
 }

@@ -8,8 +8,18 @@ const EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
 export const PASSWORD_MIN_LENGTH = 10;
 export const PASSWORD_MAX_LENGTH = 256;
 const COMMON_PASSWORDS = new Set([
-  'password123', 'password1234', '1234567890', '12345678910', 'qwertyuiop', 'qwerty1234',
-  'iloveyou123', 'passw0rd123', 'letmein1234', 'welcome123', 'adminadmin', 'abc1234567',
+  'password123',
+  'password1234',
+  '1234567890',
+  '12345678910',
+  'qwertyuiop',
+  'qwerty1234',
+  'iloveyou123',
+  'passw0rd123',
+  'letmein1234',
+  'welcome123',
+  'adminadmin',
+  'abc1234567',
 ]);
 
 export interface Registration {
@@ -23,7 +33,10 @@ export function checkRegistration(input: Registration): Registration {
   const username = input.username.normalize('NFKC');
   const email = input.email.normalize('NFKC');
   if (!USERNAME.test(username)) {
-    throw new ValidationFailed('username', 'username must be 3-32 characters: letters, digits, ".", "_" or "-", starting with a letter or digit');
+    throw new ValidationFailed(
+      'username',
+      'username must be 3-32 characters: letters, digits, ".", "_" or "-", starting with a letter or digit',
+    );
   }
   if (!EMAIL.test(email) || email.length > 254) throw new ValidationFailed('email', 'email is not a valid address');
   checkPasswordStrength(input.password, username, email);

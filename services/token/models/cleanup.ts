@@ -16,7 +16,11 @@ export interface PurgeOptions {
 }
 
 /** The purge a configuration asks for (background cleanup and `authctl purge`). */
-export const purgeOptions = (config: { AUDIT_RETENTION: number; LOGIN_DEVICE_TTL: number; REFRESH_TOKEN_IDLE_TTL: number }): PurgeOptions => ({
+export const purgeOptions = (config: {
+  AUDIT_RETENTION: number;
+  LOGIN_DEVICE_TTL: number;
+  REFRESH_TOKEN_IDLE_TTL: number;
+}): PurgeOptions => ({
   auditRetentionMs: config.AUDIT_RETENTION,
   deviceLifetimeMs: config.LOGIN_DEVICE_TTL,
   sessionIdleMs: config.REFRESH_TOKEN_IDLE_TTL,

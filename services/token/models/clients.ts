@@ -25,7 +25,8 @@ export const isConfidential = (client: ClientRow): boolean => client.secret_hash
  */
 export function clientIdProblem(id: string): string | undefined {
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(id)) return 'client_id: letters, digits, ".", "_", ":" or "-" (1-128)';
-  if (isUuid(id)) return 'client_id must not have the form of a user id (a UUID): user ids are UUIDs, and a client must never be mistaken for a user';
+  if (isUuid(id))
+    return 'client_id must not have the form of a user id (a UUID): user ids are UUIDs, and a client must never be mistaken for a user';
   return undefined;
 }
 

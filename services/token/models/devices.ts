@@ -57,7 +57,11 @@ export async function settleDeviceFailure(knex: Knex, id: string, policy: Device
  * one is remembered (the oldest beyond MAX_DEVICES_PER_USER are forgotten).
  * Returns the token for the cookie.
  */
-export async function rememberDevice(trx: Knex.Transaction, userId: string, vouched: { id: string; token: string } | undefined): Promise<string> {
+export async function rememberDevice(
+  trx: Knex.Transaction,
+  userId: string,
+  vouched: { id: string; token: string } | undefined,
+): Promise<string> {
   if (vouched) {
     await trx('login_devices').where({ id: vouched.id }).update({ failures: 0, last_used_at: trx.fn.now() });
     return vouched.token;

@@ -70,7 +70,9 @@ export async function countAttempt(
 
 /** Takes back the count of an attempt that succeeded. */
 export async function uncountAttempt(knex: Knex, key: string): Promise<void> {
-  await knex('login_throttles').where({ key }).update({ failures: knex.raw('greatest(failures - 1, 0)') });
+  await knex('login_throttles')
+    .where({ key })
+    .update({ failures: knex.raw('greatest(failures - 1, 0)') });
 }
 
 /** A successful login clears its account's counter. */

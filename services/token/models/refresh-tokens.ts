@@ -29,7 +29,9 @@ export async function issueRefreshToken(
 }
 
 export async function findRefreshToken(knex: Knex, token: string): Promise<RefreshTokenRow | undefined> {
-  return knex<RefreshTokenRow>('refresh_tokens').where({ token_hash: sha256Hex(token) }).first();
+  return knex<RefreshTokenRow>('refresh_tokens')
+    .where({ token_hash: sha256Hex(token) })
+    .first();
 }
 
 /**

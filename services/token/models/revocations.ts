@@ -66,11 +66,7 @@ export async function recordRevocation(
   return wire;
 }
 
-export async function listRevocations(
-  knex: Knex,
-  after: number,
-  limit: number,
-): Promise<{ entries: RevocationEntry[]; hasMore: boolean }> {
+export async function listRevocations(knex: Knex, after: number, limit: number): Promise<{ entries: RevocationEntry[]; hasMore: boolean }> {
   const rows = await knex<RevocationRow>('revocations')
     .where('id', '>', after)
     .andWhere('expires_at', '>', knex.fn.now())
@@ -84,9 +80,7 @@ export async function isRevokedByLog(knex: Knex, claims: { jti: string; sid: str
   const hit = await knex('revocations')
     .where((q) => q.where({ kind: 'token', key: claims.jti }))
     .orWhere((q) => q.where({ kind: 'session', key: claims.sid }))
-    .orWhere((q) =>
-      q.where({ kind: 'user', key: claims.sub }).andWhere('not_before', '>=', new Date(claims.iat * 1000)),
-    )
+    .orWhere((q) => q.where({ kind: 'user', key: claims.sub }).andWhere('not_before', '>=', new Date(claims.iat * 1000)))
     .first('id');
   return hit !== undefined;
 }

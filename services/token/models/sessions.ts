@@ -150,7 +150,11 @@ export async function revokeSessions(
 export async function makeRoomForSession(
   trx: Knex.Transaction,
   userId: string,
-  options: Omit<RevokeSessionsOptions, 'reason'> & { max: number; idleTtlMs: number; audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'> },
+  options: Omit<RevokeSessionsOptions, 'reason'> & {
+    max: number;
+    idleTtlMs: number;
+    audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'>;
+  },
 ): Promise<string[]> {
   const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs);
   const [{ count } = { count: 0 }] = (await live.clone().count('* as count')) as Array<{ count: number | string }>;
@@ -159,7 +163,13 @@ export async function makeRoomForSession(
   const oldest = live.clone().orderBy('last_refreshed_at', 'asc').orderBy('created_at', 'asc').limit(excess).select('id');
   const revoked = await revokeSessions(trx, (q) => q.whereIn('id', oldest), { ...options, reason: 'session_limit' });
   for (const sessionId of revoked) {
-    await recordAudit(trx, { ...options.audit, type: 'session_revoked', userId, sessionId, details: { reason: 'session_limit', limit: options.max } });
+    await recordAudit(trx, {
+      ...options.audit,
+      type: 'session_revoked',
+      userId,
+      sessionId,
+      details: { reason: 'session_limit', limit: options.max },
+    });
   }
   return revoked;
 }

@@ -53,10 +53,7 @@ export async function registerUser(
   return createUser(knex, { username: fields.username, email: fields.email, passwordHash: await hashPassword(fields.password) });
 }
 
-async function createUser(
-  knex: Knex,
-  fields: { username: string; email: string; passwordHash: string },
-): Promise<UserRow> {
+async function createUser(knex: Knex, fields: { username: string; email: string; passwordHash: string }): Promise<UserRow> {
   try {
     const [user] = await knex<UserRow>('users')
       .insert({
