@@ -19,14 +19,33 @@ export interface EventStreamOptions {
 }
 
 /**
+ * Most characters an unfinished line and event may hold together. An entry is a few
+ * hundred; a stream that never ends a line or an event is cut off (and reconnected)
+ * instead of growing the gateway's memory.
+ */
+export const MAX_PENDING_EVENT_CHARS = 2 ** 20;
+
+/**
  * Turns the stream's bytes into events: decoded as UTF-8 (a leading BOM dropped, a
  * character split across chunks joined), then parsed. Unknown fields, comments and
- * a `retry` that is not a number are ignored. A handler that throws throws here.
+ * a `retry` that is not a number are ignored. Throws when more than
+ * MAX_PENDING_EVENT_CHARS are pending, and when a handler throws.
  */
 export function createEventDecoder(handlers: Pick<EventStreamOptions, 'onEvent' | 'onRetry'>): (bytes: Buffer) => void {
   const decoder = new TextDecoder();
-  const parser = createParser({ onEvent: handlers.onEvent, onRetry: handlers.onRetry });
-  return (bytes) => parser.feed(decoder.decode(bytes, { stream: true }));
+  let overflow: Error | undefined;
+  const parser = createParser({
+    onEvent: handlers.onEvent,
+    onRetry: handlers.onRetry,
+    maxBufferSize: MAX_PENDING_EVENT_CHARS,
+    onError: (error) => {
+      if (error.type === 'max-buffer-size-exceeded') overflow = error;
+    },
+  });
+  return (bytes) => {
+    parser.feed(decoder.decode(bytes, { stream: true }));
+    if (overflow) throw overflow;
+  };
 }
 
 export type StreamEnd = 'ended' | 'idle' | 'aborted';

@@ -4,7 +4,7 @@
 // these are the properties the feed relies on.
 import assert from 'node:assert/strict';
 import type { EventSourceMessage } from 'eventsource-parser';
-import { createEventDecoder } from '../../gateway/revocations/event-stream.ts';
+import { createEventDecoder, MAX_PENDING_EVENT_CHARS } from '../../gateway/revocations/event-stream.ts';
 
 function decode(chunks: Array<string | Buffer>): { events: Array<{ event?: string; data: string }>; retries: number[] } {
   const events: Array<{ event?: string; data: string }> = [];
@@ -75,5 +75,18 @@ describe('gateway: revocation event stream decoding', () => {
       },
     });
     assert.throws(() => push(Buffer.from('event: revocation\ndata: {"id":\n\n')), /bad entry \{"id":/);
+  });
+
+  it('bounds what it holds: a line or an event that never ends is an error once over MAX_PENDING_EVENT_CHARS', () => {
+    const big = 'x'.repeat(MAX_PENDING_EVENT_CHARS - 100);
+    assert.equal(decode([`data: ${big}\n\n`]).events[0]?.data.length, big.length, 'a large event that ends is fine');
+    const endlessLine = createEventDecoder({ onEvent: () => undefined });
+    endlessLine(Buffer.from(`data: ${big}`));
+    assert.throws(() => endlessLine(Buffer.from('x'.repeat(200))), /max buffer size/);
+    const endlessEvent = createEventDecoder({ onEvent: () => undefined });
+    const line = Buffer.from(`data: ${'y'.repeat(1000)}\n`);
+    assert.throws(() => {
+      for (let i = 0; i <= MAX_PENDING_EVENT_CHARS / 1000; i += 1) endlessEvent(line);
+    }, /max buffer size/);
   });
 });
