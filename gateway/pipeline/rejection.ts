@@ -1,6 +1,7 @@
 // How the gateway says "no": an HTTP status with an OAuth-style JSON body
 // ({"error", "error_description"}) and optional headers. Stages return these;
-// only the handlers write them, to a response or to a raw upgrade socket.
+// the handlers (and, for upstream failures, the proxy and the relay) write them,
+// to a response or to a raw upgrade socket.
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
