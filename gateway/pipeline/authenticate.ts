@@ -3,7 +3,7 @@
 import type { Route } from '../routes/schema.ts';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
 import { hasAudience, TokenRejected } from '../tokens/verify-access-token.ts';
-import { bearerChallenge, reject, type Rejection } from './rejection.ts';
+import { invalidToken, type Rejection } from './rejection.ts';
 
 export interface TokenVerifier {
   verify(token: string): Promise<AccessTokenClaims>;
@@ -15,10 +15,6 @@ export type AuthenticationResult = { ok: true; claims: AccessTokenClaims | undef
 export function extractBearerToken(authorization: string | undefined): string | undefined {
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization ?? '');
   return match?.[1];
-}
-
-export function invalidToken(description: string): Rejection {
-  return reject(401, 'invalid_token', description, { 'www-authenticate': bearerChallenge('invalid_token', description) });
 }
 
 export async function authenticate(

@@ -4,8 +4,7 @@
 // refused rather than served on possibly outdated knowledge.
 import type { AccessTokenClaims } from '../tokens/claims.ts';
 import type { RevocationMatch } from '../revocations/denylist.ts';
-import { invalidToken } from './authenticate.ts';
-import { reject, type Rejection } from './rejection.ts';
+import { invalidToken, temporarilyUnavailable, type Rejection } from './rejection.ts';
 
 export interface RevocationSource {
   check(token: Pick<AccessTokenClaims, 'sub' | 'sid' | 'jti' | 'iat'>): RevocationMatch | undefined;
@@ -32,13 +31,9 @@ export function checkRevocation(
   if (!claims) return undefined;
   const revoked = denylist.check(claims);
   if (revoked) return invalidToken(DESCRIPTIONS[revoked.kind]);
-  if (!feed.synced) return unavailable('revocation list not loaded yet');
+  if (!feed.synced) return temporarilyUnavailable('revocation list not loaded yet');
   if (maxStalenessMs !== undefined && feed.stalenessMs > maxStalenessMs) {
-    return unavailable('revocation feed unavailable; cannot confirm the token is not revoked');
+    return temporarilyUnavailable('revocation feed unavailable; cannot confirm the token is not revoked');
   }
   return undefined;
-}
-
-function unavailable(description: string): Rejection {
-  return reject(503, 'temporarily_unavailable', description, { 'retry-after': '1' });
 }

@@ -60,13 +60,13 @@ export interface ProxyOptions {
   onUpstreamResponse?: (routeId: string, seconds: number) => void;
 }
 
+/** Where and how to forward (an admission's Forward decision is one). */
 export interface ForwardTarget {
-  route: Route;
+  readonly route: Route;
   /** Path and query to request upstream, relative to the upstream URL's own path (see upstreamPath). */
-  path: string;
+  readonly path: string;
   /** End-to-end request headers (mutateHeaders): no Host, framing or hop-by-hop header. */
-  headers: OutgoingHttpHeaders;
-  framing: RequestFraming;
+  readonly headers: OutgoingHttpHeaders;
 }
 
 const UNAVAILABLE = new Set([
@@ -151,8 +151,9 @@ export class UpstreamProxy {
     return pool;
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
-    const { route, framing } = target;
+  /** Forwards `req` with its body framed as Node's parser read it (`framing`), and relays the answer to `res`. */
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, framing: RequestFraming): void {
+    const { route } = target;
     const exchange = new Exchange(this, res, route, route.timeoutMs ?? this.#options.defaultTimeoutMs);
     res.once('close', () => exchange.onClientClose());
     const headers = target.headers as Record<string, string | string[]>;

@@ -1,6 +1,7 @@
-// How a pipeline stage says "no": an HTTP status with an OAuth-style JSON body
+// How the gateway says "no": an HTTP status with an OAuth-style JSON body
 // ({"error", "error_description"}) and optional headers. Stages return these;
-// only the request handler writes them, to a response or to a raw upgrade socket.
+// the handlers (and, for upstream failures, the proxy and the relay) write them,
+// to a response or to a raw upgrade socket.
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 
@@ -22,6 +23,24 @@ export function bearerChallenge(error: string, description?: string, scope?: str
   if (description) challenge += `, error_description="${quote(description)}"`;
   if (scope) challenge += `, scope="${quote(scope)}"`;
   return challenge;
+}
+
+/** 401 with an RFC 6750 challenge: no token, a bad one, or one revoked. */
+export function invalidToken(description: string): Rejection {
+  return reject(401, 'invalid_token', description, { 'www-authenticate': bearerChallenge('invalid_token', description) });
+}
+
+/** 403 with an RFC 6750 challenge naming the scopes the route requires. */
+export function insufficientScope(scopes: readonly string[]): Rejection {
+  const description = `requires scope ${scopes.join(' ')}`;
+  return reject(403, 'insufficient_scope', description, {
+    'www-authenticate': bearerChallenge('insufficient_scope', description, scopes.join(' ')),
+  });
+}
+
+/** 503 for a moment: the gateway cannot judge the request now (starting, revocation feed stale, shutting down). */
+export function temporarilyUnavailable(description: string): Rejection {
+  return reject(503, 'temporarily_unavailable', description, { 'retry-after': '1' });
 }
 
 function body(rejection: Rejection): string {

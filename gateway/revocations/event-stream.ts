@@ -1,10 +1,11 @@
 // One Server-Sent Events connection over node:http(s). It resolves when the
 // stream ends for whatever reason (server closed it, nothing heard for the idle
-// timeout, caller aborted) and rejects when it could not be opened; the caller
-// decides about reconnecting.
+// timeout, caller aborted) and rejects when it could not be opened or went bad;
+// the caller decides about reconnecting. Events are parsed by
+// eventsource-parser, which follows the WHATWG event-stream interpretation.
 import http from 'node:http';
 import https from 'node:https';
-import { SseParser, type SseEvent } from './sse-parser.ts';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 export interface EventStreamOptions {
   url: string;
@@ -13,8 +14,38 @@ export interface EventStreamOptions {
   idleTimeoutMs: number;
   signal?: AbortSignal;
   onOpen?(): void;
-  onEvent(event: SseEvent): void;
+  onEvent(event: EventSourceMessage): void;
   onRetry?(ms: number): void;
+}
+
+/**
+ * Most characters an unfinished line and event may hold together. An entry is a few
+ * hundred; a stream that never ends a line or an event is cut off (and reconnected)
+ * instead of growing the gateway's memory.
+ */
+export const MAX_PENDING_EVENT_CHARS = 2 ** 20;
+
+/**
+ * Turns the stream's bytes into events: decoded as UTF-8 (a leading BOM dropped, a
+ * character split across chunks joined), then parsed. Unknown fields, comments and
+ * a `retry` that is not a number are ignored. Throws when more than
+ * MAX_PENDING_EVENT_CHARS are pending, and when a handler throws.
+ */
+export function createEventDecoder(handlers: Pick<EventStreamOptions, 'onEvent' | 'onRetry'>): (bytes: Buffer) => void {
+  const decoder = new TextDecoder();
+  let overflow: Error | undefined;
+  const parser = createParser({
+    onEvent: handlers.onEvent,
+    onRetry: handlers.onRetry,
+    maxBufferSize: MAX_PENDING_EVENT_CHARS,
+    onError: (error) => {
+      if (error.type === 'max-buffer-size-exceeded') overflow = error;
+    },
+  });
+  return (bytes) => {
+    parser.feed(decoder.decode(bytes, { stream: true }));
+    if (overflow) throw overflow;
+  };
 }
 
 export type StreamEnd = 'ended' | 'idle' | 'aborted';
@@ -59,13 +90,12 @@ export function openEventStream(options: EventStreamOptions): Promise<StreamEnd>
         response.on('error', (error) => finish(error));
         return;
       }
-      const parser = new SseParser({ onEvent: options.onEvent, onRetry: options.onRetry });
+      const decode = createEventDecoder(options);
       options.onOpen?.();
-      response.setEncoding('utf8'); // decodes multi-byte characters split across chunks
-      response.on('data', (chunk: string) => {
+      response.on('data', (chunk: Buffer) => {
         armIdleTimer();
         try {
-          parser.push(chunk);
+          decode(chunk);
         } catch (error) {
           finish(error as Error);
         }

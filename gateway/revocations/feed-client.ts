@@ -5,13 +5,13 @@
 // Entries are idempotent, so the overlaps between catch-up, replay and live are
 // harmless; skipping the catch-up would not be.
 import { EventEmitter } from 'node:events';
+import type { EventSourceMessage } from 'eventsource-parser';
 import type { Logger } from '../../common/logger.ts';
 import { backoffDelay, sleep } from '../lib/backoff.ts';
 import { basicAuthorization, fetchJson } from '../lib/fetch-json.ts';
 import type { Denylist } from './denylist.ts';
 import { catchUpPageSchema, revocationEntrySchema, toRevocation, type RevocationEntry } from './entry.ts';
 import { openEventStream } from './event-stream.ts';
-import type { SseEvent } from './sse-parser.ts';
 
 export interface FeedEndpoints {
   /** Catch-up endpoint (the metadata's revocation_feed_endpoint). */
@@ -187,7 +187,7 @@ export class RevocationFeedClient extends EventEmitter<{ live: []; down: [Error 
   }
 
   /** Returns true when the event shows the stream is healthy (used to reset the backoff). */
-  #onStreamEvent(event: SseEvent): boolean {
+  #onStreamEvent(event: EventSourceMessage): boolean {
     if (event.event === 'revocation') {
       const entry = revocationEntrySchema.parse(JSON.parse(event.data));
       this.#apply(entry);

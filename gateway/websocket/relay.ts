@@ -19,8 +19,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../common/logger.ts';
 import type { AccessTokenClaims } from '../tokens/claims.ts';
-import { invalidToken } from '../pipeline/authenticate.ts';
-import { reject, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
+import { invalidToken, reject, temporarilyUnavailable, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
 import { relayMessages, type RelayDirection } from './flow-control.ts';
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
 import { ExpiryTimer, tokenDeadlineMs } from './token-expiry.ts';
@@ -98,7 +97,7 @@ function closeLeg(socket: WebSocket, code: number, reason: Buffer | string): voi
 /** What a client whose handshake has not completed gets instead of a close frame. */
 function refusalFor(code: number, reason: string): Rejection {
   if (code === POLICY_VIOLATION) return invalidToken(reason);
-  return reject(503, 'temporarily_unavailable', reason, { 'retry-after': '1' });
+  return temporarilyUnavailable(reason);
 }
 
 /**

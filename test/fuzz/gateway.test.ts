@@ -12,8 +12,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import * as jose from 'jose';
 import { WebSocketServer } from 'ws';
-import { createLogger } from '../../common/logger.ts';
-import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { Gateway } from '../../gateway/app.ts';
+import { startTestGateway } from '../support/gateway.ts';
 import { basic, registerAndLogin, request } from '../support/http.ts';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
 import { check, FuzzStats, garbageBytes, headerValue, nastyString, runs, sendRaw, statusesIn, type Exchange } from './support.ts';
@@ -239,14 +239,9 @@ describe('fuzz: gateway (fast-check)', function () {
     svc = await startTestTokenService();
     for (const route of ROUTE_IDS) echoes.push(await startEcho(route, seen));
     const upstream = (route: RouteId) => (echoes.find((echo) => echo.route === route) as Echo).url;
-    gateway = await startGateway(
+    gateway = await startTestGateway(
+      { issuer: svc.service.config.ISSUER, url: svc.url, client: GATEWAY_CLIENT },
       {
-        port: 0,
-        host: '127.0.0.1',
-        issuer: svc.service.config.ISSUER,
-        tokenServiceUrl: svc.url,
-        clientId: GATEWAY_CLIENT.id,
-        clientSecret: GATEWAY_CLIENT.secret,
         jwksRefetchCooldownMs: 100,
         routes: {
           routes: [
@@ -268,7 +263,6 @@ describe('fuzz: gateway (fast-check)', function () {
           ],
         },
       },
-      { logger: createLogger({ name: 'gateway', level: process.env.TEST_LOG_LEVEL ?? 'silent' }) },
     );
 
     const user = await registerAndLogin(svc.url, 'gwfuzz');

@@ -50,7 +50,7 @@ describe('gateway: proxy', () => {
       assert.ok(route);
       const headers = { ...req.headers };
       for (const owned of ['connection', 'host', 'content-length', 'transfer-encoding']) delete headers[owned];
-      proxy.forward(req, res, { route, path: req.url ?? '/', headers, framing: requestFraming(req.headers) });
+      proxy.forward(req, res, { route, path: req.url ?? '/', headers }, requestFraming(req.headers));
     });
   });
   afterEach(async () => {

@@ -9,11 +9,13 @@ import { once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { Gateway } from '../../gateway/app.ts';
 import { loadConfig, type GatewayConfig } from '../../gateway/config.ts';
 import { HIGH_WATER_MARK, MAX_QUEUED } from '../../gateway/websocket/flow-control.ts';
 import type { RelayedSocket } from '../../gateway/websocket/relay.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import { startTestGateway } from '../support/gateway.ts';
+import { eventually } from '../support/stack.ts';
 import {
   connectClient,
   flood,
@@ -25,7 +27,7 @@ import {
   type Flood,
   type ProbeUpstream,
 } from '../support/websocket-peers.ts';
-import { FakeAuthority, FEED_CLIENT, testLogger } from './helpers/fake-authority.ts';
+import { FakeAuthority } from './helpers/fake-authority.ts';
 
 const MiB = 2 ** 20;
 const nowSec = () => Math.floor(Date.now() / 1000);
@@ -33,14 +35,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits for the start of the next second, so that a token made "about a second from expiry" gets all of that second. */
 const nextSecond = () => sleep(1000 - (Date.now() % 1000) + 5);
-
-async function until(check: () => boolean, what: string, boundMs = 5000): Promise<void> {
-  const deadline = Date.now() + boundMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`);
-    await sleep(5);
-  }
-}
 
 interface OpenSocket {
   socket: WebSocket;
@@ -74,27 +68,20 @@ describe('gateway: WebSockets', () => {
         c.socket.pause();
       },
     });
-    gateway = await startGateway(
-      {
-        port: 0,
-        issuer: authority.url,
-        clientId: FEED_CLIENT.id,
-        clientSecret: FEED_CLIENT.secret,
-        routes: {
-          routes: [
-            { id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
-            { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
-            { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'echo', prefix: '/echo', upstream: echoProbe.url, auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'flooder', prefix: '/flooder', upstream: flooder.url, auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'sink', prefix: '/sink', upstream: sink.url, auth: 'required', audience: 'whoami', websocket: true },
-            { id: 'anonymous', prefix: '/anonymous', upstream: echoProbe.url, auth: 'none', websocket: true },
-          ],
-        },
+    gateway = await startTestGateway(authority.followed, {
+      routes: {
+        routes: [
+          { id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami', websocket: true },
+          { id: 'plain', prefix: '/plain', upstream: whoami.url, auth: 'required', audience: 'whoami' },
+          { id: 'dead', prefix: '/dead', upstream: 'http://127.0.0.1:9', auth: 'none', websocket: true },
+          { id: 'held', prefix: '/held', upstream: held.url, auth: 'required', audience: 'whoami', websocket: true },
+          { id: 'echo', prefix: '/echo', upstream: echoProbe.url, auth: 'required', audience: 'whoami', websocket: true },
+          { id: 'flooder', prefix: '/flooder', upstream: flooder.url, auth: 'required', audience: 'whoami', websocket: true },
+          { id: 'sink', prefix: '/sink', upstream: sink.url, auth: 'required', audience: 'whoami', websocket: true },
+          { id: 'anonymous', prefix: '/anonymous', upstream: echoProbe.url, auth: 'none', websocket: true },
+        ],
       },
-      { logger: testLogger() },
-    );
+    });
   });
   afterEach(() => {
     for (const socket of opened.splice(0)) {
@@ -184,7 +171,7 @@ describe('gateway: WebSockets', () => {
     assert.equal(code, 1008);
     assert.equal(reason.toString(), 'session revoked');
     // The upstream leg is closed too.
-    while (whoami.openSessions().includes('ws-doomed')) await new Promise((resolve) => setTimeout(resolve, 5));
+    await eventually(() => !whoami.openSessions().includes('ws-doomed'), 'the upstream leg closed');
     assert.ok(whoami.openSessions().includes('ws-survivor'));
     assert.equal(survivor.socket.readyState, WebSocket.OPEN);
     assert.equal(await echo(survivor.socket, 'still here'), 'still here');
@@ -237,17 +224,10 @@ describe('gateway: WebSockets', () => {
     }) => Promise<void>,
   ): Promise<void> {
     const sideAuthority = await FakeAuthority.start();
-    const side = await startGateway(
-      {
-        port: 0,
-        issuer: sideAuthority.url,
-        clientId: FEED_CLIENT.id,
-        clientSecret: FEED_CLIENT.secret,
-        routes: { routes: [{ id: 'side', prefix: '/side', upstream, auth: 'required', audience: 'whoami', websocket: true }] },
-        ...settings,
-      },
-      { logger: testLogger() },
-    );
+    const side = await startTestGateway(sideAuthority.followed, {
+      routes: { routes: [{ id: 'side', prefix: '/side', upstream, auth: 'required', audience: 'whoami', websocket: true }] },
+      ...settings,
+    });
     try {
       await run({
         gateway: side,
@@ -285,7 +265,7 @@ describe('gateway: WebSockets', () => {
         assert.equal(await outcome.status, 401);
         assert.deepEqual(outcome.messages, [], 'no upstream frame reached the client');
         // The upstream leg is gone: either never completed or closed, and it received nothing.
-        await until(() => held.open === 0, 'the upstream leg closed');
+        await eventually(() => held.open === 0, 'the upstream leg closed');
         for (const connection of held.connections.slice(connectionsBefore)) assert.equal(connection.messages, 0);
         assert.equal(gateway.sockets.all().filter((s) => s.claims?.sid === claims.sid).length, 0, 'nothing left registered');
       });
@@ -300,11 +280,11 @@ describe('gateway: WebSockets', () => {
         const handshake = await upgrade;
         side.authority.feedAvailable = false;
         side.authority.dropStreams();
-        await until(() => side.gateway.readiness().checks.stale, 'the feed is stale');
+        await eventually(() => side.gateway.readiness().checks.stale, 'the feed is stale');
         handshake.release();
         assert.equal(await outcome.status, 503);
         assert.deepEqual(outcome.messages, []);
-        await until(() => held.open === 0, 'the upstream leg closed');
+        await eventually(() => held.open === 0, 'the upstream leg closed');
       });
     });
 
@@ -318,7 +298,7 @@ describe('gateway: WebSockets', () => {
         assert.equal(await outcome.status, 503);
         handshake.release();
         await closed;
-        await until(() => held.open === 0, 'the upstream leg closed');
+        await eventually(() => held.open === 0, 'the upstream leg closed');
       });
     });
   });
@@ -358,7 +338,7 @@ describe('gateway: WebSockets', () => {
       handshake.release();
       assert.equal(await outcome.status, 401);
       assert.deepEqual(outcome.messages, []);
-      await until(() => held.open === 0, 'the upstream leg closed');
+      await eventually(() => held.open === 0, 'the upstream leg closed');
     });
 
     it('keeps a socket whose token outlives what one timer can wait (over 24.8 days)', async () => {
@@ -406,7 +386,7 @@ describe('gateway: WebSockets', () => {
       const before = echoProbe.connections.length;
       const outcome = client('/echo/ws', await authority.token());
       assert.equal(await outcome.status, 101);
-      await until(() => echoProbe.connections.length > before, 'upstream connected');
+      await eventually(() => echoProbe.connections.length > before, 'upstream connected');
       const upstream = echoProbe.connections[before] as ProbeUpstream['connections'][number];
       return { socket: outcome.socket, upstreamClosed: upstream.closed, upstream };
     }
@@ -495,7 +475,7 @@ describe('gateway: WebSockets', () => {
         socket.pause();
       });
       assert.equal(await outcome.status, 101);
-      await until(() => floods.length > floodsBefore, 'the upstream started flooding');
+      await eventually(() => floods.length > floodsBefore, 'the upstream started flooding');
       const upstreamFlood = floods[floodsBefore] as Flood;
       const relayed = relayedFor(sid);
       const towardClient = sampleMax(() => relayed.client?.bufferedAmount ?? 0);
@@ -510,7 +490,7 @@ describe('gateway: WebSockets', () => {
 
         outcome.socket.resume();
         await upstreamFlood.done;
-        await until(() => received?.bytes === 64 * MiB, 'every byte reached the client', 30_000);
+        await eventually(() => received?.bytes === 64 * MiB, 'every byte reached the client', 30_000);
         assert.ok(received?.inOrder, 'whole messages, in order, none missing');
         assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
       } finally {
@@ -524,7 +504,7 @@ describe('gateway: WebSockets', () => {
       let clientFlood: Flood | undefined;
       const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (clientFlood = flood(socket, 64 * MiB, 64 * 1024)));
       assert.equal(await outcome.status, 101);
-      await until(() => sink.connections.length > sinkBefore && clientFlood !== undefined, 'connected');
+      await eventually(() => sink.connections.length > sinkBefore && clientFlood !== undefined, 'connected');
       const upstream = sink.connections[sinkBefore] as ProbeUpstream['connections'][number];
       const received = sinkReceivers[sinkBefore] as ReturnType<typeof floodReceiver>;
       const sending = clientFlood as Flood;
@@ -541,7 +521,7 @@ describe('gateway: WebSockets', () => {
 
         upstream.socket.resume();
         await sending.done;
-        await until(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
+        await eventually(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
         assert.ok(received.inOrder, 'whole messages, in order, none missing');
         assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
       } finally {
@@ -559,7 +539,7 @@ describe('gateway: WebSockets', () => {
       const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
       try {
         // Until the gateway pushes back, or the whole flood got through (it must not).
-        await until(
+        await eventually(
           () => relayed.client?.isPaused === true || (sending?.flushed ?? 0) >= 8 * MiB,
           'the flood is pushed back or done',
           30_000,
@@ -579,7 +559,7 @@ describe('gateway: WebSockets', () => {
         const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
         assert.equal(await outcome.status, 101);
         assert.deepEqual(await outcome.closed, [1013, 'peer not reading']);
-        await until(() => side.gateway.sockets.size === 0, 'the relay ended');
+        await eventually(() => side.gateway.sockets.size === 0, 'the relay ended');
       });
     });
 
@@ -589,9 +569,9 @@ describe('gateway: WebSockets', () => {
         assert.equal(await outcome.status, 101);
         const [relayed] = side.gateway.sockets.all();
         assert.ok(relayed);
-        await until(() => relayed.client?.isPaused === true, 'the gateway stops reading the client');
+        await eventually(() => relayed.client?.isPaused === true, 'the gateway stops reading the client');
         outcome.socket.terminate();
-        await until(() => side.gateway.sockets.size === 0 && relayed.upstream.readyState === WebSocket.CLOSED, 'both legs released');
+        await eventually(() => side.gateway.sockets.size === 0 && relayed.upstream.readyState === WebSocket.CLOSED, 'both legs released');
       });
     });
   });

@@ -6,11 +6,11 @@
 // meanwhile through another instance that kept its database.
 import { expect } from 'chai';
 import * as jose from 'jose';
-import { createLogger } from '../../common/logger.ts';
-import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { Gateway } from '../../gateway/app.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/databases.ts';
 import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.ts';
+import { startTestGateway } from '../support/gateway.ts';
 import { refresh, registerAndLogin, request } from '../support/http.ts';
 import { eventually } from '../support/stack.ts';
 import { GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
@@ -52,18 +52,12 @@ describe('reliability: database outage (PostgreSQL behind a fault proxy)', funct
     svc = await startTestTokenService({ database, env: { ISSUER, DATABASE_URL: proxied.toString() } });
     other = await startTestTokenService({ database, env: { ISSUER } });
     whoami = await startWhoami({ port: 0 });
-    gateway = await startGateway(
+    gateway = await startTestGateway(
+      { issuer: ISSUER, url: svc.url, client: GATEWAY_CLIENT },
       {
-        port: 0,
-        host: '127.0.0.1',
-        issuer: ISSUER,
-        tokenServiceUrl: svc.url,
-        clientId: GATEWAY_CLIENT.id,
-        clientSecret: GATEWAY_CLIENT.secret,
         jwksRefetchCooldownMs: 100,
         routes: { routes: [{ id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami' }] },
       },
-      { logger: createLogger({ name: 'gateway', level: process.env.TEST_LOG_LEVEL ?? 'silent' }) },
     );
   });
   after(async () => {

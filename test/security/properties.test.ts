@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import * as jose from 'jose';
 import { createLogger } from '../../common/logger.ts';
-import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { Gateway } from '../../gateway/app.ts';
 import { safeEqual, sha256Hex } from '../../services/token/helpers/secrets.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
+import { startTestGateway } from '../support/gateway.ts';
 import { basic, login, newUser, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
 
@@ -55,16 +56,9 @@ describe('security properties', function () {
     ]);
     T = svc.url;
     whoami = await startWhoami({ port: 0 });
-    gateway = await startGateway(
-      {
-        port: 0,
-        host: '127.0.0.1',
-        issuer: svc.service.config.ISSUER,
-        tokenServiceUrl: svc.url,
-        clientId: GATEWAY_CLIENT.id,
-        clientSecret: GATEWAY_CLIENT.secret,
-        routes: { routes: [{ id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami' }] },
-      },
+    gateway = await startTestGateway(
+      { issuer: svc.service.config.ISSUER, url: svc.url, client: GATEWAY_CLIENT },
+      { routes: { routes: [{ id: 'whoami', prefix: '/whoami', upstream: whoami.url, auth: 'required', audience: 'whoami' }] } },
       { logger: createLogger({ name: 'gateway', level: 'trace', destination: gatewayLog }) },
     );
     remember('gateway client secret', GATEWAY_CLIENT.secret);

@@ -1,12 +1,13 @@
 // The whole product for end-to-end tests: real token service(s), real
 // gateway(s) and the demo apps, over real HTTP on loopback.
 import { createLogger } from '../../common/logger.ts';
-import { startGateway, type Gateway } from '../../gateway/app.ts';
+import type { Gateway } from '../../gateway/app.ts';
 import type { GatewayConfig } from '../../gateway/config.ts';
 import { startNotes, type RunningNotes } from '../../services/notes/app.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import type { TestDatabase } from './databases.ts';
 import { freePort, startFaultProxy, type FaultProxy } from './fault-proxy.ts';
+import { startTestGateway } from './gateway.ts';
 import { GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from './token-service.ts';
 
 export interface Stack {
@@ -48,14 +49,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const gateways: Gateway[] = [];
 
   const launch = async (overrides: Partial<GatewayConfig> = {}): Promise<Gateway> => {
-    const gateway = await startGateway(
+    const gateway = await startTestGateway(
+      { issuer, url: issuerProxy.url, client: GATEWAY_CLIENT },
       {
-        port: 0,
-        host: '127.0.0.1',
-        issuer,
-        tokenServiceUrl: issuerProxy.url,
-        clientId: GATEWAY_CLIENT.id,
-        clientSecret: GATEWAY_CLIENT.secret,
         feedReconnectMinMs: 50,
         feedReconnectMaxMs: 500,
         jwksRefetchCooldownMs: 100,
@@ -88,7 +84,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** Polls until `check` passes or the bound runs out; the bound is a safety net, not a timing assertion. */
-export async function eventually(check: () => Promise<boolean>, what: string, boundMs = 5000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, boundMs = 5000): Promise<void> {
   const deadline = Date.now() + boundMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not within ${boundMs} ms: ${what}`);

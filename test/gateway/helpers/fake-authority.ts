@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { createLogger, type Logger } from '../../../common/logger.ts';
+import type { FollowedAuthority } from '../../support/gateway.ts';
 
 export const FEED_CLIENT = { id: 'gateway-test', secret: 'test-gateway-secret-0123456789abcdef' };
 
@@ -68,6 +69,11 @@ export class FakeAuthority {
     await new Promise<void>((resolve) => authority.#server.listen(0, '127.0.0.1', resolve));
     authority.url = `http://127.0.0.1:${(authority.#server.address() as AddressInfo).port}`;
     return authority;
+  }
+
+  /** This authority as a gateway follows it (startTestGateway): its issuer, and the feed client it accepts. */
+  get followed(): FollowedAuthority {
+    return { issuer: this.url, client: FEED_CLIENT };
   }
 
   /** The newest published key: the signer of tokens by default. */

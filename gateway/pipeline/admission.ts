@@ -1,0 +1,125 @@
+// The gateway's decision about one request: stages 1 to 5 of the pipeline
+// (match route → authenticate → check revocation → authorize → mutate headers)
+// in one function, called by the request handler and the upgrade handler alike.
+// It answers a refusal, or where to forward the request, as whom and with which
+// headers; the handlers then only speak their protocol (a proxied response, a
+// WebSocket relay).
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { TLSSocket } from 'node:tls';
+import type { Route } from '../routes/schema.ts';
+import type { AccessTokenClaims } from '../tokens/claims.ts';
+import { authenticate, type TokenVerifier } from './authenticate.ts';
+import { authorize } from './authorize.ts';
+import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
+import { matchRoute, upstreamPath, type RequestTarget, type RouteMatch } from './match-route.ts';
+import { mutateHeaders } from './mutate-headers.ts';
+import { reject, temporarilyUnavailable, type Rejection } from './rejection.ts';
+
+export interface AdmissionDependencies {
+  /** The live routes (a RouteTable, so that a reload applies from the next request on). */
+  routes: { readonly routes: readonly Route[] };
+  verifier: TokenVerifier;
+  denylist: RevocationSource;
+  feedHealth(): FeedHealth;
+  /** Keys fetched and denylist synced: tokens can be judged at all. */
+  isReady(): boolean;
+  maxStalenessMs: number | undefined;
+  /** Header names dropped from every request (strippedHeaderSet). */
+  strippedHeaders: ReadonlySet<string>;
+}
+
+/** What admission reads of a request; node:http's IncomingMessage is one. */
+export interface AdmissionRequest {
+  readonly method?: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  /** The TCP peer (a TLSSocket when the gateway terminates TLS). */
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** Forward the request to the route's upstream, at `path`, as `claims`, with `headers`. */
+export interface Forward {
+  readonly kind: 'forward';
+  readonly route: Route;
+  /** The caller's verified token; undefined for an anonymous caller (auth none, or optional without a token). */
+  readonly claims: AccessTokenClaims | undefined;
+  /** Path and query for the upstream, relative to its URL's own path (upstreamPath). */
+  readonly path: string;
+  /** End-to-end request headers (mutateHeaders): the caller's identity, nothing a client could forge. */
+  readonly headers: OutgoingHttpHeaders;
+}
+
+/** Refuse the request with `rejection`. */
+export interface Refusal {
+  readonly kind: 'reject';
+  readonly rejection: Rejection;
+  /** The route whose policy refused the request; undefined when no route took it. */
+  readonly route: Route | undefined;
+}
+
+export type Admission = Forward | Refusal;
+
+/** Filled in as admission goes, for a caller that must report on a request it is still deciding. */
+export interface AdmissionTrace {
+  /** The matched route's id, known before the token has been checked. */
+  route?: string | undefined;
+}
+
+/**
+ * Decides whether a request goes upstream. `target` is its parsed request target; `websocket`
+ * is true for an upgrade, which only WebSocket routes take. `trace`, when given, learns the
+ * route as soon as it is matched (the access log of a client that leaves meanwhile names it).
+ */
+export async function admit(
+  deps: AdmissionDependencies,
+  req: AdmissionRequest,
+  target: RequestTarget,
+  requestId: string,
+  websocket: boolean,
+  trace?: AdmissionTrace,
+): Promise<Admission> {
+  const match = matchRoute(deps.routes.routes, { method: req.method ?? 'GET', host: req.headers.host, path: target.path });
+  if (match.kind !== 'matched' || (websocket && !match.route.websocket)) {
+    return { kind: 'reject', rejection: noRouteFor(match, websocket), route: undefined };
+  }
+  const { route } = match;
+  if (trace) trace.route = route.id;
+  if (route.auth !== 'none' && !deps.isReady()) return refused(temporarilyUnavailable('gateway is starting'), route);
+  const authenticated = await authenticate(route, req.headers.authorization, deps.verifier);
+  if (!authenticated.ok) return refused(authenticated.rejection, route);
+  const { claims } = authenticated;
+  const denied = recheckRevocation(deps, claims) ?? authorize(route, claims);
+  if (denied) return refused(denied, route);
+  return {
+    kind: 'forward',
+    route,
+    claims,
+    path: upstreamPath(route, target),
+    headers: mutateHeaders(req.headers, {
+      route,
+      claims,
+      requestId,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: req.socket instanceof TLSSocket,
+      strippedHeaders: deps.strippedHeaders,
+      websocket,
+    }),
+  };
+}
+
+/** The revocation stage on its own, for a request admitted a moment ago (a WebSocket whose upstream has just answered). */
+export function recheckRevocation(deps: AdmissionDependencies, claims: AccessTokenClaims | undefined): Rejection | undefined {
+  return checkRevocation(claims, deps.denylist, deps.feedHealth(), deps.maxStalenessMs);
+}
+
+function refused(rejection: Rejection, route: Route): Refusal {
+  return { kind: 'reject', rejection, route };
+}
+
+/** Why no route takes the request: none has its path, or (plain requests) none allows its method. */
+function noRouteFor(match: RouteMatch, websocket: boolean): Rejection {
+  if (websocket) return reject(404, 'not_found', 'no WebSocket route for this path');
+  if (match.kind === 'method_not_allowed') {
+    return reject(405, 'method_not_allowed', 'method not allowed on this route', { allow: match.allow.join(', ') });
+  }
+  return reject(404, 'not_found', 'no route for this path');
+}
