@@ -14,10 +14,7 @@ describe('token service: HTML templates escape every value', () => {
 
   it('inserts nested html results as markup, and escapes arrays element by element', () => {
     const items = [hostile, 'b'];
-    const page = html`<ul>
-        ${items.map((item) => html`<li>${item}</li>`)}
-      </ul>
-      ${[hostile]}`.toString();
+    const page = html`<ul>${items.map((item) => html`<li>${item}</li>`)}</ul>${[hostile]}`.toString();
     expect(page).to.equal(`<ul><li>${escapeHtml(hostile)}</li><li>b</li></ul>${escapeHtml(hostile)}`);
   });
 
