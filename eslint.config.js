@@ -1,6 +1,31 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// The deployables share only contract/ (the wire contract as code) and common/.
+// Checked by test/lint/rules.test.ts. A later block that sets no-restricted-imports for
+// some of the same files replaces these options there: spread the pattern into it.
+const boundaryPatterns = {
+  gateway: { regex: '(^|/)services/', message: 'The gateway never imports services/**: share through contract/.' },
+  services: { regex: '(^|/)gateway/', message: 'services/** never imports the gateway: share through contract/.' },
+  // contract/ is flat: it imports its own files and packages, nothing of ours outside it.
+  contract: {
+    regex: '^\\.\\./',
+    message: 'contract/ depends on nothing of either side (nor on common/): only its own files and packages.',
+  },
+};
+
+// Secrets, hashes and passwords are compared in constant time (common/secrets.ts safeEqual),
+// never with ==/===: a comparison of two names or properties where one looks like a secret.
+// Comparisons with a literal, undefined or a .length are fine. (A regex, not ='undefined':
+// esquery compares a missing attribute as the string "undefined".)
+const OPERAND = '/^(Identifier|MemberExpression|ChainExpression)$/';
+const SECRET_COMPARISON = [
+  `BinaryExpression[operator=/^[!=]==?$/][left.type=${OPERAND}][right.type=${OPERAND}]`,
+  ':not([left.name=/^undefined$/], [right.name=/^undefined$/])',
+  ":not([left.property.name='length'], [right.property.name='length'], [left.expression.property.name='length'], [right.expression.property.name='length'])",
+  ' Identifier[name=/secret|password|hash$|admintoken|expected/i]',
+].join('');
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', 'coverage/**', 'dist/**'] },
   js.configs.recommended,
@@ -9,6 +34,30 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
+    },
+  },
+  {
+    files: ['gateway/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [boundaryPatterns.gateway] }] },
+  },
+  {
+    files: ['services/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [boundaryPatterns.services] }] },
+  },
+  {
+    files: ['contract/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [boundaryPatterns.contract] }] },
+  },
+  {
+    files: ['services/token/**/*.ts', 'gateway/**/*.ts', 'common/**/*.ts', 'contract/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: SECRET_COMPARISON,
+          message: 'Compare secrets, hashes and passwords with safeEqual (common/secrets.ts), in constant time.',
+        },
+      ],
     },
   },
   {

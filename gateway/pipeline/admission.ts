@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
-import type { AccessTokenClaims } from '../tokens/claims.ts';
+import type { VerifiedClaims } from '../tokens/claims.ts';
 import { authenticate, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
@@ -41,7 +41,7 @@ export interface Forward {
   readonly kind: 'forward';
   readonly route: Route;
   /** The caller's verified token; undefined for an anonymous caller (auth none, or optional without a token). */
-  readonly claims: AccessTokenClaims | undefined;
+  readonly claims: VerifiedClaims | undefined;
   /** Path and query for the upstream, relative to its URL's own path (upstreamPath). */
   readonly path: string;
   /** End-to-end request headers (mutateHeaders): the caller's identity, nothing a client could forge. */
@@ -107,7 +107,7 @@ export async function admit(
 }
 
 /** The revocation stage on its own, for a request admitted a moment ago (a WebSocket whose upstream has just answered). */
-export function recheckRevocation(deps: AdmissionDependencies, claims: AccessTokenClaims | undefined): Rejection | undefined {
+export function recheckRevocation(deps: AdmissionDependencies, claims: VerifiedClaims | undefined): Rejection | undefined {
   return checkRevocation(claims, deps.denylist, deps.feedHealth(), deps.maxStalenessMs);
 }
 

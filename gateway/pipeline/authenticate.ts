@@ -1,15 +1,15 @@
 // Stage 2: who is calling? RFC 6750 bearer token → verified claims (cached),
 // then the route's audience. Revocation is the next stage, on every request.
 import type { Route } from '../routes/schema.ts';
-import type { AccessTokenClaims } from '../tokens/claims.ts';
+import type { VerifiedClaims } from '../tokens/claims.ts';
 import { hasAudience, TokenRejected } from '../tokens/verify-access-token.ts';
 import { invalidToken, type Rejection } from './rejection.ts';
 
 export interface TokenVerifier {
-  verify(token: string): Promise<AccessTokenClaims>;
+  verify(token: string): Promise<VerifiedClaims>;
 }
 
-export type AuthenticationResult = { ok: true; claims: AccessTokenClaims | undefined } | { ok: false; rejection: Rejection };
+export type AuthenticationResult = { ok: true; claims: VerifiedClaims | undefined } | { ok: false; rejection: Rejection };
 
 /** The token of an `Authorization: Bearer <token>` header; undefined for other schemes or none. */
 export function extractBearerToken(authorization: string | undefined): string | undefined {
@@ -30,7 +30,7 @@ export async function authenticate(
     if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return { ok: true, claims: undefined };
     return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
   }
-  let claims: AccessTokenClaims;
+  let claims: VerifiedClaims;
   try {
     claims = await verifier.verify(token);
   } catch (error) {

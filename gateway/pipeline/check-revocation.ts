@@ -2,12 +2,12 @@
 // three map lookups in the denylist that the revocation feed keeps current.
 // When the feed has been down longer than allowed, authenticated requests are
 // refused rather than served on possibly outdated knowledge.
-import type { AccessTokenClaims } from '../tokens/claims.ts';
+import type { VerifiedClaims } from '../tokens/claims.ts';
 import type { RevocationMatch } from '../revocations/denylist.ts';
 import { invalidToken, temporarilyUnavailable, type Rejection } from './rejection.ts';
 
 export interface RevocationSource {
-  check(token: Pick<AccessTokenClaims, 'sub' | 'sid' | 'jti' | 'iat'>): RevocationMatch | undefined;
+  check(token: Pick<VerifiedClaims, 'sub' | 'sid' | 'jti' | 'iat'>): RevocationMatch | undefined;
 }
 
 export interface FeedHealth {
@@ -23,7 +23,7 @@ const DESCRIPTIONS: Record<RevocationMatch['kind'], string> = {
 };
 
 export function checkRevocation(
-  claims: AccessTokenClaims | undefined,
+  claims: VerifiedClaims | undefined,
   denylist: RevocationSource,
   feed: FeedHealth,
   maxStalenessMs: number | undefined,

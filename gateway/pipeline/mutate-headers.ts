@@ -15,19 +15,10 @@
 // a Connection header can neither remove nor add any of them.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
 import { normaliseHeaderName } from '../lib/header-names.ts';
 import type { Route } from '../routes/schema.ts';
-import type { AccessTokenClaims } from '../tokens/claims.ts';
-
-/** The identity the gateway asserts to upstreams; nothing of these names ever comes from a client. */
-export const IDENTITY_HEADERS = {
-  subject: 'x-auth-subject',
-  /** `user`, or `client` for a machine client (client_credentials: sub equals client_id). */
-  subjectType: 'x-auth-subject-type',
-  scopes: 'x-auth-scopes',
-  session: 'x-auth-session',
-  client: 'x-auth-client',
-} as const;
+import type { VerifiedClaims } from '../tokens/claims.ts';
 
 const IDENTITY_OR_FORWARDING_PREFIX = /^(x-auth|x-user|x-forwarded|x-authenticated)(-|$)/;
 
@@ -92,7 +83,7 @@ function isIdentityLike(normalised: string, stripped: ReadonlySet<string>): bool
 
 export interface HeaderContext {
   route: Route;
-  claims: AccessTokenClaims | undefined;
+  claims: VerifiedClaims | undefined;
   requestId: string;
   /** The TCP peer, i.e. the client: nothing in front of the gateway is trusted. */
   remoteAddress: string | undefined;
@@ -157,6 +148,6 @@ export function mutateHeaders(incoming: IncomingHttpHeaders, context: HeaderCont
  * has the client's own id as `sub`. Client ids can never take the form of a
  * user id (docs/WIRE-CONTRACT.md), so the two kinds cannot be confused.
  */
-export function subjectType(claims: Pick<AccessTokenClaims, 'sub' | 'clientId'>): 'user' | 'client' {
+export function subjectType(claims: Pick<VerifiedClaims, 'sub' | 'clientId'>): 'user' | 'client' {
   return claims.clientId !== undefined && claims.sub === claims.clientId ? 'client' : 'user';
 }

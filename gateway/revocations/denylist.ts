@@ -3,15 +3,16 @@
 // (sub + not-before). An entry is kept until no token it covers can still be
 // accepted: its expires_at plus the clock tolerance the verifier grants.
 import { EventEmitter } from 'node:events';
-import type { AccessTokenClaims } from '../tokens/claims.ts';
-import type { Revocation, RevocationKind } from './entry.ts';
+import type { VerifiedClaims } from '../tokens/claims.ts';
+import type { RevocationKind } from '../../contract/revocations.ts';
+import type { Revocation } from './entry.ts';
 import { AppliedIds, ExpiringKeys } from './expiring-keys.ts';
 
 /** How many of the latest applied entries `waitFor` can still find after the fact. */
 const RECENT_ENTRIES = 10_000;
 
 export type RevocationMatch = { kind: RevocationKind; key: string };
-type TokenFacts = Pick<AccessTokenClaims, 'sub' | 'sid' | 'jti' | 'iat'>;
+type TokenFacts = Pick<VerifiedClaims, 'sub' | 'sid' | 'jti' | 'iat'>;
 
 export interface DenylistOptions {
   /** Extra retention beyond expires_at: the verifier's clock tolerance. */

@@ -1,24 +1,6 @@
-// A revocation-log entry as it travels on the wire (docs/WIRE-CONTRACT.md).
-import { z } from 'zod';
-
-export const revocationEntrySchema = z.object({
-  id: z.number().int().nonnegative(),
-  kind: z.enum(['session', 'user', 'token']),
-  key: z.string().min(1),
-  not_before: z.string().nullable().optional(),
-  expires_at: z.string(),
-  /** When the token service wrote the entry (optional; used for the propagation metric). */
-  created_at: z.string().optional(),
-});
-
-export type RevocationEntry = z.infer<typeof revocationEntrySchema>;
-export type RevocationKind = RevocationEntry['kind'];
-
-export const catchUpPageSchema = z.object({
-  revocations: z.array(revocationEntrySchema),
-  cursor: z.number().int().nonnegative(),
-  has_more: z.boolean(),
-});
+// A revocation-log entry in the form the denylist matches. The wire form is
+// the contract's (contract/revocations.ts).
+import type { RevocationEntry, RevocationKind } from '../../contract/revocations.ts';
 
 /** An entry ready for matching: instants as numbers. */
 export interface Revocation {

@@ -10,7 +10,8 @@ import type { Logger } from '../../common/logger.ts';
 import { backoffDelay, sleep } from '../lib/backoff.ts';
 import { basicAuthorization, fetchJson } from '../lib/fetch-json.ts';
 import type { Denylist } from './denylist.ts';
-import { catchUpPageSchema, revocationEntrySchema, toRevocation, type RevocationEntry } from './entry.ts';
+import { catchUpPageSchema, revocationEntrySchema, type RevocationEntry } from '../../contract/revocations.ts';
+import { toRevocation } from './entry.ts';
 import { openEventStream } from './event-stream.ts';
 
 export interface FeedEndpoints {

@@ -1,14 +1,12 @@
-// The verified identity of an access token (RFC 9068 as profiled in docs/WIRE-CONTRACT.md).
+// What the gateway knows of a caller once its access token is verified: the
+// contract's claims (contract/access-token.ts), shaped for the pipeline.
+import type { AccessTokenClaims } from '../../contract/access-token.ts';
 
-export interface AccessTokenClaims {
-  readonly sub: string;
-  /** Session (refresh-token family) id; equals `jti` for client_credentials tokens. */
-  readonly sid: string;
-  readonly jti: string;
-  /** Seconds since the epoch. */
-  readonly iat: number;
-  readonly exp: number;
+export interface VerifiedClaims extends Readonly<Pick<AccessTokenClaims, 'sub' | 'sid' | 'jti' | 'iat' | 'exp'>> {
+  /** `aud`, always as a list. */
   readonly aud: readonly string[];
+  /** `scope`, split on spaces. */
   readonly scopes: readonly string[];
-  readonly clientId: string | undefined;
+  /** `client_id`. */
+  readonly clientId: AccessTokenClaims['client_id'] | undefined;
 }

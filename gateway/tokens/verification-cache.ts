@@ -4,10 +4,10 @@
 // signature and issuer-level checks are cached: audience and revocation are
 // checked on every request.
 import { createHash } from 'node:crypto';
-import type { AccessTokenClaims } from './claims.ts';
+import type { VerifiedClaims } from './claims.ts';
 
 interface CacheEntry {
-  claims: AccessTokenClaims;
+  claims: VerifiedClaims;
   kid: string;
   expiresAtMs: number;
 }
@@ -29,7 +29,7 @@ export class VerificationCache {
     return this.#entries.size;
   }
 
-  get(key: string, nowMs: number): AccessTokenClaims | undefined {
+  get(key: string, nowMs: number): VerifiedClaims | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
     this.#entries.delete(key);
@@ -38,7 +38,7 @@ export class VerificationCache {
     return entry.claims;
   }
 
-  set(key: string, claims: AccessTokenClaims, kid: string): void {
+  set(key: string, claims: VerifiedClaims, kid: string): void {
     if (this.#maxEntries === 0) return;
     this.#entries.delete(key);
     this.#entries.set(key, { claims, kid, expiresAtMs: claims.exp * 1000 });

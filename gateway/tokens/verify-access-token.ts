@@ -1,10 +1,11 @@
-// Access-token verification with jose, exactly as docs/WIRE-CONTRACT.md
-// profiles RFC 9068: RS256 only, typ at+jwt, our issuer, the required claims.
-// Headers that point at other keys (jku, x5u, jwk, x5c) or demand extensions
-// (crit) are refused outright; `kid` is only a lookup key into our own JWKS.
-// Audience is left to the caller because it depends on the route.
+// Access-token verification with jose, exactly as contract/access-token.ts
+// and docs/WIRE-CONTRACT.md profile RFC 9068: RS256 only, typ at+jwt, our
+// issuer, the required claims. The contract's forbidden headers (keys
+// elsewhere, crit) are refused outright; `kid` is only a lookup key into our
+// own JWKS. Audience is left to the caller because it depends on the route.
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTHeaderParameters } from 'jose';
-import type { AccessTokenClaims } from './claims.ts';
+import { ACCESS_TOKEN_TYPE, FORBIDDEN_JOSE_HEADERS } from '../../contract/access-token.ts';
+import type { VerifiedClaims } from './claims.ts';
 import { tokenCacheKey, VerificationCache } from './verification-cache.ts';
 
 export interface KeyResolver {
@@ -27,7 +28,6 @@ export class TokenRejected extends Error {
   }
 }
 
-const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'] as const;
 const REQUIRED_CLAIMS = ['exp', 'iat', 'jti', 'sub', 'sid'];
 // Generous for a JWT, small enough that hashing and parsing junk stays cheap.
 const MAX_TOKEN_LENGTH = 8192;
@@ -48,7 +48,7 @@ export class AccessTokenVerifier {
   }
 
   /** The token's claims, or throws TokenRejected. Audience and revocation are not checked here. */
-  async verify(token: string): Promise<AccessTokenClaims> {
+  async verify(token: string): Promise<VerifiedClaims> {
     // Opaque refresh tokens (and anything else that is not a JWS) stop here.
     if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw new TokenRejected('malformed token');
     const now = this.#now();
@@ -64,7 +64,7 @@ export class AccessTokenVerifier {
     try {
       const result = await jwtVerify(token, (header) => this.#keyFor(header), {
         algorithms: ['RS256'],
-        typ: 'at+jwt',
+        typ: ACCESS_TOKEN_TYPE,
         issuer: this.#options.issuer,
         requiredClaims: REQUIRED_CLAIMS,
         clockTolerance: Math.floor(this.#options.clockToleranceMs / 1000),
@@ -75,13 +75,14 @@ export class AccessTokenVerifier {
     } catch (error) {
       throw error instanceof TokenRejected ? error : new TokenRejected(describeJoseError(error));
     }
-    const claims = toClaims(payload, now, this.#options.clockToleranceMs);
+    const claims = readClaims(payload);
+    if (claims.iat * 1000 > now + this.#options.clockToleranceMs) throw new TokenRejected('"iat" claim in the future');
     this.#options.cache.set(cacheKey, claims, kid);
     return claims;
   }
 
   async #keyFor(header: JWTHeaderParameters): Promise<CryptoKey> {
-    for (const name of FORBIDDEN_HEADERS) {
+    for (const name of FORBIDDEN_JOSE_HEADERS) {
       if (name in header) throw new TokenRejected(`"${name}" header not accepted`);
     }
     if (typeof header.kid !== 'string' || header.kid === '') throw new TokenRejected('missing "kid" header');
@@ -91,8 +92,15 @@ export class AccessTokenVerifier {
   }
 }
 
-function toClaims(payload: JWTPayload, nowMs: number, toleranceMs: number): AccessTokenClaims {
-  const { sub, jti, iat, exp } = payload;
+/**
+ * The claims of a payload jose has verified, or TokenRejected. Checked by hand
+ * rather than with the contract's zod schema: this runs on every cache miss,
+ * and test/gateway/claims.test.ts proves it agrees with the schema. Only sub,
+ * sid, jti, iat and exp are required; scope and client_id are read when they
+ * are strings.
+ */
+export function readClaims(payload: JWTPayload): VerifiedClaims {
+  const { sub, jti, iat, exp, aud } = payload;
   const sid: unknown = payload.sid;
   for (const [name, value] of [
     ['sub', sub],
@@ -102,7 +110,11 @@ function toClaims(payload: JWTPayload, nowMs: number, toleranceMs: number): Acce
     if (typeof value !== 'string' || value === '') throw new TokenRejected(`"${name}" claim invalid`);
   }
   if (typeof iat !== 'number' || typeof exp !== 'number') throw new TokenRejected('"iat"/"exp" claim invalid');
-  if (iat * 1000 > nowMs + toleranceMs) throw new TokenRejected('"iat" claim in the future');
+  let audiences: readonly string[];
+  if (typeof aud === 'string') audiences = [aud];
+  else if (aud === undefined) audiences = [];
+  else if (Array.isArray(aud) && aud.every((member) => typeof member === 'string')) audiences = [...aud];
+  else throw new TokenRejected('"aud" claim invalid');
   const scope: unknown = payload.scope;
   const clientId: unknown = payload.client_id;
   return Object.freeze({
@@ -111,7 +123,7 @@ function toClaims(payload: JWTPayload, nowMs: number, toleranceMs: number): Acce
     jti: jti as string,
     iat,
     exp,
-    aud: Object.freeze(typeof payload.aud === 'string' ? [payload.aud] : [...(payload.aud ?? [])]),
+    aud: Object.freeze(audiences),
     scopes: Object.freeze(typeof scope === 'string' ? scope.split(' ').filter(Boolean) : []),
     clientId: typeof clientId === 'string' ? clientId : undefined,
   });
@@ -126,6 +138,6 @@ function describeJoseError(error: unknown): string {
 }
 
 /** RFC 9068 §4: the token's `aud` must contain the audience the route requires. */
-export function hasAudience(claims: AccessTokenClaims, audience: string): boolean {
+export function hasAudience(claims: VerifiedClaims, audience: string): boolean {
   return claims.aud.includes(audience);
 }

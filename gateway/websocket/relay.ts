@@ -18,7 +18,7 @@ import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../../common/logger.ts';
-import type { AccessTokenClaims } from '../tokens/claims.ts';
+import type { VerifiedClaims } from '../tokens/claims.ts';
 import { invalidToken, reject, temporarilyUnavailable, writeRejectionToSocket, type Rejection } from '../pipeline/rejection.ts';
 import { relayMessages, type RelayDirection } from './flow-control.ts';
 import { POLICY_VIOLATION, type SocketRegistry } from './socket-registry.ts';
@@ -46,7 +46,7 @@ export interface RelayTarget {
   /** ws:// or wss:// URL of the upstream endpoint. */
   url: string;
   headers: OutgoingHttpHeaders;
-  claims: AccessTokenClaims | undefined;
+  claims: VerifiedClaims | undefined;
   handshakeTimeoutMs: number;
   requestId: string;
   /**
@@ -63,7 +63,7 @@ export type RelayState = 'connecting' | 'open' | 'closed';
 export interface RelayedSocket {
   readonly routeId: string;
   /** The token the socket lives on; undefined for anonymous sockets (never revoked, never expire). */
-  readonly claims: AccessTokenClaims | undefined;
+  readonly claims: VerifiedClaims | undefined;
   /** `connecting` until the client's handshake has completed. */
   readonly state: RelayState;
   /** The client leg, once its handshake has completed. */
@@ -79,7 +79,7 @@ export interface RelayedSocket {
    * browser session): revocations are then matched, and expiry timed, against it. The
    * caller has run the policy (revocation included) on the new token.
    */
-  renew(claims: AccessTokenClaims): void;
+  renew(claims: VerifiedClaims): void;
 }
 
 /** Codes an endpoint may put in a close frame (RFC 6455 §7.4); others (1005, 1006, 1015) are stand-ins. */
@@ -170,7 +170,7 @@ class Relay implements RelayedSocket {
   readonly routeId: string;
   readonly upstream: WebSocket;
   client: WebSocket | undefined;
-  #claims: AccessTokenClaims | undefined;
+  #claims: VerifiedClaims | undefined;
   #state: RelayState = 'connecting';
   /**
    * ws is completing the client's handshake (synchronously today; an async step such as
@@ -239,7 +239,7 @@ class Relay implements RelayedSocket {
     });
   }
 
-  get claims(): AccessTokenClaims | undefined {
+  get claims(): VerifiedClaims | undefined {
     return this.#claims;
   }
 
@@ -268,7 +268,7 @@ class Relay implements RelayedSocket {
     }, CLOSE_HANDSHAKE_MS).unref();
   }
 
-  renew(claims: AccessTokenClaims): void {
+  renew(claims: VerifiedClaims): void {
     const current = this.#claims;
     if (!current || claims.sub !== current.sub || claims.sid !== current.sid) {
       throw new Error('a relayed socket can only be renewed with a token of its own subject and session');

@@ -9,6 +9,7 @@ import Koa, { type Context, type Next } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { z } from 'zod';
 import type { Logger } from '../../common/logger.ts';
+import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
 
 export interface Note {
   id: string;
@@ -40,7 +41,7 @@ export function createNotesApp(notebooks = new Map<string, Note[]>()): Koa {
 
   // Identity comes only from the gateway's header; without it there is no user.
   const requireSubject = async (ctx: Context, next: Next) => {
-    const subject = ctx.get('x-auth-subject');
+    const subject = ctx.get(IDENTITY_HEADERS.subject);
     if (!subject) {
       ctx.status = 401;
       ctx.body = { error: 'unauthenticated', error_description: 'no X-Auth-Subject from the gateway' };

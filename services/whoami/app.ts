@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../common/logger.ts';
+import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
 
 export interface WhoamiOptions {
   port?: number;
@@ -31,10 +32,10 @@ export function describeRequest(req: http.IncomingMessage): Record<string, unkno
   return {
     method: req.method,
     path: req.url,
-    subject: header('x-auth-subject'),
-    scopes: header('x-auth-scopes')?.split(' ').filter(Boolean) ?? [],
-    session: header('x-auth-session'),
-    client: header('x-auth-client'),
+    subject: header(IDENTITY_HEADERS.subject),
+    scopes: header(IDENTITY_HEADERS.scopes)?.split(' ').filter(Boolean) ?? [],
+    session: header(IDENTITY_HEADERS.session),
+    client: header(IDENTITY_HEADERS.client),
     request_id: header('x-request-id'),
     // Reported as a flag: echoing the token back would only put it in more places.
     authorization: req.headers.authorization ? 'present' : 'absent',
@@ -51,7 +52,7 @@ export async function startWhoami(options: WhoamiOptions = {}): Promise<RunningA
   const wss = new WebSocketServer({ server, perMessageDeflate: false });
   const sessions = new Map<WebSocket, string>();
   wss.on('connection', (socket, req) => {
-    sessions.set(socket, String(req.headers['x-auth-session'] ?? ''));
+    sessions.set(socket, String(req.headers[IDENTITY_HEADERS.session] ?? ''));
     socket.on('close', () => sessions.delete(socket));
     socket.send(JSON.stringify({ type: 'hello', ...describeRequest(req) }));
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));

@@ -7,7 +7,7 @@ import { Denylist } from '../../gateway/revocations/denylist.ts';
 import { compileRoutes } from '../../gateway/routes/schema.ts';
 import { AccessTokenVerifier, TokenRejected } from '../../gateway/tokens/verify-access-token.ts';
 import { tokenCacheKey, VerificationCache } from '../../gateway/tokens/verification-cache.ts';
-import type { AccessTokenClaims } from '../../gateway/tokens/claims.ts';
+import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 import { FakeAuthority, testLogger } from './helpers/fake-authority.ts';
 
 describe('gateway: authenticate', () => {
@@ -74,6 +74,9 @@ describe('gateway: authenticate', () => {
       assert.equal(await rejection(await authority.token({ [claim]: undefined })), `"${claim}" claim invalid`, claim);
     }
     assert.equal(await rejection(await authority.token({ sid: 42 })), '"sid" claim invalid');
+    // aud may be absent (the route's audience check then fails), but never malformed.
+    assert.equal(await rejection(await authority.token({ aud: 5 as never })), '"aud" claim invalid');
+    assert.equal(await rejection(await authority.token({ aud: ['whoami', 7] as never })), '"aud" claim invalid');
   });
 
   it('never follows jku, x5u, jwk or x5c, and rejects crit', async () => {
@@ -118,7 +121,7 @@ describe('gateway: authenticate', () => {
     assert.equal(verifier.stats.cacheHits, 1);
 
     const cache = new VerificationCache(2);
-    const claims = { exp: 1000 } as AccessTokenClaims;
+    const claims = { exp: 1000 } as VerifiedClaims;
     cache.set('a', claims, 'k');
     assert.equal(cache.get('a', 999_999), claims);
     assert.equal(cache.get('a', 1_000_000), undefined, 'expired at exp');
@@ -128,7 +131,7 @@ describe('gateway: authenticate', () => {
 
   it('bounds the cache, evicting the least recently used, and forgets tokens of retired keys', () => {
     const cache = new VerificationCache(2);
-    const claims = { exp: 10_000 } as AccessTokenClaims;
+    const claims = { exp: 10_000 } as VerifiedClaims;
     cache.set('a', claims, 'k1');
     cache.set('b', claims, 'k2');
     cache.get('a', 0); // a is now the most recently used

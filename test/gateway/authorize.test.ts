@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { authorize, missingScopes } from '../../gateway/pipeline/authorize.ts';
 import { compileRoutes } from '../../gateway/routes/schema.ts';
-import type { AccessTokenClaims } from '../../gateway/tokens/claims.ts';
+import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 
 const [admin, open] = compileRoutes(
   {
@@ -14,7 +14,7 @@ const [admin, open] = compileRoutes(
   'test',
 );
 
-const withScopes = (...scopes: string[]): AccessTokenClaims => ({
+const withScopes = (...scopes: string[]): VerifiedClaims => ({
   sub: 'alice',
   sid: 's',
   jti: 'j',

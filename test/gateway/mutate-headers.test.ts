@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { IDENTITY_HEADERS, mutateHeaders, requestIdFor, strippedHeaderSet, subjectType } from '../../gateway/pipeline/mutate-headers.ts';
+import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
+import { mutateHeaders, requestIdFor, strippedHeaderSet, subjectType } from '../../gateway/pipeline/mutate-headers.ts';
 import { compileRoutes } from '../../gateway/routes/schema.ts';
-import type { AccessTokenClaims } from '../../gateway/tokens/claims.ts';
+import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 
 const [route, noAuthForward, permissive] = compileRoutes(
   {
@@ -23,7 +24,7 @@ const [route, noAuthForward, permissive] = compileRoutes(
   'test',
 );
 
-const claims: AccessTokenClaims = {
+const claims: VerifiedClaims = {
   sub: 'alice',
   sid: 'session-1',
   jti: 'token-1',

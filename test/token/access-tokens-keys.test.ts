@@ -53,6 +53,8 @@ describe('token service: access tokens, discovery and signing keys', () => {
     expect(protectedHeader.alg).to.equal('RS256');
     expect(protectedHeader.typ).to.equal('at+jwt');
     expect(protectedHeader.kid).to.be.a('string');
+    // Exactly these: nothing of contract/access-token.ts FORBIDDEN_JOSE_HEADERS (crit included).
+    expect(Object.keys(protectedHeader).sort()).to.deep.equal(['alg', 'kid', 'typ']);
     expect(payload).to.include({ iss: 'http://issuer.test', sub: userId, client_id: 'web', scope: tokens.scope });
     expect(payload.aud).to.include.members(['whoami', 'notes', 'http://issuer.test']);
     expect(payload.exp! - payload.iat!).to.equal(120);

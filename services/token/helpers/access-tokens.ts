@@ -1,19 +1,10 @@
 // RFC 9068 access tokens: RS256 JWTs with `typ: at+jwt` and a `kid`.
 import crypto from 'node:crypto';
 import * as jose from 'jose';
+import { ACCESS_TOKEN_TYPE, FORBIDDEN_JOSE_HEADERS, type AccessTokenClaims } from '../../../contract/access-token.ts';
 import { SIGNING_ALGORITHM, type SigningKeys } from '../models/signing-keys.ts';
 
-export interface AccessTokenClaims {
-  iss: string;
-  sub: string;
-  aud: string | string[];
-  client_id: string;
-  scope: string;
-  iat: number;
-  exp: number;
-  jti: string;
-  sid: string;
-}
+export type { AccessTokenClaims };
 
 export interface IssuedAccessToken {
   token: string;
@@ -50,7 +41,9 @@ export async function issueAccessToken(
     sid: fields.sid ?? jti,
   };
   const { kid, privateKey } = keys.signer;
-  const token = await new jose.SignJWT({ ...claims }).setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: 'at+jwt', kid }).sign(privateKey);
+  const token = await new jose.SignJWT({ ...claims })
+    .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid })
+    .sign(privateKey);
   return { token, claims, expiresIn };
 }
 
@@ -58,9 +51,6 @@ export async function issueAccessToken(
 export function looksLikeJwt(token: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token);
 }
-
-/** Headers that name keys elsewhere: never followed, and refused outright. */
-const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
 
 /**
  * Verifies signature, algorithm, type, issuer, expiry and required claims.
@@ -74,9 +64,9 @@ export async function verifyAccessToken(
   const { payload } = await jose.jwtVerify(
     token,
     (header) => {
-      // The kid is only a lookup key among our own keys; jku, x5u and jwk are never followed,
-      // and (docs/WIRE-CONTRACT.md) a token carrying them is refused even if our key signed it.
-      for (const name of FORBIDDEN_HEADERS) {
+      // The kid is only a lookup key among our own keys; a token carrying any of the contract's
+      // forbidden headers (keys elsewhere, crit) is refused even if our key signed it.
+      for (const name of FORBIDDEN_JOSE_HEADERS) {
         if (name in header) throw new jose.errors.JWSInvalid(`"${name}" header not accepted`);
       }
       const key = typeof header.kid === 'string' ? keys.publicKey(header.kid) : undefined;
@@ -85,7 +75,7 @@ export async function verifyAccessToken(
     },
     {
       algorithms: [SIGNING_ALGORITHM],
-      typ: 'at+jwt',
+      typ: ACCESS_TOKEN_TYPE,
       issuer: settings.issuer,
       requiredClaims: ['sub', 'aud', 'client_id', 'iat', 'exp', 'jti', 'sid'],
       clockTolerance: settings.clockToleranceSeconds ?? 0,

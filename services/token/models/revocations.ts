@@ -2,6 +2,9 @@
 // written in the transaction that revokes, and announced with NOTIFY, which
 // Postgres delivers only when that transaction commits.
 import type { Knex } from 'knex';
+import type { RevocationEntry, RevocationKind } from '../../../contract/revocations.ts';
+
+export type { RevocationEntry, RevocationKind };
 
 export const REVOCATION_CHANNEL = 'revocations';
 
@@ -12,8 +15,6 @@ export const REVOCATION_CHANNEL = 'revocations';
 // taken (callers lock their sessions first), which rules out deadlocks.
 const REVOCATION_ORDER_LOCK = 424243;
 
-export type RevocationKind = 'session' | 'user' | 'token';
-
 export interface RevocationRow {
   id: number;
   kind: RevocationKind;
@@ -21,16 +22,6 @@ export interface RevocationRow {
   not_before: Date | null;
   created_at: Date;
   expires_at: Date;
-}
-
-/** The entry as it travels to gateways. */
-export interface RevocationEntry {
-  id: number;
-  kind: RevocationKind;
-  key: string;
-  not_before: string | null;
-  expires_at: string;
-  created_at: string;
 }
 
 export function toEntry(row: RevocationRow): RevocationEntry {

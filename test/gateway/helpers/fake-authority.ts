@@ -7,17 +7,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { createLogger, type Logger } from '../../../common/logger.ts';
+import type { RevocationEntry } from '../../../contract/revocations.ts';
 import type { FollowedAuthority } from '../../support/gateway.ts';
 
 export const FEED_CLIENT = { id: 'gateway-test', secret: 'test-gateway-secret-0123456789abcdef' };
-
-export interface WireRevocation {
-  id: number;
-  kind: 'session' | 'user' | 'token';
-  key: string;
-  not_before: string | null;
-  expires_at: string;
-}
 
 interface SigningKey {
   kid: string;
@@ -47,7 +40,7 @@ const b64url = (value: unknown) => Buffer.from(typeof value === 'string' ? value
 
 export class FakeAuthority {
   url = '';
-  readonly log: WireRevocation[] = [];
+  readonly log: RevocationEntry[] = [];
   readonly streamRequests: StreamRequest[] = [];
   readonly catchUpRequests: string[] = [];
   jwksFetches = 0;
@@ -130,8 +123,8 @@ export class FakeAuthority {
   }
 
   /** Appends to the revocation log and pushes the entry to every open stream. */
-  revoke(kind: WireRevocation['kind'], key: string, options: { notBefore?: Date; expiresInSec?: number } = {}): WireRevocation {
-    const entry: WireRevocation = {
+  revoke(kind: RevocationEntry['kind'], key: string, options: { notBefore?: Date; expiresInSec?: number } = {}): RevocationEntry {
+    const entry: RevocationEntry = {
       id: (this.log.at(-1)?.id ?? 0) + 1,
       kind,
       key,
@@ -144,7 +137,7 @@ export class FakeAuthority {
   }
 
   /** Appends to the log without telling open streams (as if the NOTIFY were lost). */
-  revokeSilently(kind: WireRevocation['kind'], key: string): WireRevocation {
+  revokeSilently(kind: RevocationEntry['kind'], key: string): RevocationEntry {
     const streams = [...this.#streams];
     this.#streams.clear();
     try {

@@ -1,0 +1,85 @@
+// The architecture rules eslint.config.js enforces, run on probe sources: the
+// boundary between the deployables, contract/ depending on neither, and secrets
+// never compared with ==/===. `npm run lint` applies them to the tree; this
+// proves they bite (and would notice a later config block overriding them).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { ESLint } from 'eslint';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+describe('lint rules (eslint.config.js)', function () {
+  this.timeout(60_000);
+  const eslint = new ESLint({ cwd: root });
+
+  /** The rule ids reported for `code` as if it were the file at `file` (nothing is written). */
+  async function violations(file: string, code: string): Promise<string[]> {
+    const [result] = await eslint.lintText(code, { filePath: path.join(root, file) });
+    return (result?.messages ?? []).map((message) => `${message.ruleId}@${message.line}`);
+  }
+
+  describe('deployable boundaries (no-restricted-imports)', () => {
+    it('the gateway may not import services/**', async () => {
+      const code = [
+        "import { verifyAccessToken } from '../../services/token/helpers/access-tokens.ts';",
+        "import type { RunningApp } from '../services/whoami/app.ts';",
+        "import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';",
+        "import { safeEqual } from '../../common/secrets.ts';",
+        'export const used = [verifyAccessToken, IDENTITY_HEADERS, safeEqual] as const;',
+        'export type Used = RunningApp;',
+      ].join('\n');
+      expect(await violations('gateway/pipeline/probe.ts', code)).to.deep.equal(['no-restricted-imports@1', 'no-restricted-imports@2']);
+    });
+
+    it('services/** (the token service and the demo apps) may not import the gateway', async () => {
+      const code = [
+        "import { readClaims } from '../../../gateway/tokens/verify-access-token.ts';",
+        "import { accessTokenClaimsSchema } from '../../../contract/access-token.ts';",
+        'export const used = [readClaims, accessTokenClaimsSchema];',
+      ].join('\n');
+      expect(await violations('services/token/helpers/probe.ts', code)).to.deep.equal(['no-restricted-imports@1']);
+      expect(await violations('services/token/probe.ts', "export { admit } from '../../gateway/pipeline/admission.ts';")).to.deep.equal([
+        'no-restricted-imports@1',
+      ]);
+      expect(
+        await violations('services/whoami/probe.ts', "export { IDENTITY_HEADERS } from '../../gateway/pipeline/mutate-headers.ts';"),
+      ).to.deep.equal(['no-restricted-imports@1']);
+    });
+
+    it('contract/ imports packages and its own files, nothing of either side', async () => {
+      const code = [
+        "import { z } from 'zod';",
+        "import { IDENTITY_HEADERS } from './identity-headers.ts';",
+        "import { TokenRejected } from '../gateway/tokens/verify-access-token.ts';",
+        "import { toEntry } from '../services/token/models/revocations.ts';",
+        "import { safeEqual } from '../common/secrets.ts';",
+        'export const used = [z, IDENTITY_HEADERS, TokenRejected, toEntry, safeEqual];',
+      ].join('\n');
+      expect(await violations('contract/probe.ts', code)).to.deep.equal([
+        'no-restricted-imports@3',
+        'no-restricted-imports@4',
+        'no-restricted-imports@5',
+      ]);
+    });
+  });
+
+  describe('secrets are compared in constant time (no-restricted-syntax)', () => {
+    const code = [
+      'export function check(secret: string, presented: { secret_hash: string }, hash: string, expected: string, other: string) {',
+      '  const a = presented.secret_hash === hash;', // 2
+      '  const b = other !== expected;', // 3
+      '  const c = presented?.secret_hash == other;', // 4
+      "  const fine = secret === undefined || secret.length === other.length || typeof secret === 'string' || hash === 'x' || other === null;",
+      '  return [a, b, c, fine];',
+      '}',
+    ].join('\n');
+
+    for (const file of ['services/token/helpers/probe.ts', 'gateway/probe.ts', 'common/probe.ts', 'contract/probe.ts']) {
+      it(`forbids ==/=== on secret-like names in ${path.dirname(file)}/`, async () => {
+        const lines = (await violations(file, code)).filter((found) => found.startsWith('no-restricted-syntax@'));
+        expect([...new Set(lines)]).to.deep.equal(['no-restricted-syntax@2', 'no-restricted-syntax@3', 'no-restricted-syntax@4']);
+      });
+    }
+  });
+});
