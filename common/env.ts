@@ -37,3 +37,14 @@ export const commaList = (defaultValue: string) =>
         .map((item) => item.trim())
         .filter(Boolean),
     );
+
+// Settings every deployable reads, described once.
+export const logLevel = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info')
+  .describe('`fatal` … `trace`, or `silent`');
+export const metricsToken = z
+  .string()
+  .min(16, 'at least 16 characters')
+  .optional()
+  .describe('when set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`');

@@ -3,13 +3,19 @@
 import { ConfigError } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { startGateway } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type GatewayConfig } from './config.ts';
 import { RoutesError } from './routes/schema.ts';
 
-const logger = createLogger({ name: 'gateway' });
+let config: GatewayConfig;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  createLogger({ name: 'gateway', level: 'fatal' }).fatal(error instanceof ConfigError ? error.message : String(error));
+  process.exit(1);
+}
+const logger = createLogger({ name: 'gateway', level: config.logLevel });
 
 try {
-  const config = loadConfig(process.env);
   // Listen at once (so /healthz answers) and become ready when the token service is reachable.
   const gateway = await startGateway(config, { logger, waitUntilReady: false });
   void gateway.whenReady();
@@ -33,7 +39,7 @@ try {
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gateway.routes.reload());
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof RoutesError) {
+  if (error instanceof RoutesError) {
     logger.fatal(error.message);
   } else {
     logger.fatal({ err: error }, 'gateway failed to start');
