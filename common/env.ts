@@ -42,9 +42,11 @@ export const commaList = (defaultValue: string) =>
 export const logLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info')
-  .describe('`fatal` … `trace`, or `silent`');
+  .describe('one of `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`');
 export const metricsToken = z
   .string()
   .min(16, 'at least 16 characters')
   .optional()
-  .describe('when set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`');
+  .describe(
+    'when set (16 characters or more), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; the gateway’s `/metrics` is on its public port',
+  );

@@ -49,8 +49,8 @@ const SETTINGS = {
   clientSecret: setting(
     'GATEWAY_CLIENT_SECRET',
     z.string().min(16).default(DEVELOPMENT_GATEWAY_CLIENT_SECRET).meta({
-      description: 'its secret; the token service registers the same secret (see the token service’s `GATEWAY_CLIENT_SECRET`)',
-      shownDefault: 'a development secret',
+      description: 'its secret: the token service’s `GATEWAY_CLIENT_SECRET`',
+      shownDefault: 'the development secret, which the token service registers for a plain-HTTP loopback issuer',
     }),
   ),
   /** Path of a routes file (hot-reloaded) or, in tests, an inline routes object. */
@@ -59,7 +59,7 @@ const SETTINGS = {
     z
       .string()
       .default(DEFAULT_ROUTES_PATH)
-      .meta({ description: 'routes file; hot-reloaded on change (and on `SIGHUP`)', shownDefault: 'gateway/routes.json' }),
+      .meta({ description: 'routes file; hot-reloaded on change (and on `SIGHUP`)', shownDefault: '`gateway/routes.json`' }),
   ),
   clockToleranceMs: setting(
     'CLOCK_TOLERANCE',
@@ -107,7 +107,9 @@ const SETTINGS = {
     // The other side is not read meanwhile, so even its leaving would go unseen.
     duration('60s')
       .refine((ms) => ms > 0, 'must be more than 0')
-      .describe('a WebSocket peer that reads none of the data the gateway holds for it for this long has its socket closed (1013)'),
+      .describe(
+        'a WebSocket peer that reads none of the data the gateway holds for it for this long has its socket closed (1013 `peer not reading`)',
+      ),
   ),
   metricsToken: setting('METRICS_TOKEN', metricsToken),
   stripHeaders: setting(
@@ -115,7 +117,7 @@ const SETTINGS = {
     commaList('')
       .pipe(z.array(z.string().regex(HEADER_NAME, 'expected header names separated by commas')))
       .describe(
-        'more request header names (comma-separated) to drop before forwarding, on top of the identity, forwarding and override headers always dropped',
+        'more request header names (comma-separated; lower-case, `_` read as `-`) to drop before forwarding, on top of the identity, forwarding and override headers always dropped',
       ),
   ),
   logLevel: setting('LOG_LEVEL', logLevel),

@@ -23,9 +23,11 @@ const gatewayClientSecret = z
   .string()
   .min(MIN_CLIENT_SECRET_LENGTH, `at least ${MIN_CLIENT_SECRET_LENGTH} characters (openssl rand -hex 32)`)
   .optional()
-  .describe(
-    'when set, the gateway’s confidential client (`GATEWAY_CLIENT_ID`, scope `revocations:read`) is registered at start with this secret, the one the gateway presents; `npm run start:token` uses the development secret',
-  );
+  .meta({
+    description:
+      'secret of the gateway’s confidential client (`GATEWAY_CLIENT_ID`, scope `revocations:read`), registered at start: the one the gateway presents',
+    shownDefault: 'the gateway’s development secret when `ISSUER` is a plain-HTTP loopback URL; else unset (no gateway client)',
+  });
 
 export const tokenServiceEnv = {
   TOKEN_HOST: z.string().default('127.0.0.1').describe('address to listen on (`0.0.0.0` in containers)'),
@@ -47,7 +49,9 @@ export const tokenServiceEnv = {
   ACCESS_TOKEN_TTL: duration('300').describe('access-token lifetime'),
   REFRESH_TOKEN_IDLE_TTL: duration('14d').describe('refresh-token (idle) lifetime, renewed at each refresh'),
   SESSION_MAX_AGE: duration('30d').describe('absolute session lifetime'),
-  REFRESH_REUSE_GRACE: duration('10s').describe('grace window for the immediate parent of a family’s live refresh token (see above)'),
+  REFRESH_REUSE_GRACE: duration('10s').describe(
+    'grace window: reuse of a just-rotated refresh token (the parent of its family’s live one) neither revokes nor mints',
+  ),
   SESSIONS_PER_USER_MAX: z.coerce
     .number()
     .int()
@@ -62,7 +66,7 @@ export const tokenServiceEnv = {
     .string()
     .min(1)
     .default('gateway')
-    .describe('client id of the gateway’s confidential client, registered at start when `GATEWAY_CLIENT_SECRET` is set'),
+    .describe('client id of the gateway’s confidential client, registered at start with `GATEWAY_CLIENT_SECRET`'),
   GATEWAY_CLIENT_SECRET: gatewayClientSecret,
   PASSWORD_HASH_COST: z.coerce
     .number()
@@ -103,7 +107,7 @@ export const tokenServiceEnv = {
           ),
       ),
     )
-    .describe('comma-separated browser origins allowed to call `/oauth/token`, `/oauth/revoke` and `/auth/*` (CORS); none by default'),
+    .describe('comma-separated browser origins allowed to call `/oauth/token`, `/oauth/revoke` and `/auth/*` (CORS)'),
   LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce
     .number()
     .int()
