@@ -83,7 +83,7 @@ export function gatewayClient(config: GatewayClientSettings): { client: ClientDe
   return { client, development };
 }
 
-export async function seedClients(knex: Knex, config: TokenServiceConfig, logger?: Pick<Logger, 'warn'>): Promise<void> {
+export async function seedClients(knex: Knex, config: TokenServiceConfig, logger?: Pick<Logger, 'info'>): Promise<void> {
   const fromFile = config.CLIENTS_FILE ? readClientsFile(config.CLIENTS_FILE) : [];
   let clients = [firstPartyClient(config), ...fromFile];
   const gateway = gatewayClient(config);
@@ -92,7 +92,7 @@ export async function seedClients(knex: Knex, config: TokenServiceConfig, logger
   if (gateway && !(gateway.development && fromFile.some((c) => c.client_id === gateway.client.client_id))) {
     clients = [...clients.filter((c) => c.client_id !== gateway.client.client_id), gateway.client];
     if (gateway.development) {
-      logger?.warn(
+      logger?.info(
         { client_id: gateway.client.client_id },
         'gateway client registered with the public development secret (GATEWAY_CLIENT_SECRET unset, plain-HTTP loopback ISSUER)',
       );

@@ -34,8 +34,8 @@ export const tokenServiceEnv = {
   TOKEN_PORT: port(4000).describe('port to listen on'),
   ISSUER: z
     .url({ protocol: /^https?$/ })
-    .default('http://localhost:4000')
-    .describe('the `iss` of every token and the base of the metadata URLs'),
+    .optional()
+    .meta({ description: 'the `iss` of every token and the base of the metadata URLs', shownDefault: '`http://localhost:<TOKEN_PORT>`' }),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
@@ -148,7 +148,8 @@ export function loadTokenServiceConfig(env: Record<string, string | undefined> =
   if (parsed.PASSWORD_HASH_PENDING_PER_ADDRESS > parsed.PASSWORD_HASH_PENDING_MAX) {
     throw new ConfigError([`PASSWORD_HASH_PENDING_PER_ADDRESS: at most PASSWORD_HASH_PENDING_MAX (${parsed.PASSWORD_HASH_PENDING_MAX})`]);
   }
-  return { ...parsed, ISSUER: parsed.ISSUER.replace(/\/+$/, '') };
+  const issuer = parsed.ISSUER ?? `http://localhost:${parsed.TOKEN_PORT}`;
+  return { ...parsed, ISSUER: issuer.replace(/\/+$/, '') };
 }
 
 /** The hashing bounds of a configuration (helpers/passwords.ts). */
