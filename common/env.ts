@@ -50,3 +50,9 @@ export const metricsToken = z
   .describe(
     'when set (16 characters or more), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; the gateway’s `/metrics` is on its public port',
   );
+
+/** For a failed listen on a port someone else holds: one line naming the port and the variable that moves it. */
+export function portInUseMessage(error: unknown, variable: string, portNumber: number): string | undefined {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== 'EADDRINUSE') return undefined;
+  return `port ${portNumber} (${variable}) is already in use: stop what holds it, or set ${variable} to a free port`;
+}

@@ -1,6 +1,6 @@
 // Entry point: `npm run start:gateway`. Configuration from the environment
 // (see config.ts); SIGTERM/SIGINT close gracefully, SIGHUP reloads the routes.
-import { ConfigError } from '../common/env.ts';
+import { ConfigError, portInUseMessage } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { startGateway } from './app.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
@@ -39,8 +39,9 @@ try {
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gateway.routes.reload());
 } catch (error) {
-  if (error instanceof RoutesError) {
-    logger.fatal(error.message);
+  const inUse = portInUseMessage(error, 'GATEWAY_PORT', config.port);
+  if (error instanceof RoutesError || inUse) {
+    logger.fatal(inUse ?? (error as RoutesError).message);
   } else {
     logger.fatal({ err: error }, 'gateway failed to start');
   }

@@ -3,7 +3,7 @@
 // Each is its own deployable; this script only runs them side by side.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, parseEnv, port } from '../common/env.ts';
+import { ConfigError, parseEnv, port, portInUseMessage } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadTokenServiceConfig } from '../services/token/config.ts';
 import { startTokenService } from '../services/token/service.ts';
@@ -26,8 +26,8 @@ async function listening<T>(variable: string, portNumber: number, start: () => P
   try {
     return await start();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    throw new PortInUse(`port ${portNumber} (${variable}) is already in use: stop what holds it, or set ${variable} to a free port`);
+    const inUse = portInUseMessage(error, variable, portNumber);
+    throw inUse ? new PortInUse(inUse) : error;
   }
 }
 
