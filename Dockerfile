@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every Node deployable; the command selects which one runs:
-#   token service  node deploy/token-entrypoint.mjs   (default; or dist/services/token/server.js)
+#   token service  node dist/services/token/server.js (default)
 #   gateway        node dist/gateway/server.js
 #   migrations     node dist/db/migrate.js            (one-shot)
 #   demo apps      node dist/services/whoami/server.js, node dist/services/notes/server.js
@@ -47,4 +47,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # node itself is PID 1 (no npm, no shell): it receives SIGTERM directly and the
 # servers shut down gracefully on it. Nothing forks child processes, so no init is
 # needed to reap zombies.
-CMD ["node", "deploy/token-entrypoint.mjs"]
+CMD ["node", "dist/services/token/server.js"]

@@ -37,3 +37,22 @@ export const commaList = (defaultValue: string) =>
         .map((item) => item.trim())
         .filter(Boolean),
     );
+
+// Settings every deployable reads, described once.
+export const logLevel = z
+  .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  .default('info')
+  .describe('one of `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`');
+export const metricsToken = z
+  .string()
+  .min(16, 'at least 16 characters')
+  .optional()
+  .describe(
+    'when set (16 characters or more), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; the gateway’s `/metrics` is on its public port',
+  );
+
+/** For a failed listen on a port someone else holds: one line naming the port and the variable that moves it. */
+export function portInUseMessage(error: unknown, variable: string, portNumber: number): string | undefined {
+  if ((error as NodeJS.ErrnoException | undefined)?.code !== 'EADDRINUSE') return undefined;
+  return `port ${portNumber} (${variable}) is already in use: stop what holds it, or set ${variable} to a free port`;
+}

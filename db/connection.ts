@@ -41,11 +41,13 @@ export interface DatabaseOptions {
    * minutes later. Default 15 s; our queries are short.
    */
   stallTimeoutMs?: number | undefined;
+  /** Where knex's own messages go (default: the console), e.g. to silence its warnings in a CLI that reports failures itself. */
+  knexLog?: Knex.Config['log'];
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   return options.databaseUrl
-    ? openPostgres(options.databaseUrl, options.poolMax ?? 10, options.stallTimeoutMs ?? 15_000)
+    ? openPostgres(options.databaseUrl, options.poolMax ?? 10, options.stallTimeoutMs ?? 15_000, options.knexLog)
     : openPglite(options.dataDir ?? './data');
 }
 
@@ -53,7 +55,7 @@ interface PooledPgClient {
   connection?: { stream?: Socket };
 }
 
-function openPostgres(url: string, poolMax: number, stallTimeoutMs: number): Database {
+function openPostgres(url: string, poolMax: number, stallTimeoutMs: number, knexLog: Knex.Config['log']): Database {
   const listeners = new Set<() => Promise<void>>();
   const knex = knexFactory({
     client: 'pg',
@@ -70,6 +72,7 @@ function openPostgres(url: string, poolMax: number, stallTimeoutMs: number): Dat
       },
     },
     acquireConnectionTimeout: 10_000,
+    ...(knexLog ? { log: knexLog } : {}),
     ...migrationConfig,
   });
   return {

@@ -1,10 +1,14 @@
-// Gateway configuration: every variable validated at start (common/env.ts),
-// durations in milliseconds. Tests build a config with `loadConfig({})` and
-// override fields, e.g. `{ ...loadConfig({}), issuer: fake.url, routes: {...} }`.
+// Gateway configuration: every setting is declared once below (config field,
+// environment variable, validation, default and documentation) and validated at
+// start (common/env.ts); durations in milliseconds. The README tables are
+// generated from these declarations (`npm run docs`). Tests build a config with
+// `loadConfig({})` and override fields, e.g.
+// `{ ...loadConfig({}), issuer: fake.url, routes: {...} }`.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DEVELOPMENT_GATEWAY_CLIENT_SECRET } from '../common/development.ts';
 import { duration } from '../common/duration.ts';
-import { commaList, parseEnv, port } from '../common/env.ts';
+import { commaList, logLevel, metricsToken, parseEnv, port } from '../common/env.ts';
 import { byteSize } from '../common/size.ts';
 import { HEADER_NAME } from './lib/header-names.ts';
 import type { RoutesFileInput } from './routes/schema.ts';
@@ -12,105 +16,125 @@ import type { RoutesFileInput } from './routes/schema.ts';
 const DEFAULT_ROUTES_PATH = fileURLToPath(new URL('./routes.json', import.meta.url));
 
 const positiveInt = (defaultValue: number) => z.coerce.number().int().positive().default(defaultValue);
-const optionalDuration = duration('0').transform((ms) => (ms > 0 ? ms : undefined));
+const httpUrl = () => z.url({ protocol: /^https?$/ });
 
-const ENV_SHAPE = {
-  GATEWAY_PORT: port(8080),
-  GATEWAY_HOST: z.string().default('127.0.0.1'),
-  TOKEN_ISSUER: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
-  /** Optional: how this gateway reaches the token service, when not at the issuer URL. */
-  TOKEN_SERVICE_URL: z.url({ protocol: /^https?$/ }).optional(),
-  GATEWAY_CLIENT_ID: z.string().min(1).default('gateway'),
-  GATEWAY_CLIENT_SECRET: z.string().min(16).default('dev-gateway-secret-change-me-0123456789abcdef'),
-  GATEWAY_ROUTES: z.string().default(DEFAULT_ROUTES_PATH),
-  CLOCK_TOLERANCE: duration('30s'),
-  /** Unset (or 0): never refuse requests because the revocation feed is down. */
-  REVOCATION_MAX_STALENESS: optionalDuration,
-  VERIFY_CACHE_SIZE: positiveInt(10_000),
-  JWKS_REFETCH_COOLDOWN: duration('10s'),
-  /** Idle keep-alive sockets to upstreams close before Node's default 5 s server keepAliveTimeout. */
-  UPSTREAM_KEEPALIVE_IDLE: duration('4s'),
-  /** Default time to wait for an upstream's response headers; a route may override it. */
-  UPSTREAM_TIMEOUT: duration('30s'),
-  FEED_IDLE_TIMEOUT: duration('45s'),
-  FEED_RECONNECT_MIN: duration('250ms'),
-  FEED_RECONNECT_MAX: duration('15s'),
-  SHUTDOWN_GRACE: duration('10s'),
-  /** A client must send its request headers within this (slow-header clients get 408). */
-  HEADERS_TIMEOUT: duration('20s'),
-  /**
-   * Largest WebSocket message relayed, either way; a bigger one closes the socket with 1009.
-   * At most 1 GiB: ws reads the limit as a 32-bit integer, and 0 would mean no limit.
-   */
-  WEBSOCKET_MAX_MESSAGE_SIZE: byteSize('1MiB', { min: 1, max: 2 ** 30 }),
-  /**
-   * While the gateway holds data for a WebSocket peer that reads none of it for this long, the
-   * socket is closed (1013): the other side is not read meanwhile, so even its leaving would go unseen.
-   */
-  WEBSOCKET_STALL_TIMEOUT: duration('60s').refine((ms) => ms > 0, 'must be more than 0'),
-  /** When set, GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`. */
-  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  /** More request headers to drop before forwarding (besides identity, forwarding and override headers). */
-  GATEWAY_STRIP_HEADERS: commaList('').pipe(z.array(z.string().regex(HEADER_NAME, 'expected header names separated by commas'))),
+/** Pairs a config field with the variable that sets it. */
+const setting = <Schema extends z.ZodType>(variable: string, schema: Schema) => ({ variable, schema });
+
+const SETTINGS = {
+  port: setting('GATEWAY_PORT', port(8080).describe('port to listen on')),
+  host: setting('GATEWAY_HOST', z.string().default('127.0.0.1').describe('address to listen on (`0.0.0.0` in containers)')),
+  /** The token service's issuer identifier; RFC 8414 metadata is fetched from it. */
+  issuer: setting(
+    'TOKEN_ISSUER',
+    httpUrl()
+      .default('http://localhost:4000')
+      .describe('the issuer tokens must carry; its RFC 8414 metadata leads to the keys and the revocation feed'),
+  ),
+  tokenServiceUrl: setting(
+    'TOKEN_SERVICE_URL',
+    httpUrl().optional().meta({
+      description: 'where this gateway reaches the token service, when not at the issuer URL (containers, several instances)',
+      shownDefault: 'the issuer',
+    }),
+  ),
+  clientId: setting(
+    'GATEWAY_CLIENT_ID',
+    z
+      .string()
+      .min(1)
+      .default('gateway')
+      .describe('client id of the gateway’s confidential client (scope `revocations:read`), which reads the revocation feed'),
+  ),
+  clientSecret: setting(
+    'GATEWAY_CLIENT_SECRET',
+    z.string().min(16).default(DEVELOPMENT_GATEWAY_CLIENT_SECRET).meta({
+      description: 'its secret: the token service’s `GATEWAY_CLIENT_SECRET`',
+      shownDefault: 'the development secret, which the token service registers for a plain-HTTP loopback issuer',
+    }),
+  ),
+  /** Path of a routes file (hot-reloaded) or, in tests, an inline routes object. */
+  routes: setting(
+    'GATEWAY_ROUTES',
+    z
+      .string()
+      .default(DEFAULT_ROUTES_PATH)
+      .meta({ description: 'routes file; hot-reloaded on change (and on `SIGHUP`)', shownDefault: '`gateway/routes.json`' }),
+  ),
+  clockToleranceMs: setting(
+    'CLOCK_TOLERANCE',
+    duration('30s').describe('leeway for `exp`/`iat`; also how long revocation entries outlive their `expires_at`'),
+  ),
+  revocationMaxStalenessMs: setting(
+    'REVOCATION_MAX_STALENESS',
+    duration('0')
+      .transform((ms) => (ms > 0 ? ms : undefined))
+      .meta({
+        description: 'refuse authenticated requests (503) while the revocation feed has been down longer than this; unset or `0`: never',
+        shownDefault: 'unset',
+      }),
+  ),
+  verifyCacheSize: setting('VERIFY_CACHE_SIZE', positiveInt(10_000).describe('verified tokens kept (never past their `exp`)')),
+  jwksRefetchCooldownMs: setting(
+    'JWKS_REFETCH_COOLDOWN',
+    duration('10s').describe('least time between JWKS refetches caused by unknown `kid`s'),
+  ),
+  upstreamKeepAliveIdleMs: setting(
+    'UPSTREAM_KEEPALIVE_IDLE',
+    duration('4s').describe('idle keep-alive sockets to upstreams close after this, before the upstream closes them (Node’s default: 5 s)'),
+  ),
+  upstreamTimeoutMs: setting(
+    'UPSTREAM_TIMEOUT',
+    duration('30s').describe('time to an upstream’s response headers, else 504 (a route may override it)'),
+  ),
+  feedIdleTimeoutMs: setting('FEED_IDLE_TIMEOUT', duration('45s').describe('silence after which the revocation stream is considered dead')),
+  feedReconnectMinMs: setting('FEED_RECONNECT_MIN', duration('250ms').describe('first delay before reconnecting to the revocation feed')),
+  feedReconnectMaxMs: setting('FEED_RECONNECT_MAX', duration('15s').describe('longest delay between reconnections (the delay doubles)')),
+  shutdownGraceMs: setting('SHUTDOWN_GRACE', duration('10s').describe('in-flight requests get this long on SIGTERM')),
+  headersTimeoutMs: setting(
+    'HEADERS_TIMEOUT',
+    duration('20s').describe('a client must send its request headers within this, else 408 (and its socket is closed)'),
+  ),
+  websocketMaxMessageBytes: setting(
+    'WEBSOCKET_MAX_MESSAGE_SIZE',
+    // At most 1 GiB: ws reads the limit as a 32-bit integer, and 0 would mean no limit.
+    byteSize('1MiB', { min: 1, max: 2 ** 30 }).describe(
+      'largest WebSocket message relayed, either way; a bigger one closes the socket with 1009 (bytes, or `KiB`/`MiB`/`GiB`, at most `1GiB`)',
+    ),
+  ),
+  websocketStallTimeoutMs: setting(
+    'WEBSOCKET_STALL_TIMEOUT',
+    // The other side is not read meanwhile, so even its leaving would go unseen.
+    duration('60s')
+      .refine((ms) => ms > 0, 'must be more than 0')
+      .describe(
+        'a WebSocket peer that reads none of the data the gateway holds for it for this long has its socket closed (1013 `peer not reading`)',
+      ),
+  ),
+  metricsToken: setting('METRICS_TOKEN', metricsToken),
+  stripHeaders: setting(
+    'GATEWAY_STRIP_HEADERS',
+    commaList('')
+      .pipe(z.array(z.string().regex(HEADER_NAME, 'expected header names separated by commas')))
+      .describe(
+        'more request header names (comma-separated; lower-case, `_` read as `-`) to drop before forwarding, on top of the identity, forwarding and override headers always dropped',
+      ),
+  ),
+  logLevel: setting('LOG_LEVEL', logLevel),
 };
 
-export interface GatewayConfig {
-  port: number;
-  host: string;
-  /** The token service's issuer identifier; RFC 8414 metadata is fetched from it. */
-  issuer: string;
-  /** Internal base URL of the token service (default: the issuer itself). */
-  tokenServiceUrl?: string | undefined;
-  /** Confidential client (scope revocations:read) used to read the revocation feed. */
-  clientId: string;
-  clientSecret: string;
-  /** Path of a routes file (hot-reloaded) or an inline routes object (tests). */
+type Settings = typeof SETTINGS;
+
+export type GatewayConfig = { [Field in Exclude<keyof Settings, 'routes'>]: z.output<Settings[Field]['schema']> } & {
   routes: string | RoutesFileInput;
-  clockToleranceMs: number;
-  revocationMaxStalenessMs: number | undefined;
-  verifyCacheSize: number;
-  jwksRefetchCooldownMs: number;
-  upstreamKeepAliveIdleMs: number;
-  upstreamTimeoutMs: number;
-  feedIdleTimeoutMs: number;
-  feedReconnectMinMs: number;
-  feedReconnectMaxMs: number;
-  shutdownGraceMs: number;
-  /** Time allowed for a request's headers to arrive; default 20 s. */
-  headersTimeoutMs?: number;
-  /** Largest WebSocket message relayed in either direction (bytes); beyond it, 1009. */
-  websocketMaxMessageBytes: number;
-  /** A WebSocket direction backed up with nothing written out for this long closes the socket (1013). */
-  websocketStallTimeoutMs: number;
-  metricsToken?: string | undefined;
-  /** Extra request header names to drop (GATEWAY_STRIP_HEADERS). */
-  stripHeaders: string[];
-}
+};
+
+/** The gateway's variables and their schemas, as the environment spells them. */
+export const gatewayEnv: Record<string, z.ZodType> = Object.fromEntries(
+  Object.values(SETTINGS).map(({ variable, schema }) => [variable, schema]),
+);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
-  const parsed = parseEnv(ENV_SHAPE, env);
-  return {
-    port: parsed.GATEWAY_PORT,
-    host: parsed.GATEWAY_HOST,
-    issuer: parsed.TOKEN_ISSUER,
-    tokenServiceUrl: parsed.TOKEN_SERVICE_URL,
-    clientId: parsed.GATEWAY_CLIENT_ID,
-    clientSecret: parsed.GATEWAY_CLIENT_SECRET,
-    routes: parsed.GATEWAY_ROUTES,
-    clockToleranceMs: parsed.CLOCK_TOLERANCE,
-    revocationMaxStalenessMs: parsed.REVOCATION_MAX_STALENESS,
-    verifyCacheSize: parsed.VERIFY_CACHE_SIZE,
-    jwksRefetchCooldownMs: parsed.JWKS_REFETCH_COOLDOWN,
-    upstreamKeepAliveIdleMs: parsed.UPSTREAM_KEEPALIVE_IDLE,
-    upstreamTimeoutMs: parsed.UPSTREAM_TIMEOUT,
-    feedIdleTimeoutMs: parsed.FEED_IDLE_TIMEOUT,
-    feedReconnectMinMs: parsed.FEED_RECONNECT_MIN,
-    feedReconnectMaxMs: parsed.FEED_RECONNECT_MAX,
-    shutdownGraceMs: parsed.SHUTDOWN_GRACE,
-    headersTimeoutMs: parsed.HEADERS_TIMEOUT,
-    websocketMaxMessageBytes: parsed.WEBSOCKET_MAX_MESSAGE_SIZE,
-    websocketStallTimeoutMs: parsed.WEBSOCKET_STALL_TIMEOUT,
-    metricsToken: parsed.METRICS_TOKEN,
-    stripHeaders: parsed.GATEWAY_STRIP_HEADERS,
-  };
+  const parsed = parseEnv(gatewayEnv, env) as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(SETTINGS).map(([field, { variable }]) => [field, parsed[variable]])) as GatewayConfig;
 }

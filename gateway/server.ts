@@ -1,15 +1,21 @@
 // Entry point: `npm run start:gateway`. Configuration from the environment
 // (see config.ts); SIGTERM/SIGINT close gracefully, SIGHUP reloads the routes.
-import { ConfigError } from '../common/env.ts';
+import { ConfigError, portInUseMessage } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { startGateway } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig, type GatewayConfig } from './config.ts';
 import { RoutesError } from './routes/schema.ts';
 
-const logger = createLogger({ name: 'gateway' });
+let config: GatewayConfig;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  createLogger({ name: 'gateway', level: 'fatal' }).fatal(error instanceof ConfigError ? error.message : String(error));
+  process.exit(1);
+}
+const logger = createLogger({ name: 'gateway', level: config.logLevel });
 
 try {
-  const config = loadConfig(process.env);
   // Listen at once (so /healthz answers) and become ready when the token service is reachable.
   const gateway = await startGateway(config, { logger, waitUntilReady: false });
   void gateway.whenReady();
@@ -33,8 +39,9 @@ try {
   process.once('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => void gateway.routes.reload());
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof RoutesError) {
-    logger.fatal(error.message);
+  const inUse = portInUseMessage(error, 'GATEWAY_PORT', config.port);
+  if (error instanceof RoutesError || inUse) {
+    logger.fatal(inUse ?? (error as RoutesError).message);
   } else {
     logger.fatal({ err: error }, 'gateway failed to start');
   }

@@ -3,7 +3,7 @@
 // Each is its own deployable; this script only runs them side by side.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../common/env.ts';
+import { ConfigError, parseEnv, port, portInUseMessage } from '../common/env.ts';
 import { createLogger } from '../common/logger.ts';
 import { loadTokenServiceConfig } from '../services/token/config.ts';
 import { startTokenService } from '../services/token/service.ts';
@@ -19,20 +19,42 @@ env.CLIENTS_FILE ??= path.join(here, '../services/token/clients.dev.json');
 const closers: Array<() => Promise<void>> = [];
 const logger = createLogger({ name: 'start' });
 
+/** A port someone else holds: said in one line, with the variable that moves it. */
+class PortInUse extends Error {}
+
+async function listening<T>(variable: string, portNumber: number, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const inUse = portInUseMessage(error, variable, portNumber);
+    throw inUse ? new PortInUse(inUse) : error;
+  }
+}
+
 async function main(): Promise<void> {
   const tokenConfig = loadTokenServiceConfig(env);
   const gatewayConfig = loadGatewayConfig({ ...env, TOKEN_ISSUER: env.TOKEN_ISSUER ?? tokenConfig.ISSUER });
 
-  const token = await startTokenService(tokenConfig, { logger: createLogger({ name: 'token-service', level: tokenConfig.LOG_LEVEL }) });
+  const demoPorts = parseEnv({ WHOAMI_PORT: port(4101), NOTES_PORT: port(4102) }, env);
+
+  const token = await listening('TOKEN_PORT', tokenConfig.TOKEN_PORT, () =>
+    startTokenService(tokenConfig, { logger: createLogger({ name: 'token-service', level: tokenConfig.LOG_LEVEL }) }),
+  );
   closers.unshift(() => token.close());
-  const whoami = await startWhoami({ port: Number(env.WHOAMI_PORT ?? 4101), logger: createLogger({ name: 'whoami' }) });
+  const whoami = await listening('WHOAMI_PORT', demoPorts.WHOAMI_PORT, () =>
+    startWhoami({ port: demoPorts.WHOAMI_PORT, logger: createLogger({ name: 'whoami' }) }),
+  );
   closers.unshift(() => whoami.close());
-  const notes = await startNotes({ port: Number(env.NOTES_PORT ?? 4102), logger: createLogger({ name: 'notes' }) });
+  const notes = await listening('NOTES_PORT', demoPorts.NOTES_PORT, () =>
+    startNotes({ port: demoPorts.NOTES_PORT, logger: createLogger({ name: 'notes' }) }),
+  );
   closers.unshift(() => notes.close());
-  const gateway = await startGateway(gatewayConfig, {
-    logger: createLogger({ name: 'gateway' }),
-    env: { ...env, WHOAMI_URL: env.WHOAMI_URL ?? whoami.url, NOTES_URL: env.NOTES_URL ?? notes.url },
-  });
+  const gateway = await listening('GATEWAY_PORT', gatewayConfig.port, () =>
+    startGateway(gatewayConfig, {
+      logger: createLogger({ name: 'gateway', level: gatewayConfig.logLevel }),
+      env: { ...env, WHOAMI_URL: env.WHOAMI_URL ?? whoami.url, NOTES_URL: env.NOTES_URL ?? notes.url },
+    }),
+  );
   closers.unshift(() => gateway.close());
 
   const T = tokenConfig.ISSUER;
@@ -68,7 +90,7 @@ process.once('SIGINT', () => void stop('SIGINT'));
 process.once('SIGTERM', () => void stop('SIGTERM'));
 
 main().catch(async (error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  console.error(error instanceof ConfigError || error instanceof PortInUse ? error.message : error);
   for (const close of closers) await close().catch(() => undefined);
   process.exit(1);
 });

@@ -94,7 +94,13 @@ export function createNotesApp(notebooks = new Map<string, Note[]>()): Koa {
 export async function startNotes(options: NotesOptions = {}): Promise<RunningNotes> {
   const notebooks = new Map<string, Note[]>();
   const server = createNotesApp(notebooks).listen(options.port ?? 0, options.host ?? '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   options.logger?.info({ port }, 'notes listening');
   return {

@@ -1,12 +1,17 @@
 // Entry point for the notes demo app (NOTES_PORT, default 4102).
 import { z } from 'zod';
-import { parseEnv, port } from '../../common/env.ts';
+import { parseEnv, port, portInUseMessage } from '../../common/env.ts';
 import { createLogger } from '../../common/logger.ts';
 import { startNotes } from './app.ts';
 
 const env = parseEnv({ NOTES_PORT: port(4102), NOTES_HOST: z.string().default('127.0.0.1') }, process.env);
 const logger = createLogger({ name: 'notes' });
-const app = await startNotes({ port: env.NOTES_PORT, host: env.NOTES_HOST, logger });
+const app = await startNotes({ port: env.NOTES_PORT, host: env.NOTES_HOST, logger }).catch((error: unknown) => {
+  const inUse = portInUseMessage(error, 'NOTES_PORT', env.NOTES_PORT);
+  if (!inUse) throw error;
+  console.error(inUse);
+  process.exit(1);
+});
 const stop = () => void app.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

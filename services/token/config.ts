@@ -1,7 +1,10 @@
 // Token-service settings, read from the environment and validated at start-up.
+// Each is declared once, with its documentation: the README table is generated
+// from these (`npm run docs`).
 import { z } from 'zod';
 import { duration } from '../../common/duration.ts';
-import { booleanFlag, commaList, ConfigError, parseEnv, port } from '../../common/env.ts';
+import { MIN_CLIENT_SECRET_LENGTH } from './helpers/secrets.ts';
+import { booleanFlag, commaList, ConfigError, logLevel, metricsToken, parseEnv, port } from '../../common/env.ts';
 
 const keyEncryptionKey = z
   .string()
@@ -16,64 +19,126 @@ const keyEncryptionKey = z
     return key;
   });
 
+const gatewayClientSecret = z
+  .string()
+  .min(MIN_CLIENT_SECRET_LENGTH, `at least ${MIN_CLIENT_SECRET_LENGTH} characters (openssl rand -hex 32)`)
+  .optional()
+  .meta({
+    description:
+      'secret of the gateway’s confidential client (`GATEWAY_CLIENT_ID`, scope `revocations:read`), registered at start: the one the gateway presents',
+    shownDefault: 'the gateway’s development secret when `ISSUER` is a plain-HTTP loopback URL; else unset (no gateway client)',
+  });
+
 export const tokenServiceEnv = {
-  TOKEN_HOST: z.string().default('127.0.0.1'),
-  TOKEN_PORT: port(4000),
-  ISSUER: z.url({ protocol: /^https?$/ }).default('http://localhost:4000'),
+  TOKEN_HOST: z.string().default('127.0.0.1').describe('address to listen on (`0.0.0.0` in containers)'),
+  TOKEN_PORT: port(4000).describe('port to listen on'),
+  ISSUER: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .meta({ description: 'the `iss` of every token and the base of the metadata URLs', shownDefault: '`http://localhost:<TOKEN_PORT>`' }),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL')
-    .optional(),
-  DATA_DIR: z.string().default('./data'),
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
-  /** A pooled PostgreSQL connection silent this long is dropped (a partition must not hang requests). */
-  DATABASE_STALL_TIMEOUT: duration('15s'),
-  ACCESS_TOKEN_TTL: duration('300'),
-  REFRESH_TOKEN_IDLE_TTL: duration('14d'),
-  SESSION_MAX_AGE: duration('30d'),
-  REFRESH_REUSE_GRACE: duration('10s'),
-  /** Live sessions per user; a login beyond it revokes the least recently used one. */
-  SESSIONS_PER_USER_MAX: z.coerce.number().int().min(1).max(10_000).default(100),
-  KEY_ENCRYPTION_KEY: keyEncryptionKey,
-  JWKS_MAX_AGE: duration('5m'),
-  CLIENTS_FILE: z.string().optional(),
-  /** log2 of scrypt's N; 17 is OWASP's recommendation (N=2^17, r=8, p=1). */
-  PASSWORD_HASH_COST: z.coerce.number().int().min(10).max(20).default(17),
-  /** Password hashes waiting or running at once in this process; beyond it 503 at once. */
-  PASSWORD_HASH_PENDING_MAX: z.coerce.number().int().min(1).max(10_000).default(32),
-  /** The same for one client address (or one known device); beyond it 429 at once. */
-  PASSWORD_HASH_PENDING_PER_ADDRESS: z.coerce.number().int().min(1).max(10_000).default(4),
-  WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write'),
-  WEB_CLIENT_AUDIENCES: commaList('whoami notes'),
-  TRUST_PROXY: booleanFlag(false),
-  /** Browser origins allowed to call /oauth/token, /oauth/revoke and /auth/* (CORS); none by default. */
-  CORS_ORIGINS: commaList('').pipe(
-    z.array(
-      z
-        .string()
-        .transform((origin) => origin.replace(/\/+$/, '').toLowerCase())
-        .pipe(
-          z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com (scheme://host[:port], no path)'),
-        ),
-    ),
+    .optional()
+    .describe('`postgres://…`; when unset, the embedded PGlite database is used'),
+  DATA_DIR: z.string().default('./data').describe('directory of the embedded database (one process at a time)'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10).describe('PostgreSQL connection pool size'),
+  DATABASE_STALL_TIMEOUT: duration('15s').describe(
+    'a pooled PostgreSQL connection silent this long is dropped, so a network partition answers 503 instead of hanging',
   ),
-  /** Failed logins allowed per account name, then delays double from 1 s. */
-  LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce.number().int().min(1).default(5),
-  /** Failed logins allowed per client address, then delays double from 1 s. */
-  LOGIN_THROTTLE_IP_FREE: z.coerce.number().int().min(1).default(20),
-  /** Wrong passwords a known device (device cookie) may send before it no longer vouches. */
-  LOGIN_THROTTLE_DEVICE_FREE: z.coerce.number().int().min(1).default(5),
-  /** A device cookie unused this long is forgotten. */
-  LOGIN_DEVICE_TTL: duration('90d').pipe(z.number().min(60_000, 'at least 1m')),
-  LOGIN_THROTTLE_MAX_DELAY: duration('15m'),
-  /** A counter is forgotten after this long without failures. */
-  LOGIN_THROTTLE_WINDOW: duration('15m'),
-  /** How often each instance purges expired rows; 0 disables the background cleanup. */
-  CLEANUP_INTERVAL: duration('10m'),
-  AUDIT_RETENTION: duration('90d'),
-  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
-  METRICS_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ACCESS_TOKEN_TTL: duration('300').describe('access-token lifetime'),
+  REFRESH_TOKEN_IDLE_TTL: duration('14d').describe('refresh-token (idle) lifetime, renewed at each refresh'),
+  SESSION_MAX_AGE: duration('30d').describe('absolute session lifetime'),
+  REFRESH_REUSE_GRACE: duration('10s').describe(
+    'grace window: reuse of a just-rotated refresh token (the parent of its family’s live one) neither revokes nor mints',
+  ),
+  SESSIONS_PER_USER_MAX: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(100)
+    .describe('live sessions per user; a login beyond it revokes the least recently used one'),
+  KEY_ENCRYPTION_KEY: keyEncryptionKey.describe('32 bytes, hex or base64 (`openssl rand -base64 32`): encrypts private keys at rest'),
+  JWKS_MAX_AGE: duration('5m').describe('`Cache-Control: max-age` of the JWKS'),
+  CLIENTS_FILE: z.string().optional().describe('JSON list of clients to create or update at start (see Clients)'),
+  GATEWAY_CLIENT_ID: z
+    .string()
+    .min(1)
+    .default('gateway')
+    .describe('client id of the gateway’s confidential client, registered at start with `GATEWAY_CLIENT_SECRET`'),
+  GATEWAY_CLIENT_SECRET: gatewayClientSecret,
+  PASSWORD_HASH_COST: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(20)
+    .default(17)
+    .describe('log2 of scrypt’s N (OWASP: N=2^17, r=8, p=1; about 128 MiB of memory per hash)'),
+  PASSWORD_HASH_PENDING_MAX: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(32)
+    .describe(
+      'password hashes waiting or running at once in one instance (logins and registrations); beyond it 503 with `Retry-After` at once',
+    ),
+  PASSWORD_HASH_PENDING_PER_ADDRESS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(4)
+    .describe(
+      'the same for one client address or known device (at most `PASSWORD_HASH_PENDING_MAX`); beyond it 429 with `Retry-After` at once',
+    ),
+  WEB_CLIENT_SCOPES: commaList('openid profile notes:read notes:write').describe('scopes the first-party client `web` may grant'),
+  WEB_CLIENT_AUDIENCES: commaList('whoami notes').describe('audiences of `web` tokens besides the issuer'),
+  TRUST_PROXY: booleanFlag(false).describe('trust `X-Forwarded-For` for client addresses (set when behind the gateway or a proxy)'),
+  CORS_ORIGINS: commaList('')
+    .pipe(
+      z.array(
+        z
+          .string()
+          .transform((origin) => origin.replace(/\/+$/, '').toLowerCase())
+          .pipe(
+            z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com (scheme://host[:port], no path)'),
+          ),
+      ),
+    )
+    .describe('comma-separated browser origins allowed to call `/oauth/token`, `/oauth/revoke` and `/auth/*` (CORS)'),
+  LOGIN_THROTTLE_ACCOUNT_FREE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(5)
+    .describe('failed logins per account before delays start (1 s, doubling); attempts count from the moment they are admitted'),
+  LOGIN_THROTTLE_IP_FREE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(20)
+    .describe(
+      'failed logins per client address before its failures are answered 429 (it is never refused a correct password); also registrations per address that created nothing, before registrations from it wait',
+    ),
+  LOGIN_THROTTLE_DEVICE_FREE: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(5)
+    .describe('wrong passwords a known device (device cookie) may send, even during an account lock, before it is forgotten'),
+  LOGIN_DEVICE_TTL: duration('90d')
+    .pipe(z.number().min(60_000, 'at least 1m'))
+    .describe('a device cookie unused this long is forgotten (its `Max-Age`)'),
+  LOGIN_THROTTLE_MAX_DELAY: duration('15m').describe('longest login delay'),
+  LOGIN_THROTTLE_WINDOW: duration('15m').describe('throttling counters are forgotten after this long without failures'),
+  CLEANUP_INTERVAL: duration('10m').describe(
+    'how often each instance purges expired rows (`0` disables the background cleanup; `authctl purge` does it by hand)',
+  ),
+  AUDIT_RETENTION: duration('90d').describe('audit events older than this are purged'),
+  METRICS_TOKEN: metricsToken,
+  LOG_LEVEL: logLevel,
 };
 
 export type TokenServiceConfig = ReturnType<typeof loadTokenServiceConfig>;
@@ -83,7 +148,8 @@ export function loadTokenServiceConfig(env: Record<string, string | undefined> =
   if (parsed.PASSWORD_HASH_PENDING_PER_ADDRESS > parsed.PASSWORD_HASH_PENDING_MAX) {
     throw new ConfigError([`PASSWORD_HASH_PENDING_PER_ADDRESS: at most PASSWORD_HASH_PENDING_MAX (${parsed.PASSWORD_HASH_PENDING_MAX})`]);
   }
-  return { ...parsed, ISSUER: parsed.ISSUER.replace(/\/+$/, '') };
+  const issuer = parsed.ISSUER ?? `http://localhost:${parsed.TOKEN_PORT}`;
+  return { ...parsed, ISSUER: issuer.replace(/\/+$/, '') };
 }
 
 /** The hashing bounds of a configuration (helpers/passwords.ts). */

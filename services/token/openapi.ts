@@ -293,6 +293,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
                   'user.create',
                   'user.list',
                   'user.disable',
+                  'user.enable',
                   'client.create',
                   'client.list',
                   'client.delete',

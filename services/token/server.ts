@@ -1,5 +1,5 @@
 // Entry point: `npm run start:token`.
-import { ConfigError } from '../../common/env.ts';
+import { ConfigError, portInUseMessage } from '../../common/env.ts';
 import { createLogger } from '../../common/logger.ts';
 import { loadTokenServiceConfig } from './config.ts';
 import { startTokenService } from './service.ts';
@@ -27,6 +27,8 @@ try {
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
 } catch (error) {
-  logger.fatal({ err: error }, (error as Error).message);
+  const inUse = portInUseMessage(error, 'TOKEN_PORT', config.TOKEN_PORT);
+  if (inUse) logger.fatal(inUse);
+  else logger.fatal({ err: error }, (error as Error).message);
   process.exit(1);
 }

@@ -43,7 +43,7 @@ export async function startTokenService(config: TokenServiceConfig, options: { l
   const cleanups: Array<() => Promise<unknown>> = [() => db.close()];
   try {
     await db.migrate();
-    await seedClients(db.knex, config);
+    await seedClients(db.knex, config, logger);
     const keys = new SigningKeys(db.knex, {
       encryptionKey: config.KEY_ENCRYPTION_KEY,
       retiredKeyLifetimeMs: config.ACCESS_TOKEN_TTL + 60_000,

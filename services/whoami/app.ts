@@ -58,7 +58,17 @@ export async function startWhoami(options: WhoamiOptions = {}): Promise<RunningA
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
     socket.on('error', () => socket.terminate());
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  // ws repeats the server's errors on wss: a failed listen (a port in use) is the caller's to report, once.
+  const repeated = (): void => undefined;
+  wss.on('error', repeated);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      wss.off('error', repeated);
+      resolve();
+    });
+  });
   const { port } = server.address() as AddressInfo;
   options.logger?.info({ port }, 'whoami listening');
   return {

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +15,7 @@ import { eventually, startStack, type Stack } from '../support/stack.ts';
 
 const run = promisify(execFile);
 const CLI = path.resolve('services/token/cli/authctl.ts');
+const BIN = path.resolve('bin/authctl.js');
 
 interface CliResult {
   code: number;
@@ -97,10 +99,55 @@ describe('authctl on its own (embedded database, no service running)', function 
     expect((await authctl(env, 'client', 'delete', '--client-id', 'reports')).code).to.equal(0);
   });
 
+  it('with the database unreachable, says so in one line and exits 3', async () => {
+    // A port that was just free: nothing answers there.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    const result = await authctl({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/nowhere` }, 'user', 'list');
+    expect(result.code).to.equal(3);
+    expect(result.stdout).to.equal('');
+    expect(result.stderr.trimEnd().split('\n'), result.stderr).to.have.length(1);
+    expect(result.stderr).to.match(/^authctl: cannot reach the database \(.*ECONNREFUSED.*\); check DATABASE_URL\n$/);
+  });
+
   it('exits 1 with a clear message for an unknown user', async () => {
     const result = await authctl(env, 'sessions', 'list', '--user', 'nobody-at-all');
     expect(result.code).to.equal(1);
     expect(result.stderr).to.include('no user nobody-at-all');
+  });
+});
+
+describe('bin/authctl.js (npx authctl)', function () {
+  this.timeout(60_000);
+
+  it('runs the sources through tsx in a development checkout', async () => {
+    const { stdout } = await run(process.execPath, [BIN, '--help'], { env: { PATH: process.env.PATH } });
+    expect(stdout).to.include('user enable');
+  });
+
+  it('runs the compiled CLI when there is one, without needing tsx (npm ci --omit=dev)', async () => {
+    // A copy of the bin beside a stand-in for dist/ and no node_modules at all: importing tsx would fail.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-bin-'));
+    try {
+      fs.mkdirSync(path.join(root, 'bin'));
+      fs.copyFileSync(BIN, path.join(root, 'bin/authctl.js'));
+      fs.writeFileSync(path.join(root, 'package.json'), '{"type":"module"}');
+      const compiledDir = path.join(root, 'dist/services/token/cli');
+      fs.mkdirSync(compiledDir, { recursive: true });
+      fs.writeFileSync(path.join(compiledDir, 'authctl.js'), "console.log('compiled:', process.argv.slice(2).join(' '));\n");
+      const { stdout } = await run(process.execPath, [path.join(root, 'bin/authctl.js'), 'user', 'list'], {
+        env: { PATH: process.env.PATH },
+      });
+      expect(stdout).to.equal('compiled: user list\n');
+      fs.rmSync(path.join(root, 'dist'), { recursive: true });
+      const neither = await run(process.execPath, [path.join(root, 'bin/authctl.js'), 'user', 'list']).catch((error: unknown) => error);
+      expect((neither as { code?: number }).code).to.equal(2);
+      expect((neither as { stderr?: string }).stderr).to.match(/^authctl: no compiled CLI \(dist\/\) and no tsx/);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 
@@ -160,6 +207,25 @@ describe('authctl against a running stack', function () {
     const audit = await authctl(env, 'audit', '--user', user.username, '--json');
     const types = (JSON.parse(audit.stdout) as Array<{ type: string }>).map((e) => e.type);
     expect(types).to.include.members(['user_disabled', 'login_succeeded', 'user_registered']);
+  });
+
+  it('user enable lets a disabled user log in again; tokens from before the disable stay revoked', async () => {
+    const { user, tokens } = await registerAndLogin(stack.token.url);
+    expect((await authctl(env, 'user', 'disable', '--user', user.username)).code).to.equal(0);
+    const enabled = await authctl(env, 'user', 'enable', '--user', user.email, '--json');
+    expect(enabled.code, enabled.stderr).to.equal(0);
+    expect(JSON.parse(enabled.stdout)).to.deep.equal({ user: user.username, disabled: false, was_disabled: true });
+    const fresh = await login(stack.token.url, user.username, user.password);
+    expect(await atGateway(fresh.access_token)).to.equal(200);
+    expect((await refresh(stack.token.url, fresh.refresh_token)).status).to.equal(200);
+    await eventually(async () => (await atGateway(tokens.access_token)) === 401, 'the earlier token stays rejected');
+    expect((await refresh(stack.token.url, tokens.refresh_token)).status).to.equal(400);
+    const again = JSON.parse((await authctl(env, 'user', 'enable', '--user', user.username, '--json')).stdout);
+    expect(again.was_disabled, 'enabling an enabled user changes nothing').to.equal(false);
+    const audit = await authctl(env, 'audit', '--user', user.username, '--json');
+    const types = (JSON.parse(audit.stdout) as Array<{ type: string }>).map((e) => e.type);
+    expect(types.filter((type) => type === 'user_enabled')).to.have.length(1);
+    expect(types).to.include('user_disabled');
   });
 
   it('keys rotate: the service signs with the new key and the gateway accepts it', async () => {

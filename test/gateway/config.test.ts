@@ -44,3 +44,42 @@ describe('gateway: configuration', () => {
     }
   });
 });
+
+describe('gateway: each setting read into its field', () => {
+  it('maps every variable, including the optional ones', () => {
+    const config = loadConfig({
+      GATEWAY_PORT: '9000',
+      GATEWAY_HOST: '0.0.0.0',
+      TOKEN_ISSUER: 'https://auth.example.com',
+      TOKEN_SERVICE_URL: 'http://token:4000',
+      GATEWAY_CLIENT_ID: 'edge',
+      GATEWAY_CLIENT_SECRET: 'an-edge-secret-0123456789',
+      GATEWAY_ROUTES: '/etc/routes.json',
+      REVOCATION_MAX_STALENESS: '2m',
+      METRICS_TOKEN: 'a-metrics-token-0123',
+      GATEWAY_STRIP_HEADERS: 'x-debug, X-Trace',
+      LOG_LEVEL: 'warn',
+    });
+    assert.equal(config.port, 9000);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.issuer, 'https://auth.example.com');
+    assert.equal(config.tokenServiceUrl, 'http://token:4000');
+    assert.equal(config.clientId, 'edge');
+    assert.equal(config.clientSecret, 'an-edge-secret-0123456789');
+    assert.equal(config.routes, '/etc/routes.json');
+    assert.equal(config.revocationMaxStalenessMs, 120_000);
+    assert.equal(config.metricsToken, 'a-metrics-token-0123');
+    assert.deepEqual(config.stripHeaders, ['x-debug', 'X-Trace']);
+    assert.equal(config.logLevel, 'warn');
+  });
+
+  it('leaves the optional ones unset by default, and refuses a bad LOG_LEVEL naming it', () => {
+    const config = loadConfig({});
+    assert.equal(config.tokenServiceUrl, undefined);
+    assert.equal(config.revocationMaxStalenessMs, undefined);
+    assert.equal(config.metricsToken, undefined);
+    assert.equal(config.logLevel, 'info');
+    assert.equal(loadConfig({ REVOCATION_MAX_STALENESS: '0' }).revocationMaxStalenessMs, undefined);
+    assert.match(problemsOf({ LOG_LEVEL: 'loud' }), /^LOG_LEVEL: /);
+  });
+});

@@ -1,6 +1,7 @@
 // Starts the real token service (real Koa app, real database) for a suite.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEVELOPMENT_GATEWAY_CLIENT_SECRET } from '../../common/development.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { loadTokenServiceConfig } from '../../services/token/config.ts';
 import { startTokenService, type RunningTokenService } from '../../services/token/service.ts';
@@ -8,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEV_CLIENTS_FILE = path.join(here, '../../services/token/clients.dev.json');
-export const GATEWAY_CLIENT = { id: 'gateway', secret: 'dev-gateway-secret-change-me-0123456789abcdef' };
+export const GATEWAY_CLIENT = { id: 'gateway', secret: DEVELOPMENT_GATEWAY_CLIENT_SECRET };
 export const DEMO_SERVICE_CLIENT = { id: 'demo-service', secret: 'dev-demo-service-secret-change-me-0123456789' };
 
 export interface TestTokenService extends RunningTokenService {
@@ -32,6 +33,7 @@ export async function startTestTokenService(options: StartOptions = {}): Promise
     // The cost is a parameter of each stored hash; tests use a cheaper one.
     PASSWORD_HASH_COST: '12',
     CLIENTS_FILE: DEV_CLIENTS_FILE,
+    GATEWAY_CLIENT_SECRET: GATEWAY_CLIENT.secret,
     LOG_LEVEL: 'silent',
     ...database.env,
     ...options.env,

@@ -105,6 +105,14 @@ export const adminOperations = {
     return { user: user.username, disabled: true, sessions_revoked: revoked.length };
   },
 
+  /** Lets the user log in again; tokens issued before `user disable` stay revoked. */
+  async 'user.enable'(ctx: AdminContext, args: Args) {
+    const user = await findUser(ctx.knex, text(args, 'user') as string);
+    const enabled = await ctx.knex('users').where({ id: user.id }).whereNotNull('disabled_at').update({ disabled_at: null });
+    if (enabled) await recordAudit(ctx.knex, { type: 'user_enabled', userId: user.id, ...ADMIN });
+    return { user: user.username, disabled: false, was_disabled: enabled > 0 };
+  },
+
   async 'client.create'(ctx: AdminContext, args: Args) {
     const clientId = text(args, 'client_id') as string;
     const problem = clientIdProblem(clientId);

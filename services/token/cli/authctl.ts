@@ -24,6 +24,7 @@ Commands:
   user create --username U --email E (--password P | --password-stdin)
   user list [--limit N]
   user disable --user U                     refuse logins and refreshes; revoke every token issued before now
+  user enable --user U                      allow logins again (tokens revoked by disable stay revoked)
   client create --client-id ID [--name N] [--grant-types password,refresh_token,client_credentials]
                 [--scopes a,b] [--audiences a,b] [--confidential]
                                             a confidential client's secret is printed once, never again
@@ -86,6 +87,7 @@ function resolveCommand(words: string[], values: Record<string, unknown>): Admin
     'user.create': 'user.create',
     'user.list': 'user.list',
     'user.disable': 'user.disable',
+    'user.enable': 'user.enable',
     'client.create': 'client.create',
     'client.list': 'client.list',
     'client.delete': 'client.delete',
@@ -181,7 +183,13 @@ async function run(argv: string[]): Promise<number> {
   try {
     let db: Database | undefined;
     try {
-      db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2 });
+      // knex would print each failed connection attempt with its stack; the failure is reported below, in one line.
+      db = await openDatabase({
+        databaseUrl: config.DATABASE_URL,
+        dataDir: config.DATA_DIR,
+        poolMax: 2,
+        knexLog: { warn: () => undefined },
+      });
     } catch (error) {
       if (!(error instanceof DirectoryInUseError)) throw new DatabaseUnreachable(`cannot open the database: ${(error as Error).message}`);
       const adminPath = path.join(config.DATA_DIR, 'admin.json');

@@ -4,6 +4,7 @@
 // that checks a password reads and renews it: /auth/login, the password grant
 // of /oauth/token, and a server-rendered login form later.
 import type { Context } from 'koa';
+import { isPlainHttpLoopback } from '../../../common/development.ts';
 
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -12,10 +13,7 @@ export interface DeviceCookieSettings {
   LOGIN_DEVICE_TTL: number;
 }
 
-function isSecure(issuer: string): boolean {
-  const url = new URL(issuer);
-  return !(url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname));
-}
+const isSecure = (issuer: string): boolean => !isPlainHttpLoopback(issuer);
 
 export function deviceCookieName(settings: DeviceCookieSettings): string {
   return isSecure(settings.ISSUER) ? '__Host-device' : 'device';

@@ -12,7 +12,8 @@ export type AuditEventType =
   | 'client_credentials_issued'
   | 'key_rotated'
   | 'client_created'
-  | 'user_disabled';
+  | 'user_disabled'
+  | 'user_enabled';
 
 export interface AuditEvent {
   type: AuditEventType;
