@@ -8,7 +8,7 @@ import type { Logger } from '../common/logger.ts';
 import type { OwnEndpoint } from './health.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { admit, type Admission, type AdmissionDependencies } from './pipeline/admission.ts';
-import { requestFraming } from './pipeline/framing.ts';
+import { requestFraming, type RequestFraming } from './pipeline/framing.ts';
 import { parseRequestTarget } from './pipeline/match-route.ts';
 import { requestIdFor } from './pipeline/mutate-headers.ts';
 import type { UpstreamProxy } from './pipeline/proxy.ts';
@@ -35,7 +35,7 @@ interface AccessEntry {
 export function createRequestHandler(deps: RequestHandlerDependencies): (req: IncomingMessage, res: ServerResponse) => void {
   const { admission, proxy, ownEndpoints, metrics, accessLog, logger } = deps;
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     try {
       const started = performance.now();
       const requestId = requestIdFor(req.headers['x-request-id']);
@@ -62,19 +62,32 @@ export function createRequestHandler(deps: RequestHandlerDependencies): (req: In
       if (framing.kind === 'unsupported')
         return sendRejection(res, reject(400, 'invalid_request', framing.reason), { connection: 'close' });
       const own = ownEndpoints.get(target.path);
-      if (own) return await own(req, res);
-      const decision = await admit(admission, req, target, requestId, false, entry);
-      recordAuthOutcome(metrics, entry, decision);
-      if (decision.kind === 'reject') return sendRejection(res, decision.rejection);
-      entry.subject = decision.claims?.sub;
-      proxy.forward(req, res, decision, framing);
+      if (own) return void Promise.resolve(own(req, res)).catch((error: unknown) => failed(res, error));
+      const decision = admit(admission, req, target, requestId, false, entry);
+      // A cached token is decided at once; the request goes upstream in this same tick.
+      if (decision instanceof Promise) {
+        decision.then((settled) => act(req, res, settled, entry, framing)).catch((error: unknown) => failed(res, error));
+      } else {
+        act(req, res, decision, entry, framing);
+      }
     } catch (error) {
-      logger.error({ err: error }, 'request handling failed');
-      sendRejection(res, reject(500, 'server_error', 'internal error'));
+      failed(res, error);
     }
   }
 
-  return (req, res) => void handle(req, res);
+  function act(req: IncomingMessage, res: ServerResponse, decision: Admission, entry: AccessEntry, framing: RequestFraming): void {
+    recordAuthOutcome(metrics, entry, decision);
+    if (decision.kind === 'reject') return sendRejection(res, decision.rejection);
+    entry.subject = decision.claims?.sub;
+    proxy.forward(req, res, decision, framing);
+  }
+
+  function failed(res: ServerResponse, error: unknown): void {
+    logger.error({ err: error }, 'request handling failed');
+    sendRejection(res, reject(500, 'server_error', 'internal error'));
+  }
+
+  return handle;
 }
 
 /** Counts the policy's decision and notes it for the access log (a request no route took has none). */

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
-import { authenticate, type TokenVerifier } from './authenticate.ts';
+import { authenticate, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
 import { matchRoute, upstreamPath, type RequestTarget, type RouteMatch } from './match-route.ts';
@@ -68,15 +68,18 @@ export interface AdmissionTrace {
  * Decides whether a request goes upstream. `target` is its parsed request target; `websocket`
  * is true for an upgrade, which only WebSocket routes take. `trace`, when given, learns the
  * route as soon as it is matched (the access log of a client that leaves meanwhile names it).
+ *
+ * The answer is synchronous whenever the token is in the verification cache (nearly every
+ * request): only an RSA verification or a key fetch makes it a promise.
  */
-export async function admit(
+export function admit(
   deps: AdmissionDependencies,
   req: AdmissionRequest,
   target: RequestTarget,
   requestId: string,
   websocket: boolean,
   trace?: AdmissionTrace,
-): Promise<Admission> {
+): Admission | Promise<Admission> {
   const match = matchRoute(deps.routes.routes, { method: req.method ?? 'GET', host: req.headers.host, path: target.path });
   if (match.kind !== 'matched' || (websocket && !match.route.websocket)) {
     return { kind: 'reject', rejection: noRouteFor(match, websocket), route: undefined };
@@ -84,7 +87,21 @@ export async function admit(
   const { route } = match;
   if (trace) trace.route = route.id;
   if (route.auth !== 'none' && !deps.isReady()) return refused(temporarilyUnavailable('gateway is starting'), route);
-  const authenticated = await authenticate(route, req.headers.authorization, deps.verifier);
+  const authenticated = authenticate(route, req.headers.authorization, deps.verifier);
+  const decide = (result: AuthenticationResult) => afterAuthentication(deps, req, target, requestId, websocket, route, result);
+  return authenticated instanceof Promise ? authenticated.then(decide) : decide(authenticated);
+}
+
+/** Stages 3 to 5, once the caller is known. */
+function afterAuthentication(
+  deps: AdmissionDependencies,
+  req: AdmissionRequest,
+  target: RequestTarget,
+  requestId: string,
+  websocket: boolean,
+  route: Route,
+  authenticated: AuthenticationResult,
+): Admission {
   if (!authenticated.ok) return refused(authenticated.rejection, route);
   const { claims } = authenticated;
   const denied = recheckRevocation(deps, claims) ?? authorize(route, claims);

@@ -7,6 +7,8 @@ import { invalidToken, type Rejection } from './rejection.ts';
 
 export interface TokenVerifier {
   verify(token: string): Promise<VerifiedClaims>;
+  /** Claims already verified, answered at once (see AccessTokenVerifier.cached); undefined when verify must run. */
+  cached?(token: string): VerifiedClaims | undefined;
 }
 
 export type AuthenticationResult = { ok: true; claims: VerifiedClaims | undefined } | { ok: false; rejection: Rejection };
@@ -17,27 +19,43 @@ export function extractBearerToken(authorization: string | undefined): string | 
   return match?.[1];
 }
 
-export async function authenticate(
+const ANONYMOUS: AuthenticationResult = { ok: true, claims: undefined };
+
+/**
+ * The caller's verified claims. A token in the verification cache is answered
+ * synchronously (no promise on the hot path); only a token that needs an RSA
+ * verification, or a key fetch, returns a promise.
+ */
+export function authenticate(
   route: Route,
   authorization: string | undefined,
   verifier: TokenVerifier,
-): Promise<AuthenticationResult> {
-  if (route.auth === 'none') return { ok: true, claims: undefined };
+): AuthenticationResult | Promise<AuthenticationResult> {
+  if (route.auth === 'none') return ANONYMOUS;
   const token = extractBearerToken(authorization);
   if (token === undefined) {
     // On an optional route, no bearer token (or another scheme, meant for the upstream) is anonymous;
     // a Bearer header that is malformed ("Bearer ", two tokens) is a bad token, not anonymity.
-    if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return { ok: true, claims: undefined };
+    if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return ANONYMOUS;
     return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
   }
-  let claims: VerifiedClaims;
+  let cached: VerifiedClaims | undefined;
   try {
-    claims = await verifier.verify(token);
+    cached = verifier.cached?.(token);
   } catch (error) {
-    if (error instanceof TokenRejected) return { ok: false, rejection: invalidToken(error.reason) };
-    throw error;
+    return rejected(error);
   }
-  // A token presented on an optional route must still be good: a bad one is an error, not anonymity.
+  if (cached) return withAudience(route, cached);
+  return verifier.verify(token).then((claims) => withAudience(route, claims), rejected);
+}
+
+function rejected(error: unknown): AuthenticationResult {
+  if (error instanceof TokenRejected) return { ok: false, rejection: invalidToken(error.reason) };
+  throw error;
+}
+
+/** A token presented on an optional route must still be good: a bad one is an error, not anonymity. */
+function withAudience(route: Route, claims: VerifiedClaims): AuthenticationResult {
   if (route.audience !== undefined && !hasAudience(claims, route.audience)) {
     return { ok: false, rejection: invalidToken('token not issued for this audience') };
   }

@@ -14,6 +14,33 @@ export interface RequestTarget {
 /** Parses an origin-form request target; undefined for absolute-form, `*` or garbage. */
 export function parseRequestTarget(rawUrl: string | undefined): RequestTarget | undefined {
   if (!rawUrl || !rawUrl.startsWith('/')) return undefined;
+  return plainRequestTarget(rawUrl) ?? normalisedRequestTarget(rawUrl);
+}
+
+// Characters the URL parser leaves alone in a path and in a query. Anything else
+// (percent escapes in the path, backslashes, fragments, spaces, non-ASCII) takes
+// the URL parser.
+const PLAIN_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+const PLAIN_QUERY = /^[A-Za-z0-9\-._~!$&()*+,;=:@/?%]*$/;
+const DOT_SEGMENT = /\/\.\.?(?:\/|$)/;
+
+/**
+ * The common case without allocating a URL: a path that has no dot segment, no
+ * repeated slash and no character the parser would rewrite is already normal.
+ * Undefined when the target needs the full parser (normalisedRequestTarget gives
+ * the same answer for every target this one accepts; a property test checks it).
+ */
+export function plainRequestTarget(rawUrl: string): RequestTarget | undefined {
+  const queryAt = rawUrl.indexOf('?');
+  const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
+  const search = queryAt === -1 || queryAt === rawUrl.length - 1 ? '' : rawUrl.slice(queryAt);
+  if (!PLAIN_PATH.test(path) || path.includes('//') || DOT_SEGMENT.test(path)) return undefined;
+  if (search && !PLAIN_QUERY.test(search.slice(1))) return undefined;
+  return { path, search };
+}
+
+/** Any origin-form target, normalised by the WHATWG URL parser (dot segments, escapes), repeated slashes collapsed. */
+export function normalisedRequestTarget(rawUrl: string): RequestTarget | undefined {
   let url: URL;
   try {
     // Prefixing a fixed origin keeps `//evil/x` a path instead of a network-path reference.
@@ -64,20 +91,41 @@ export interface MatchInput {
   path: string;
 }
 
+// Route lists are sorted once (by specificity) the first time they are matched
+// against; a reloaded table is a new array and gets its own order.
+const sortedLists = new WeakMap<readonly Route[], readonly Route[]>();
+
+function bySpecificity(routes: readonly Route[]): readonly Route[] {
+  let sorted = sortedLists.get(routes);
+  if (!sorted) {
+    sorted = [...routes].sort(specificity);
+    sortedLists.set(routes, sorted);
+  }
+  return sorted;
+}
+
 export function matchRoute(routes: readonly Route[], input: MatchInput): RouteMatch {
   const hostname = hostnameOf(input.host);
-  const candidates = routes
-    .filter((route) => (route.host === undefined || route.host === hostname) && pathHasPrefix(input.path, route.prefix))
-    .sort(specificity);
-  const longest = candidates[0];
+  const applies = (route: Route) => (route.host === undefined || route.host === hostname) && pathHasPrefix(input.path, route.prefix);
+  const sorted = bySpecificity(routes);
+  // The first route that applies has the longest prefix; the others sharing that prefix follow it
+  // (a stable sort of the whole list, filtered, is the sort of the filtered list).
+  let first = 0;
+  while (first < sorted.length && !applies(sorted[first] as Route)) first += 1;
+  const longest = sorted[first];
   if (!longest) return { kind: 'not_found' };
   // The longest prefix owns the path: a method it does not allow is a 405, never
   // a fall-through to a shorter (possibly less protected) route.
-  const owners = candidates.filter((candidate) => candidate.prefix === longest.prefix);
-  const route = owners.find((candidate) => allowsMethod(candidate, input.method));
-  if (route) return { kind: 'matched', route };
-  const allow = new Set<string>();
-  for (const owner of owners) for (const method of owner.methods ?? []) allow.add(method);
+  let allow: Set<string> | undefined;
+  for (let i = first; i < sorted.length; i += 1) {
+    const candidate = sorted[i] as Route;
+    if (candidate.prefix.length !== longest.prefix.length) break;
+    if (candidate.prefix !== longest.prefix || !applies(candidate)) continue;
+    if (allowsMethod(candidate, input.method)) return { kind: 'matched', route: candidate };
+    allow ??= new Set();
+    for (const method of candidate.methods ?? []) allow.add(method);
+  }
+  allow ??= new Set();
   if (allow.has('GET')) allow.add('HEAD');
   return { kind: 'method_not_allowed', allow: [...allow].sort() };
 }

@@ -154,6 +154,21 @@ describe('gateway: admission', () => {
     });
   });
 
+  it('decides synchronously for a token in the verification cache, and the same way as after a verification', async () => {
+    const { req, target } = request('GET', '/notes/1', await bearer({ sub: 'quick', scope: 'notes:read' }));
+    const first = admit(deps, req, target, 'request-id-3', false);
+    assert.ok(first instanceof Promise, 'an unseen token is verified (RSA), so the answer is a promise');
+    const verified = await first;
+    const second = admit(deps, req, target, 'request-id-3', false);
+    assert.ok(!(second instanceof Promise), 'a cached token is decided at once');
+    assert.deepEqual(second, verified);
+
+    denylist.apply({ id: 1, kind: 'user', key: 'quick', notBeforeSec: Infinity, expiresAtMs: Date.now() + 60_000 });
+    const revoked = admit(deps, req, target, 'request-id-3', false);
+    assert.ok(!(revoked instanceof Promise));
+    assert.equal(refusal(revoked).error, 'invalid_token', 'the cache never skips the revocation check');
+  });
+
   it('tells the trace the route before the token is checked', async () => {
     const { req, target } = request('GET', '/notes', { authorization: 'Bearer not-a-jwt' });
     const trace: { route?: string } = {};

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   hostnameOf,
   matchRoute,
+  normalisedRequestTarget,
   parseRequestTarget,
   pathHasPrefix,
+  plainRequestTarget,
   upstreamPath,
   upstreamUrl,
 } from '../../gateway/pipeline/match-route.ts';
-import { compileRoutes, type RouteEntryInput } from '../../gateway/routes/schema.ts';
+import { compileRoutes, type Route, type RouteEntryInput } from '../../gateway/routes/schema.ts';
 
 function routes(...entries: Partial<RouteEntryInput>[]) {
   return compileRoutes(
@@ -31,6 +34,99 @@ describe('gateway: match route', () => {
     assert.equal(parseRequestTarget('http://evil.example/admin'), undefined);
     assert.equal(parseRequestTarget('*'), undefined);
     assert.equal(parseRequestTarget(undefined), undefined);
+  });
+
+  it('takes the URL-free path only for targets the URL parser leaves as they are', () => {
+    assert.deepEqual(plainRequestTarget('/notes/1.json?x=1&y=a%20b'), { path: '/notes/1.json', search: '?x=1&y=a%20b' });
+    assert.deepEqual(plainRequestTarget('/notes?'), { path: '/notes', search: '' });
+    for (const needsParser of ['/a/../b', '/a/./b', '/a/..', '//a', '/a%2e%2e/b', '/a\\b', '/a#f', '/a b', '/é', "/a?x='"]) {
+      assert.equal(plainRequestTarget(needsParser), undefined, needsParser);
+    }
+    const alphabet = [
+      '/',
+      '.',
+      '..',
+      '%',
+      '%2e',
+      '%2E',
+      '?',
+      '#',
+      '\\',
+      ' ',
+      "'",
+      '"',
+      '<',
+      '{',
+      '|',
+      '^',
+      '`',
+      'a',
+      'Z',
+      '0',
+      '-',
+      '_',
+      '~',
+      '!',
+      '$',
+      '&',
+      '(',
+      '*',
+      '+',
+      ',',
+      ';',
+      '=',
+      ':',
+      '@',
+      'é',
+      '\t',
+    ];
+    const target = fc.array(fc.constantFrom(...alphabet), { maxLength: 14 }).map((parts) => `/${parts.join('')}`);
+    fc.assert(
+      fc.property(target, (raw) => {
+        const fast = plainRequestTarget(raw);
+        if (fast) assert.deepEqual(fast, normalisedRequestTarget(raw), raw);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('matches as a sort of the applicable routes by specificity would, for any route list', () => {
+    const reference = (table: readonly Route[], method: string, path: string, host: string | undefined) => {
+      const hostname = host?.split(':')[0];
+      const applies = table.filter((r) => (r.host === undefined || r.host === hostname) && pathHasPrefix(path, r.prefix));
+      const sorted = [...applies].sort(
+        (a, b) =>
+          b.prefix.length - a.prefix.length ||
+          Number(b.host !== undefined) - Number(a.host !== undefined) ||
+          Number(b.methods !== undefined) - Number(a.methods !== undefined),
+      );
+      const owners = sorted.filter((r) => r.prefix === sorted[0]?.prefix);
+      const found = owners.find((r) => !r.methods || r.methods.has(method) || (method === 'HEAD' && r.methods.has('GET')));
+      return found ? found.id : sorted.length ? 'method_not_allowed' : 'not_found';
+    };
+    const entry = fc.record({
+      prefix: fc.constantFrom('/', '/a', '/a/', '/a/b', '/ab', '/b'),
+      host: fc.option(fc.constantFrom('x.test', 'y.test'), { nil: undefined }),
+      methods: fc.option(fc.subarray(['GET', 'POST', 'DELETE'] as const, { minLength: 1 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(entry, { minLength: 1, maxLength: 7 }),
+        fc.constantFrom('GET', 'HEAD', 'POST', 'DELETE', 'PUT'),
+        fc.constantFrom('/', '/a', '/a/b', '/a/b/c', '/ab', '/b/x', '/c'),
+        fc.constantFrom(undefined, 'x.test', 'y.test:8080'),
+        (entries, method, path, host) => {
+          let table: ReturnType<typeof routes>;
+          try {
+            table = routes(...entries);
+          } catch {
+            return fc.pre(false); // overlapping routes: refused at load, never matched
+          }
+          assert.equal(matchedId(table, method, path, host), reference(table, method, path, host));
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 
   it('matches prefixes by whole segments', () => {
