@@ -5,8 +5,7 @@ import { z } from 'zod';
 import type { Knex } from 'knex';
 import type { TokenServiceConfig } from './config.ts';
 import { sha256Hex } from './helpers/secrets.ts';
-import { clientIdProblem, upsertClient, type ClientDefinition } from './models/clients.ts';
-import { FIRST_PARTY_CLIENT_ID } from './actions/login.ts';
+import { clientIdProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
 
 export const MIN_CLIENT_SECRET_LENGTH = 32;
 

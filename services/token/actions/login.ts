@@ -8,9 +8,7 @@ import { bodyParams, optionalString, requiredString, requireMediaType } from '..
 import { requestInfo } from '../helpers/request-info.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { sendTokenResponse } from '../grants/token-response.ts';
-import { findClient } from '../models/clients.ts';
-
-export const FIRST_PARTY_CLIENT_ID = 'web';
+import { findClient, FIRST_PARTY_CLIENT_ID } from '../models/clients.ts';
 
 export function loginEndpoint(service: TokenService): Middleware {
   return async (ctx) => {

@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import { isUuid } from '../../../db/identifiers.ts';
 import { ValidationFailed } from '../errors.ts';
 
+/** The first-party public client (`web`): POST /auth/login signs in through it; seeded at every start. */
+export const FIRST_PARTY_CLIENT_ID = 'web';
+
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials';
 
 export interface ClientRow {
