@@ -2,7 +2,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
-import { authenticateConfidentialClient } from '../helpers/client-auth.ts';
+import { authenticateConfidentialClient } from '../auth/client-auth.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { isRevokedByLog } from '../models/revocations.ts';

@@ -3,7 +3,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { ValidationFailed } from '../errors.ts';
-import { identifyBearer } from '../helpers/bearer.ts';
+import { identifyBearer } from '../auth/bearer.ts';
 import { bodyParams, optionalString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';

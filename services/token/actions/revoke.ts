@@ -6,7 +6,7 @@ import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { InvalidRequest } from '../errors.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
-import { authenticateClient } from '../helpers/client-auth.ts';
+import { authenticateClient } from '../auth/client-auth.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';

@@ -2,7 +2,7 @@
 import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { NotFound, ValidationFailed } from '../errors.ts';
-import { requireLiveBearer } from '../helpers/bearer.ts';
+import { requireLiveBearer } from '../auth/bearer.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { isUuid } from '../../../db/identifiers.ts';
 import { findSession, listLiveSessions, revokeSession, type SessionCursor } from '../models/sessions.ts';

@@ -2,7 +2,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
-import { authenticateClient } from '../helpers/client-auth.ts';
+import { authenticateClient } from '../auth/client-auth.ts';
 import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';

@@ -15,8 +15,15 @@ import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import { consumeRefreshToken, findLiveChild, findRefreshToken, type RefreshTokenRow } from '../models/refresh-tokens.ts';
-import { isSessionLive, lockSession, revokeSessions } from '../models/sessions.ts';
+import {
+  consumeRefreshToken,
+  findLiveChild,
+  findRefreshToken,
+  findRefreshTokenById,
+  type RefreshTokenRow,
+} from '../models/refresh-tokens.ts';
+import { isSessionLive, lockSession, revokeSessions, touchSession, type SessionRow } from '../models/sessions.ts';
+import { findUserById } from '../models/users.ts';
 import { issueTokenPair, type TokenResponse } from './token-response.ts';
 
 export interface RefreshGrantRequest {
@@ -71,9 +78,9 @@ async function rotate(
   }
 
   const consumed = await consumeRefreshToken(trx, presented.id);
-  if (!consumed) return handleReuse(service, trx, presented, session.id, request);
+  if (!consumed) return handleReuse(service, trx, presented, session, request);
 
-  const user = await trx('users').where({ id: session.user_id }).first('disabled_at', 'tokens_valid_after');
+  const user = await findUserById(trx, session.user_id);
   if (!user || user.disabled_at !== null) return { kind: 'rejected', reason: 'user disabled' };
 
   // RFC 6749 §6: a refresh may narrow the scope, never widen it.
@@ -84,7 +91,7 @@ async function rotate(
     scope,
     tokensValidAfter: user.tokens_valid_after,
   });
-  await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
+  await touchSession(trx, session.id);
   await recordAudit(trx, {
     type: 'token_refreshed',
     userId: session.user_id,
@@ -100,24 +107,24 @@ async function handleReuse(
   service: TokenService,
   trx: Knex.Transaction,
   presented: RefreshTokenRow,
-  sessionId: string,
+  session: SessionRow,
   request: RefreshGrantRequest,
 ): Promise<Outcome> {
   // Re-read under the family lock: the consumption we lost to is committed now.
-  const current = (await trx<RefreshTokenRow>('refresh_tokens').where({ id: presented.id }).first()) as RefreshTokenRow;
+  const current = (await findRefreshTokenById(trx, presented.id)) as RefreshTokenRow;
   const liveChild = await findLiveChild(trx, presented.id);
   const consumedAgoMs = Date.now() - (current.consumed_at?.getTime() ?? 0);
   if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
 
+  const sessionId = session.id;
   await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
     metrics: service.metrics,
   });
-  const session = await trx('sessions').where({ id: sessionId }).first('user_id');
   await recordAudit(trx, {
     type: 'refresh_token_reused',
-    userId: session?.user_id ?? null,
+    userId: session.user_id,
     sessionId,
     clientId: request.client.client_id,
     ip: request.info.ip,

@@ -1,7 +1,15 @@
 // RFC 9068 access tokens: RS256 JWTs with `typ: at+jwt` and a `kid`.
 import crypto from 'node:crypto';
 import * as jose from 'jose';
-import { SIGNING_ALGORITHM, type SigningKeys } from '../models/signing-keys.ts';
+
+/** The only algorithm we sign or accept. */
+export const SIGNING_ALGORITHM = 'RS256';
+
+/** What signing and verifying need of the key set (models/signing-keys.ts holds it). */
+export interface AccessTokenKeys {
+  readonly signer: { kid: string; privateKey: jose.CryptoKey };
+  publicKey(kid: string): jose.CryptoKey | undefined;
+}
 
 export interface AccessTokenClaims {
   iss: string;
@@ -27,7 +35,7 @@ export interface AccessTokenSettings {
 }
 
 export async function issueAccessToken(
-  keys: SigningKeys,
+  keys: AccessTokenKeys,
   settings: AccessTokenSettings,
   fields: { sub: string; clientId: string; scope: string; audiences: string[]; sid?: string; issuedAfter?: Date | null },
 ): Promise<IssuedAccessToken> {
@@ -67,7 +75,7 @@ const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
  * Revocation is the caller's business. Throws on any failure.
  */
 export async function verifyAccessToken(
-  keys: SigningKeys,
+  keys: AccessTokenKeys,
   settings: { issuer: string; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
   token: string,
 ): Promise<AccessTokenClaims> {

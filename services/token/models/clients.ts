@@ -18,8 +18,6 @@ export interface ClientRow {
   created_at: Date;
 }
 
-export const isConfidential = (client: ClientRow): boolean => client.secret_hash !== null;
-
 /**
  * Why `id` cannot be a client id, or undefined when it can. Never a UUID: user
  * ids are UUIDs, and a token whose `sub` equals its `client_id` is a client's

@@ -69,6 +69,11 @@ export async function lockSession(trx: Knex.Transaction, id: string): Promise<Se
   return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
 }
 
+/** A rotation uses the session: its idle lifetime starts again. */
+export async function touchSession(trx: Knex.Transaction, id: string): Promise<void> {
+  await trx('sessions').where({ id }).update({ last_refreshed_at: trx.fn.now() });
+}
+
 /**
  * A session is live while it is not revoked, not past its absolute expiry,
  * and used (created or refreshed) within the idle lifetime: once its refresh
