@@ -83,10 +83,9 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
     // Someone else's session is indistinguishable from one that does not exist.
     if (!session || session.user_id !== claims.sub) throw new NotFound('no such session');
     const info = requestInfo(ctx);
-    await revokeSession(service.knex, session.id, {
+    const revoked = await revokeSession(service.knex, session.id, {
       reason: 'revoked_by_user',
       accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-      metrics: service.metrics,
       audit: {
         userId: claims.sub,
         clientId: claims.client_id,
@@ -95,6 +94,7 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
         details: { via: 'sessions_api', by_session: claims.sid },
       },
     });
+    if (revoked) service.metrics.revocations.inc({ kind: 'session' });
     ctx.status = 204;
   };
 }

@@ -3,7 +3,7 @@ import { UnauthorizedClient } from '../errors.ts';
 import { issueAccessToken } from '../helpers/access-tokens.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import type { ClientRow } from '../models/clients.ts';
-import type { TokenResponse } from './token-response.ts';
+import type { TokenResponse } from './token-pair.ts';
 
 /** RFC 6749 §4.4: confidential clients only; no refresh token. */
 export async function clientCredentialsGrant(

@@ -24,7 +24,7 @@ import {
 } from '../models/refresh-tokens.ts';
 import { isSessionLive, lockSession, revokeSessions, touchSession, type SessionRow } from '../models/sessions.ts';
 import { findUserById } from '../models/users.ts';
-import { issueTokenPair, type TokenResponse } from './token-response.ts';
+import { issueTokenPair, type TokenResponse } from './token-pair.ts';
 
 export interface RefreshGrantRequest {
   client: ClientRow;
@@ -33,29 +33,47 @@ export interface RefreshGrantRequest {
   info: RequestInfo;
 }
 
-type Outcome = { kind: 'rotated'; response: TokenResponse } | { kind: 'rejected'; reason: string } | { kind: 'grace' } | { kind: 'reused' };
+/** What a presentation of a refresh token came to (counted by the action). */
+export type RefreshOutcome = 'rotated' | 'grace' | 'reuse_detected' | 'rejected';
 
-export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<TokenResponse> {
+export type RefreshGrantResult =
+  | { outcome: 'rotated'; tokens: TokenResponse }
+  | {
+      outcome: Exclude<RefreshOutcome, 'rotated'>;
+      /** The answer to send. */
+      error: InvalidGrant;
+      /** Sessions revoked because of it (the family, when a reuse was detected). */
+      sessionsRevoked: number;
+    };
+
+type Outcome =
+  | { kind: 'rotated'; response: TokenResponse }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'grace' }
+  | { kind: 'reused'; sessionsRevoked: number };
+
+export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<RefreshGrantResult> {
   const { client } = request;
   if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
   const presented = await findRefreshToken(service.knex, request.refreshToken);
-  if (!presented) {
-    service.metrics.refreshes.inc({ outcome: 'rejected' });
-    throw new InvalidGrant();
-  }
+  if (!presented) return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
 
-  // The outcome is decided and committed first; errors are thrown only after
-  // the commit, so a reuse revocation is durable before we answer.
+  // The outcome is decided and committed first; the error is answered only
+  // after the commit, so a reuse revocation is durable before we answer.
   const outcome = await service.knex.transaction((trx) => rotate(service, trx, presented, request));
-  service.metrics.refreshes.inc({ outcome: outcome.kind === 'reused' ? 'reuse_detected' : outcome.kind });
   switch (outcome.kind) {
     case 'rotated':
-      return outcome.response;
+      return { outcome: 'rotated', tokens: outcome.response };
     case 'grace':
-      throw new InvalidGrant('this refresh token has just been rotated; use the newest one');
+      return {
+        outcome: 'grace',
+        error: new InvalidGrant('this refresh token has just been rotated; use the newest one'),
+        sessionsRevoked: 0,
+      };
     case 'reused':
+      return { outcome: 'reuse_detected', error: new InvalidGrant(), sessionsRevoked: outcome.sessionsRevoked };
     case 'rejected':
-      throw new InvalidGrant();
+      return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
   }
 }
 
@@ -117,10 +135,9 @@ async function handleReuse(
   if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
 
   const sessionId = session.id;
-  await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
+  const revoked = await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-    metrics: service.metrics,
   });
   await recordAudit(trx, {
     type: 'refresh_token_reused',
@@ -132,5 +149,5 @@ async function handleReuse(
     details: { refresh_token_id: presented.id },
   });
   service.logger.warn({ sessionId, clientId: request.client.client_id }, 'refresh token reuse detected; family revoked');
-  return { kind: 'reused' };
+  return { kind: 'reused', sessionsRevoked: revoked.length };
 }

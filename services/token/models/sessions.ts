@@ -5,7 +5,6 @@ import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
 import { lockUser } from './users.ts';
-import type { TokenMetrics } from '../metrics.ts';
 
 export interface SessionRow {
   id: string;
@@ -121,7 +120,6 @@ export interface RevokeSessionsOptions {
   reason: RevocationReason;
   /** How long an access token issued for these sessions can still be valid. */
   accessTokenLifetimeMs: number;
-  metrics?: TokenMetrics | undefined;
 }
 
 /**
@@ -142,7 +140,6 @@ export async function revokeSessions(
   for (const { id } of revoked) {
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
-  options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
   return revoked.map(({ id }) => id);
 }
 
@@ -201,7 +198,6 @@ export async function revokeUserSessions(trx: Knex.Transaction, userId: string, 
   const notBefore = new Date();
   await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
   await recordRevocation(trx, { kind: 'user', key: userId, notBefore, expiresAt: revocationExpiry(options.accessTokenLifetimeMs) });
-  options.metrics?.revocations.inc({ kind: 'user' });
   return revoked.map(({ id }) => id);
 }
 
