@@ -21,6 +21,19 @@ export interface StartOptions {
   /** Reuse another instance's database (multi-instance tests). */
   database?: TestDatabase;
   logger?: Logger;
+  /** The service's clock (see testClock); Date.now by default. */
+  now?: () => number;
+}
+
+/** A clock a test moves forward instead of sleeping. */
+export function testClock(): { now: () => number; advance(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms;
+    },
+  };
 }
 
 export async function startTestTokenService(options: StartOptions = {}): Promise<TestTokenService> {
@@ -37,7 +50,7 @@ export async function startTestTokenService(options: StartOptions = {}): Promise
     ...options.env,
   });
   const logger = options.logger ?? createLogger({ name: 'token-service', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const running = await startTokenService(config, { logger });
+  const running = await startTokenService(config, { logger, now: options.now });
   return {
     ...running,
     database,

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import * as jose from 'jose';
-import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, testClock, type TestTokenService } from '../support/token-service.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 
 describe('token service: RFC 7009 revocation, RFC 7662 introspection, client credentials', () => {
@@ -82,10 +82,11 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
       await refresh(base, tokens.refresh_token);
       expect((await introspect(tokens.refresh_token)).body, 'consumed').to.deep.equal({ active: false });
 
-      const expiredService = await startTestTokenService({ env: { ACCESS_TOKEN_TTL: '1' } });
+      const clock = testClock();
+      const expiredService = await startTestTokenService({ env: { ACCESS_TOKEN_TTL: '1' }, now: clock.now });
       try {
         const other = await registerAndLogin(expiredService.url);
-        await new Promise((resolve) => setTimeout(resolve, 2100));
+        clock.advance(2100);
         const reply = await request(expiredService.url, 'POST', '/oauth/introspect', {
           form: { token: other.tokens.access_token },
           headers: demoAuth,

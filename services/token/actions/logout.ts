@@ -45,6 +45,7 @@ export function logoutEndpoint(service: TokenService): Middleware {
         const revoked = await scope.revoke(trx, claims, {
           reason: scope.reason,
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+          now: service.now(),
         });
         await recordAudit(trx, {
           type: 'logout',

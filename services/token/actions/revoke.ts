@@ -27,10 +27,12 @@ export function revocationEndpoint(service: TokenService): Middleware {
     const info = requestInfo(ctx);
 
     if (looksLikeJwt(token)) {
-      const claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER, ignoreExpiry: true }, token).catch(
-        () => undefined,
-      );
-      if (claims && claims.exp * 1000 > Date.now()) {
+      const claims = await verifyAccessToken(
+        service.keys,
+        { issuer: service.config.ISSUER, now: service.now(), ignoreExpiry: true },
+        token,
+      ).catch(() => undefined);
+      if (claims && claims.exp * 1000 > service.now()) {
         if (claims.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
         const written = await service.knex.transaction(async (trx) => {
           if (!(await revokeAccessTokenOnce(trx, claims))) return false;
@@ -55,6 +57,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
         const revoked = await revokeSession(service.knex, session.id, {
           reason: 'revoked_by_client',
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+          now: service.now(),
           audit: {
             userId: session.user_id,
             clientId: client.client_id,

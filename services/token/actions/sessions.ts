@@ -17,7 +17,13 @@ export function listSessionsEndpoint(service: TokenService): Middleware {
     const limit = limitParam(ctx);
     const after = cursorParam(ctx);
     // One more than asked: whether there is a next page.
-    const rows = await listLiveSessions(service.knex, claims.sub, service.config.REFRESH_TOKEN_IDLE_TTL, { limit: limit + 1, after });
+    const rows = await listLiveSessions(
+      service.knex,
+      claims.sub,
+      service.config.REFRESH_TOKEN_IDLE_TTL,
+      { limit: limit + 1, after },
+      service.now(),
+    );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     ctx.set('Cache-Control', 'no-store');
@@ -86,6 +92,7 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
     const revoked = await revokeSession(service.knex, session.id, {
       reason: 'revoked_by_user',
       accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+      now: service.now(),
       audit: {
         userId: claims.sub,
         clientId: claims.client_id,

@@ -28,7 +28,7 @@ export async function identifyBearer(ctx: Context, service: TokenService): Promi
   if (!looksLikeJwt(token)) throw new InvalidToken();
   let claims: AccessTokenClaims;
   try {
-    claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER }, token);
+    claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER, now: service.now() }, token);
   } catch {
     throw new InvalidToken();
   }
@@ -39,7 +39,7 @@ export async function identifyBearer(ctx: Context, service: TokenService): Promi
   const user = await findUserById(service.knex, claims.sub);
   if (!user) throw new InvalidToken();
   const live =
-    isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL) &&
+    isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, service.now()) &&
     user.disabled_at === null &&
     !(await isRevokedByLog(service.knex, claims));
   return { claims, session, user, live };

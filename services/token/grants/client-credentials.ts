@@ -15,7 +15,7 @@ export async function clientCredentialsGrant(
   const scope = resolveScope(request.scope, client.scopes);
   const access = await issueAccessToken(
     service.keys,
-    { issuer: service.config.ISSUER, lifetimeMs: service.config.ACCESS_TOKEN_TTL },
+    { issuer: service.config.ISSUER, lifetimeMs: service.config.ACCESS_TOKEN_TTL, now: service.now() },
     { sub: client.client_id, clientId: client.client_id, scope, audiences: client.audiences },
   );
   return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, scope };

@@ -68,7 +68,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   const { user, device } = checked;
 
   const { config } = service;
-  const now = Date.now();
+  const now = service.now();
   return service.knex.transaction(async (trx): Promise<PasswordGrantResult> => {
     // One after the other with a global logout of this user (revokeUserSessions).
     const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
@@ -76,6 +76,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       max: config.SESSIONS_PER_USER_MAX,
       idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
       accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
+      now,
       audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
     });
     const session = await createSession(trx, {
@@ -143,7 +144,7 @@ async function checkPassword(
   const policy = throttlePolicy(service.config);
   const devices = devicePolicy(service.config);
   const user = await findUserByLogin(knex, request.login);
-  const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices) : undefined;
+  const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices, service.now()) : undefined;
   const account = accountKey(user, request.login);
   const address = addressKey(info.ip);
   const refused =

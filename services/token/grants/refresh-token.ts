@@ -90,7 +90,7 @@ async function rotate(
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
 
-  const now = Date.now();
+  const now = service.now();
   if (presented.expires_at.getTime() <= now || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, now)) {
     return { kind: 'rejected', reason: 'expired' };
   }
@@ -131,13 +131,14 @@ async function handleReuse(
   // Re-read under the family lock: the consumption we lost to is committed now.
   const current = (await findRefreshTokenById(trx, presented.id)) as RefreshTokenRow;
   const liveChild = await findLiveChild(trx, presented.id);
-  const consumedAgoMs = Date.now() - (current.consumed_at?.getTime() ?? 0);
+  const consumedAgoMs = service.now() - (current.consumed_at?.getTime() ?? 0);
   if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
 
   const sessionId = session.id;
   const revoked = await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
+    now: service.now(),
   });
   await recordAudit(trx, {
     type: 'refresh_token_reused',

@@ -28,11 +28,11 @@ export async function issueTokenPair(
   const refresh = await issueRefreshToken(trx, {
     sessionId: session.id,
     parentId: fields.parentId,
-    expiresAt: new Date(Math.min(Date.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
+    expiresAt: new Date(Math.min(service.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
   });
   const access = await issueAccessToken(
     service.keys,
-    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
+    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL, now: service.now() },
     {
       sub: session.user_id,
       clientId: session.client_id,

@@ -32,6 +32,8 @@ export interface IssuedAccessToken {
 export interface AccessTokenSettings {
   issuer: string;
   lifetimeMs: number;
+  /** The current time (ms since the epoch). */
+  now: number;
 }
 
 export async function issueAccessToken(
@@ -42,7 +44,7 @@ export async function issueAccessToken(
   // A user-wide revocation covers iat up to its second (gateways compare whole
   // seconds): a token issued later in that same second gets the next one. That
   // is at most a second ahead, well within gateways' clock tolerance.
-  const iat = Math.max(Math.floor(Date.now() / 1000), fields.issuedAfter ? Math.floor(fields.issuedAfter.getTime() / 1000) + 1 : 0);
+  const iat = Math.max(Math.floor(settings.now / 1000), fields.issuedAfter ? Math.floor(fields.issuedAfter.getTime() / 1000) + 1 : 0);
   const expiresIn = Math.max(1, Math.round(settings.lifetimeMs / 1000));
   const jti = crypto.randomUUID();
   const claims: AccessTokenClaims = {
@@ -76,7 +78,7 @@ const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c'] as const;
  */
 export async function verifyAccessToken(
   keys: AccessTokenKeys,
-  settings: { issuer: string; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
+  settings: { issuer: string; now: number; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
   token: string,
 ): Promise<AccessTokenClaims> {
   const { payload } = await jose.jwtVerify(
@@ -98,7 +100,7 @@ export async function verifyAccessToken(
       requiredClaims: ['sub', 'aud', 'client_id', 'iat', 'exp', 'jti', 'sid'],
       clockTolerance: settings.clockToleranceSeconds ?? 0,
       // Revocation of an already-expired token is a no-op, but it must still be ours.
-      currentDate: settings.ignoreExpiry ? new Date(0) : undefined,
+      currentDate: new Date(settings.ignoreExpiry ? 0 : settings.now),
     },
   );
   for (const claim of ['sub', 'client_id', 'jti', 'sid'] as const) {

@@ -83,8 +83,7 @@ export function isSessionLive(session: SessionRow, idleTtlMs: number, now = Date
   return session.revoked_at === null && session.expires_at.getTime() > now && session.last_refreshed_at.getTime() > now - idleTtlMs;
 }
 
-function whereLive(query: Knex.QueryBuilder, idleTtlMs: number): Knex.QueryBuilder {
-  const now = Date.now();
+function whereLive(query: Knex.QueryBuilder, idleTtlMs: number, now = Date.now()): Knex.QueryBuilder {
   return query
     .whereNull('revoked_at')
     .andWhere('expires_at', '>', new Date(now))
@@ -105,9 +104,10 @@ export async function listLiveSessions(
   userId: string,
   idleTtlMs: number,
   page?: { limit: number; after?: SessionCursor | undefined },
+  now = Date.now(),
 ): Promise<ListedSession[]> {
   const createdUs = knex.raw('(extract(epoch from created_at) * 1000000)::bigint');
-  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs)
+  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs, now)
     .select('*', knex.raw('(extract(epoch from created_at) * 1000000)::bigint AS created_us'))
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc');
@@ -120,6 +120,8 @@ export interface RevokeSessionsOptions {
   reason: RevocationReason;
   /** How long an access token issued for these sessions can still be valid. */
   accessTokenLifetimeMs: number;
+  /** The current time (ms since the epoch); Date.now() when not given. */
+  now?: number | undefined;
 }
 
 /**
@@ -136,7 +138,7 @@ export async function revokeSessions(
     .andWhere(where)
     .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
     .returning('id');
-  const expiresAt = revocationExpiry(options.accessTokenLifetimeMs);
+  const expiresAt = revocationExpiry(options.accessTokenLifetimeMs, options.now);
   for (const { id } of revoked) {
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
@@ -158,7 +160,7 @@ export async function makeRoomForSession(
     audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'>;
   },
 ): Promise<string[]> {
-  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs);
+  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs, options.now);
   const [{ count } = { count: 0 }] = (await live.clone().count('* as count')) as Array<{ count: number | string }>;
   const excess = Number(count) - options.max + 1;
   if (excess <= 0) return [];
@@ -195,9 +197,14 @@ export async function revokeUserSessions(trx: Knex.Transaction, userId: string, 
     .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
     .returning('id');
   if (revoked.length === 0) return [];
-  const notBefore = new Date();
+  const notBefore = new Date(options.now ?? Date.now());
   await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
-  await recordRevocation(trx, { kind: 'user', key: userId, notBefore, expiresAt: revocationExpiry(options.accessTokenLifetimeMs) });
+  await recordRevocation(trx, {
+    kind: 'user',
+    key: userId,
+    notBefore,
+    expiresAt: revocationExpiry(options.accessTokenLifetimeMs, options.now),
+  });
   return revoked.map(({ id }) => id);
 }
 
@@ -218,6 +225,6 @@ export async function revokeSession(
 }
 
 /** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
-export function revocationExpiry(accessTokenLifetimeMs: number): Date {
-  return new Date(Date.now() + accessTokenLifetimeMs + 60_000);
+export function revocationExpiry(accessTokenLifetimeMs: number, now = Date.now()): Date {
+  return new Date(now + accessTokenLifetimeMs + 60_000);
 }
