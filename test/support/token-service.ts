@@ -60,3 +60,38 @@ export async function startTestTokenService(options: StartOptions = {}): Promise
     },
   };
 }
+
+/** The token service of a suite (useTestTokenService): read it inside tests and hooks. */
+export interface SuiteTokenService {
+  readonly url: string;
+  readonly service: TestTokenService['service'];
+  readonly database: TestDatabase;
+}
+
+/**
+ * Starts a token service before the enclosing suite's tests and stops it
+ * after them (mocha hooks, registered where this is called). `options` may be
+ * a function, called in the hook, for what must be made per run.
+ */
+export function useTestTokenService(options: StartOptions | (() => StartOptions) = {}): SuiteTokenService {
+  let running: TestTokenService | undefined;
+  before(async () => {
+    running = await startTestTokenService(typeof options === 'function' ? options() : options);
+  });
+  after(() => running?.stop());
+  const started = (): TestTokenService => {
+    if (!running) throw new Error('the suite token service is not started: use it inside tests and hooks');
+    return running;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get service() {
+      return started().service;
+    },
+    get database() {
+      return started().database;
+    },
+  };
+}
