@@ -65,4 +65,45 @@ export default tseslint.config(
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
   },
+  {
+    // The token service's layers: actions -> grants -> models -> db,
+    // one direction; auth/ (client and bearer authentication) sits beside grants;
+    // helpers/ are pure functions. The typescript-eslint variant of the rule also
+    // covers `import type`, and keeps this block from overriding another
+    // config's plain no-restricted-imports on the same files.
+    files: ['services/token/models/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['**/actions/**', '**/grants/**', '**/auth/**'], message: 'models/ sit below actions/, grants/ and auth/.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['services/token/grants/**/*.ts', 'services/token/auth/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/actions/**'], message: 'grants/ and auth/ are called by actions/, never the other way round.' }] },
+      ],
+    },
+  },
+  {
+    files: ['services/token/helpers/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/models/**', '**/grants/**', '**/actions/**', '**/auth/**', '**/db/**'],
+              message: 'helpers/ hold pure functions: no database, no layer above them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -8,8 +8,7 @@ import type { Logger } from '../../common/logger.ts';
 import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, isPlainHttpLoopback } from '../../common/development.ts';
 import type { TokenServiceConfig } from './config.ts';
 import { MIN_CLIENT_SECRET_LENGTH, sha256Hex } from './helpers/secrets.ts';
-import { clientIdProblem, upsertClient, type ClientDefinition } from './models/clients.ts';
-import { FIRST_PARTY_CLIENT_ID } from './actions/login.ts';
+import { clientIdProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
 
 export { MIN_CLIENT_SECRET_LENGTH };
 

@@ -3,8 +3,6 @@
 import client from 'prom-client';
 import type { Knex } from 'knex';
 
-export type RefreshOutcome = 'rotated' | 'grace' | 'reuse_detected' | 'rejected';
-
 export class TokenMetrics {
   readonly registry = new client.Registry();
   readonly tokensIssued = new client.Counter({

@@ -10,7 +10,7 @@
 // models/revocations.ts), so the cursor never skips an entry.
 import type { Database } from '../../db/connection.ts';
 import type { Logger } from '../../common/logger.ts';
-import { listRevocations, REVOCATION_CHANNEL, type RevocationEntry } from './models/revocations.ts';
+import { latestRevocationId, listRevocations, REVOCATION_CHANNEL, type RevocationEntry } from './models/revocations.ts';
 
 export type RevocationListener = (entry: RevocationEntry) => void;
 
@@ -36,8 +36,7 @@ export class RevocationHub {
   async start(): Promise<void> {
     // Streams replay older entries themselves; the hub relays what commits from now on.
     // Read the end of the log before LISTEN starts: whatever commits in between is caught up.
-    const [row] = await this.db.knex('revocations').max('id as max');
-    this.cursor = Number(row?.max ?? 0);
+    this.cursor = await latestRevocationId(this.db.knex);
     this.unlisten = await this.db.listen(REVOCATION_CHANNEL, (payload) => {
       let entry: RevocationEntry;
       try {

@@ -29,7 +29,13 @@ export interface RunningTokenService {
 
 const KEY_RELOAD_INTERVAL_MS = 60_000;
 
-export async function startTokenService(config: TokenServiceConfig, options: { logger?: Logger } = {}): Promise<RunningTokenService> {
+export interface StartOptions {
+  logger?: Logger | undefined;
+  /** The clock; Date.now unless a test sets it. */
+  now?: (() => number) | undefined;
+}
+
+export async function startTokenService(config: TokenServiceConfig, options: StartOptions = {}): Promise<RunningTokenService> {
   const logger = options.logger ?? createLogger({ name: 'token-service', level: config.LOG_LEVEL });
   if (!config.KEY_ENCRYPTION_KEY) {
     logger.warn('KEY_ENCRYPTION_KEY is not set: signing keys are stored unencrypted in the database');
@@ -76,6 +82,7 @@ export async function startTokenService(config: TokenServiceConfig, options: { l
       revocations,
       logger,
       metrics: new TokenMetrics({ knex: db.knex, revocationStreams: () => streams.size }),
+      now: options.now ?? Date.now,
     };
     // With the embedded database this process is the only way in: the admin
     // endpoint lets `authctl` work while the service runs.

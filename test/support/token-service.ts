@@ -22,6 +22,19 @@ export interface StartOptions {
   /** Reuse another instance's database (multi-instance tests). */
   database?: TestDatabase;
   logger?: Logger;
+  /** The service's clock (see testClock); Date.now by default. */
+  now?: () => number;
+}
+
+/** A clock a test moves forward instead of sleeping. */
+export function testClock(): { now: () => number; advance(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => Date.now() + offset,
+    advance(ms) {
+      offset += ms;
+    },
+  };
 }
 
 export async function startTestTokenService(options: StartOptions = {}): Promise<TestTokenService> {
@@ -39,13 +52,48 @@ export async function startTestTokenService(options: StartOptions = {}): Promise
     ...options.env,
   });
   const logger = options.logger ?? createLogger({ name: 'token-service', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const running = await startTokenService(config, { logger });
+  const running = await startTokenService(config, { logger, now: options.now });
   return {
     ...running,
     database,
     async stop() {
       await running.close();
       if (!options.database) await database.drop();
+    },
+  };
+}
+
+/** The token service of a suite (useTestTokenService): read it inside tests and hooks. */
+export interface SuiteTokenService {
+  readonly url: string;
+  readonly service: TestTokenService['service'];
+  readonly database: TestDatabase;
+}
+
+/**
+ * Starts a token service before the enclosing suite's tests and stops it
+ * after them (mocha hooks, registered where this is called). `options` may be
+ * a function, called in the hook, for what must be made per run.
+ */
+export function useTestTokenService(options: StartOptions | (() => StartOptions) = {}): SuiteTokenService {
+  let running: TestTokenService | undefined;
+  before(async () => {
+    running = await startTestTokenService(typeof options === 'function' ? options() : options);
+  });
+  after(() => running?.stop());
+  const started = (): TestTokenService => {
+    if (!running) throw new Error('the suite token service is not started: use it inside tests and hooks');
+    return running;
+  };
+  return {
+    get url() {
+      return started().url;
+    },
+    get service() {
+      return started().service;
+    },
+    get database() {
+      return started().database;
     },
   };
 }

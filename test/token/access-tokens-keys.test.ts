@@ -1,24 +1,18 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import * as jose from 'jose';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { startTestTokenService, useTestTokenService } from '../support/token-service.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import { registerAndLogin, request } from '../support/http.ts';
 
 describe('token service: access tokens, discovery and signing keys', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService({ env: { ACCESS_TOKEN_TTL: '2m' } });
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService({ env: { ACCESS_TOKEN_TTL: '2m' } });
 
-  const remoteJwks = () => jose.createRemoteJWKSet(new URL(`${base}/.well-known/jwks.json`), { cacheMaxAge: 0, cooldownDuration: 0 });
+  const remoteJwks = () => jose.createRemoteJWKSet(new URL(`${svc.url}/.well-known/jwks.json`), { cacheMaxAge: 0, cooldownDuration: 0 });
 
   it('publishes RFC 8414 metadata under both well-known names', async () => {
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
-      const reply = await request(base, 'GET', path);
+      const reply = await request(svc.url, 'GET', path);
       expect(reply.status).to.equal(200);
       expect(reply.body).to.include({
         issuer: 'http://issuer.test',
@@ -32,7 +26,7 @@ describe('token service: access tokens, discovery and signing keys', () => {
   });
 
   it('publishes RS256 signing keys with kid and use, cacheable for JWKS_MAX_AGE', async () => {
-    const reply = await request<{ keys: jose.JWK[] }>(base, 'GET', '/.well-known/jwks.json');
+    const reply = await request<{ keys: jose.JWK[] }>(svc.url, 'GET', '/.well-known/jwks.json');
     expect(reply.headers.get('cache-control')).to.equal('public, max-age=300');
     expect(reply.body.keys).to.have.length.greaterThan(0);
     for (const key of reply.body.keys) {
@@ -43,7 +37,7 @@ describe('token service: access tokens, discovery and signing keys', () => {
   });
 
   it('issues an RFC 9068 access token that verifies against the JWKS with every claim', async () => {
-    const { tokens, userId } = await registerAndLogin(base);
+    const { tokens, userId } = await registerAndLogin(svc.url);
     const { payload, protectedHeader } = await jose.jwtVerify(tokens.access_token, remoteJwks(), {
       algorithms: ['RS256'],
       typ: 'at+jwt',
@@ -65,23 +59,23 @@ describe('token service: access tokens, discovery and signing keys', () => {
   });
 
   it('gives every token a unique jti', async () => {
-    const { tokens } = await registerAndLogin(base);
-    const other = await registerAndLogin(base);
+    const { tokens } = await registerAndLogin(svc.url);
+    const other = await registerAndLogin(svc.url);
     expect(jose.decodeJwt(tokens.access_token).jti).not.to.equal(jose.decodeJwt(other.tokens.access_token).jti);
   });
 
   it('rotates keys: new tokens use the new key, old tokens stay verifiable until they expire', async () => {
-    const before = await registerAndLogin(base);
+    const before = await registerAndLogin(svc.url);
     const oldKid = jose.decodeProtectedHeader(before.tokens.access_token).kid;
     const { kid: newKid, retired } = await svc.service.keys.rotate();
     expect(retired).to.deep.equal([oldKid]);
 
-    const after = await registerAndLogin(base);
+    const after = await registerAndLogin(svc.url);
     expect(jose.decodeProtectedHeader(after.tokens.access_token).kid).to.equal(newKid);
     const jwks = remoteJwks();
     await jose.jwtVerify(before.tokens.access_token, jwks, { algorithms: ['RS256'] });
     await jose.jwtVerify(after.tokens.access_token, jwks, { algorithms: ['RS256'] });
-    expect((await request(base, 'GET', '/auth/me', { token: before.tokens.access_token })).status).to.equal(200);
+    expect((await request(svc.url, 'GET', '/auth/me', { token: before.tokens.access_token })).status).to.equal(200);
 
     // The retired key leaves the JWKS once every token it signed has expired.
     const row = await svc.service.knex('signing_keys').where({ kid: oldKid }).first();
@@ -91,7 +85,7 @@ describe('token service: access tokens, discovery and signing keys', () => {
       .where({ kid: oldKid })
       .update({ expires_at: new Date(Date.now() - 1000) });
     await svc.service.keys.reload();
-    const kids = (await request<{ keys: jose.JWK[] }>(base, 'GET', '/.well-known/jwks.json')).body.keys.map((k) => k.kid);
+    const kids = (await request<{ keys: jose.JWK[] }>(svc.url, 'GET', '/.well-known/jwks.json')).body.keys.map((k) => k.kid);
     expect(kids).to.include(newKid).and.not.include(oldKid);
   });
 });

@@ -4,32 +4,26 @@
 import { expect } from 'chai';
 import { MAX_CONCURRENT_HASHES, PasswordHasher } from '../../services/token/helpers/passwords.ts';
 import { newUser, request, type Reply } from '../support/http.ts';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { useTestTokenService } from '../support/token-service.ts';
 
 describe('token service: bounded password hashing', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService({
-      env: {
-        // X-Forwarded-For gives each request the address a test wants.
-        TRUST_PROXY: 'true',
-        PASSWORD_HASH_PENDING_MAX: '8',
-        PASSWORD_HASH_PENDING_PER_ADDRESS: '3',
-        LOGIN_THROTTLE_ACCOUNT_FREE: '3',
-        LOGIN_THROTTLE_IP_FREE: '3',
-      },
-    });
-    base = svc.url;
+  const svc = useTestTokenService({
+    env: {
+      // X-Forwarded-For gives each request the address a test wants.
+      TRUST_PROXY: 'true',
+      PASSWORD_HASH_PENDING_MAX: '8',
+      PASSWORD_HASH_PENDING_PER_ADDRESS: '3',
+      LOGIN_THROTTLE_ACCOUNT_FREE: '3',
+      LOGIN_THROTTLE_IP_FREE: '3',
+    },
   });
-  after(() => svc?.stop());
   afterEach(() => svc.service.knex('login_throttles').del());
 
   const from = (address: string) => ({ 'x-forwarded-for': address });
   const login = (username: string, password: string, address: string) =>
-    request(base, 'POST', '/auth/login', { json: { username, password }, headers: from(address) });
+    request(svc.url, 'POST', '/auth/login', { json: { username, password }, headers: from(address) });
   const register = (user: ReturnType<typeof newUser>, address: string) =>
-    request<{ id: string }>(base, 'POST', '/auth/register', { json: user, headers: from(address) });
+    request<{ id: string }>(svc.url, 'POST', '/auth/register', { json: user, headers: from(address) });
   const hashed = async <T>(run: () => Promise<T>): Promise<{ result: T; hashes: number }> => {
     const before = svc.service.passwords.computed;
     const result = await run();
@@ -90,7 +84,7 @@ describe('token service: bounded password hashing', () => {
       const reply = await login(user.username, user.password, '203.0.113.90');
       expect(reply.status).to.equal(503);
       expect(reply.headers.get('retry-after')).to.equal('1');
-      const token = await request(base, 'POST', '/oauth/token', {
+      const token = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: user.username, password: user.password, client_id: 'web' },
         headers: from('203.0.113.91'),
       });

@@ -1,23 +1,17 @@
 import { expect } from 'chai';
 import { canonicalIdentifier } from '../../db/identifiers.ts';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { useTestTokenService } from '../support/token-service.ts';
 import { newUser, request } from '../support/http.ts';
 
 describe('token service: login throttling', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService({ env: { LOGIN_THROTTLE_ACCOUNT_FREE: '3', LOGIN_THROTTLE_IP_FREE: '8' } });
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService({ env: { LOGIN_THROTTLE_ACCOUNT_FREE: '3', LOGIN_THROTTLE_IP_FREE: '8' } });
   afterEach(() => svc.service.knex('login_throttles').del());
 
-  const attempt = (username: string, password: string) => request(base, 'POST', '/auth/login', { json: { username, password } });
+  const attempt = (username: string, password: string) => request(svc.url, 'POST', '/auth/login', { json: { username, password } });
   const unlock = () => svc.service.knex('login_throttles').update({ locked_until: new Date(Date.now() - 1000) });
 
   const register = async (user: ReturnType<typeof newUser>): Promise<string> => {
-    const reply = await request<{ id: string }>(base, 'POST', '/auth/register', { json: user });
+    const reply = await request<{ id: string }>(svc.url, 'POST', '/auth/register', { json: user });
     expect(reply.status, reply.text).to.equal(201);
     return reply.body.id;
   };
@@ -58,7 +52,7 @@ describe('token service: login throttling', () => {
 
   it('throttles an unknown account exactly like a real one', async () => {
     const real = newUser('real');
-    await request(base, 'POST', '/auth/register', { json: real });
+    await request(svc.url, 'POST', '/auth/register', { json: real });
     const replies = { real: [] as number[], unknown: [] as number[] };
     for (let i = 0; i < 5; i += 1) {
       replies.real.push((await attempt(real.username, 'Wrong-password-1')).status);
@@ -165,11 +159,11 @@ describe('token service: login throttling', () => {
 
   it('applies to the OAuth password grant too', async () => {
     for (let i = 0; i < 5; i += 1) {
-      await request(base, 'POST', '/oauth/token', {
+      await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' },
       });
     }
-    const reply = await request(base, 'POST', '/oauth/token', {
+    const reply = await request(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'password', username: 'grant-user', password: 'x', client_id: 'web' },
     });
     expect(reply.status).to.equal(429);

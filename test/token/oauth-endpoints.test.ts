@@ -1,45 +1,39 @@
 import { expect } from 'chai';
 import * as jose from 'jose';
-import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, testClock, useTestTokenService } from '../support/token-service.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 
 describe('token service: RFC 7009 revocation, RFC 7662 introspection, client credentials', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService();
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService();
 
   const demoAuth = { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) };
-  const introspect = (token: string) => request(base, 'POST', '/oauth/introspect', { form: { token }, headers: demoAuth });
+  const introspect = (token: string) => request(svc.url, 'POST', '/oauth/introspect', { form: { token }, headers: demoAuth });
   const revoke = (form: Record<string, string>, headers: Record<string, string> = {}) =>
-    request(base, 'POST', '/oauth/revoke', { form, headers });
+    request(svc.url, 'POST', '/oauth/revoke', { form, headers });
 
   describe('POST /oauth/revoke', () => {
     it('revokes the whole family for a refresh token', async () => {
-      const { tokens } = await registerAndLogin(base);
-      const rotated = await refresh(base, tokens.refresh_token);
+      const { tokens } = await registerAndLogin(svc.url);
+      const rotated = await refresh(svc.url, tokens.refresh_token);
       const reply = await revoke({ token: rotated.body.refresh_token, token_type_hint: 'refresh_token', client_id: 'web' });
       expect(reply.status).to.equal(200);
-      expect((await refresh(base, rotated.body.refresh_token)).status).to.equal(400);
+      expect((await refresh(svc.url, rotated.body.refresh_token)).status).to.equal(400);
       expect((await introspect(rotated.body.access_token)).body.active).to.equal(false);
       const sid = jose.decodeJwt(tokens.access_token).sid as string;
       expect((await svc.service.knex('sessions').where({ id: sid }).first()).revoked_reason).to.equal('revoked_by_client');
     });
 
     it('revokes one access token by its jti and leaves the session alive', async () => {
-      const { tokens } = await registerAndLogin(base);
+      const { tokens } = await registerAndLogin(svc.url);
       const reply = await revoke({ token: tokens.access_token, client_id: 'web' });
       expect(reply.status).to.equal(200);
       const { jti } = jose.decodeJwt(tokens.access_token);
       expect(await svc.service.knex('revocations').where({ kind: 'token', key: jti }).first()).to.exist;
-      expect((await request(base, 'GET', '/auth/me', { token: tokens.access_token })).status).to.equal(401);
+      expect((await request(svc.url, 'GET', '/auth/me', { token: tokens.access_token })).status).to.equal(401);
       expect((await introspect(tokens.access_token)).body).to.deep.equal({ active: false });
-      const next = await refresh(base, tokens.refresh_token);
+      const next = await refresh(svc.url, tokens.refresh_token);
       expect(next.status).to.equal(200);
-      expect((await request(base, 'GET', '/auth/me', { token: next.body.access_token })).status).to.equal(200);
+      expect((await request(svc.url, 'GET', '/auth/me', { token: next.body.access_token })).status).to.equal(200);
     });
 
     it('answers 200 for unknown or garbage tokens', async () => {
@@ -48,14 +42,14 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
 
     it('requires client identification and refuses tokens of another client', async () => {
-      const { tokens } = await registerAndLogin(base);
+      const { tokens } = await registerAndLogin(svc.url);
       const anonymous = await revoke({ token: tokens.refresh_token });
       expect(anonymous.status).to.equal(401);
       expect(anonymous.body.error).to.equal('invalid_client');
       const foreign = await revoke({ token: tokens.refresh_token }, demoAuth);
       expect(foreign.status).to.equal(400);
       expect(foreign.body.error).to.equal('invalid_request');
-      expect((await refresh(base, tokens.refresh_token)).status, 'still valid').to.equal(200);
+      expect((await refresh(svc.url, tokens.refresh_token)).status, 'still valid').to.equal(200);
     });
 
     it('requires the token parameter', async () => {
@@ -67,7 +61,7 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
 
   describe('POST /oauth/introspect', () => {
     it('describes a live access token and a live refresh token', async () => {
-      const { tokens, userId, user } = await registerAndLogin(base);
+      const { tokens, userId, user } = await registerAndLogin(svc.url);
       const access = await introspect(tokens.access_token);
       expect(access.status).to.equal(200);
       expect(access.headers.get('cache-control')).to.equal('no-store');
@@ -77,15 +71,16 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
 
     it('answers inactive for unknown, expired, consumed and revoked tokens', async () => {
-      const { tokens } = await registerAndLogin(base);
+      const { tokens } = await registerAndLogin(svc.url);
       expect((await introspect('garbage')).body).to.deep.equal({ active: false });
-      await refresh(base, tokens.refresh_token);
+      await refresh(svc.url, tokens.refresh_token);
       expect((await introspect(tokens.refresh_token)).body, 'consumed').to.deep.equal({ active: false });
 
-      const expiredService = await startTestTokenService({ env: { ACCESS_TOKEN_TTL: '1' } });
+      const clock = testClock();
+      const expiredService = await startTestTokenService({ env: { ACCESS_TOKEN_TTL: '1' }, now: clock.now });
       try {
         const other = await registerAndLogin(expiredService.url);
-        await new Promise((resolve) => setTimeout(resolve, 2100));
+        clock.advance(2100);
         const reply = await request(expiredService.url, 'POST', '/oauth/introspect', {
           form: { token: other.tokens.access_token },
           headers: demoAuth,
@@ -97,11 +92,11 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
 
     it('requires a confidential client', async () => {
-      const { tokens } = await registerAndLogin(base);
-      const publicClient = await request(base, 'POST', '/oauth/introspect', { form: { token: tokens.access_token, client_id: 'web' } });
+      const { tokens } = await registerAndLogin(svc.url);
+      const publicClient = await request(svc.url, 'POST', '/oauth/introspect', { form: { token: tokens.access_token, client_id: 'web' } });
       expect(publicClient.status).to.equal(401);
       expect(publicClient.body.error).to.equal('invalid_client');
-      const wrongSecret = await request(base, 'POST', '/oauth/introspect', {
+      const wrongSecret = await request(svc.url, 'POST', '/oauth/introspect', {
         form: { token: tokens.access_token },
         headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, 'wrong-secret') },
       });
@@ -112,7 +107,7 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
 
   describe('client_credentials', () => {
     it('issues an access token without a refresh token, via Basic or the body', async () => {
-      const viaBasic = await request<TokenPair>(base, 'POST', '/oauth/token', {
+      const viaBasic = await request<TokenPair>(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials' },
         headers: demoAuth,
       });
@@ -123,32 +118,32 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
       expect(claims.sid).to.equal(claims.jti);
       expect((await introspect(viaBasic.body.access_token)).body.active).to.equal(true);
 
-      const viaBody = await request(base, 'POST', '/oauth/token', {
+      const viaBody = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret },
       });
       expect(viaBody.status).to.equal(200);
     });
 
     it('refuses public clients, wrong secrets, two auth methods and unlisted scopes', async () => {
-      const publicClient = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: 'web' } });
+      const publicClient = await request(svc.url, 'POST', '/oauth/token', { form: { grant_type: 'client_credentials', client_id: 'web' } });
       expect(publicClient.status).to.equal(400);
       expect(publicClient.body.error).to.equal('unauthorized_client');
-      const wrong = await request(base, 'POST', '/oauth/token', {
+      const wrong = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: 'nope' },
       });
       expect(wrong.status).to.equal(401);
       expect(wrong.body.error).to.equal('invalid_client');
-      const both = await request(base, 'POST', '/oauth/token', {
+      const both = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', client_secret: DEMO_SERVICE_CLIENT.secret },
         headers: demoAuth,
       });
       expect(both.status).to.equal(400);
-      const scope = await request(base, 'POST', '/oauth/token', {
+      const scope = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', scope: 'notes:write' },
         headers: demoAuth,
       });
       expect(scope.body.error).to.equal('invalid_scope');
-      const noGrant = await request(base, 'POST', '/oauth/token', {
+      const noGrant = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: 'x', password: 'y' },
         headers: { authorization: basic(GATEWAY_CLIENT.id, GATEWAY_CLIENT.secret) },
       });
@@ -156,11 +151,11 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
 
     it('answers unsupported_grant_type and invalid_client as RFC 6749 §5.2 asks', async () => {
-      const unsupported = await request(base, 'POST', '/oauth/token', { form: { grant_type: 'authorization_code', client_id: 'web' } });
+      const unsupported = await request(svc.url, 'POST', '/oauth/token', { form: { grant_type: 'authorization_code', client_id: 'web' } });
       expect(unsupported.status).to.equal(400);
       expect(unsupported.body).to.have.keys('error', 'error_description');
       expect(unsupported.body.error).to.equal('unsupported_grant_type');
-      const unknownClient = await request(base, 'POST', '/oauth/token', {
+      const unknownClient = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', client_id: 'nobody' },
       });
       expect(unknownClient.status).to.equal(401);

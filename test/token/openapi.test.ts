@@ -3,17 +3,13 @@ import { expect } from 'chai';
 import { buildRouter } from '../../services/token/app.ts';
 import { RevocationStreams } from '../../services/token/actions/revocation-feed.ts';
 import { openApiDocument } from '../../services/token/openapi.ts';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { useTestTokenService } from '../support/token-service.ts';
 import { request } from '../support/http.ts';
 
 type Paths = Record<string, Record<string, unknown>>;
 
 describe('token service: OpenAPI document', () => {
-  let svc: TestTokenService;
-  before(async () => {
-    svc = await startTestTokenService();
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService();
 
   it('lists exactly the operations the router serves', () => {
     const router = buildRouter(svc.service, new RevocationStreams());

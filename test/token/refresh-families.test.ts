@@ -1,16 +1,10 @@
 import { expect } from 'chai';
-import { DEMO_SERVICE_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { DEMO_SERVICE_CLIENT, useTestTokenService } from '../support/token-service.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 import { sha256Hex } from '../../services/token/helpers/secrets.ts';
 
 describe('token service: refresh-token families', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService();
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService();
 
   const tokenRow = (token: string) =>
     svc.service
@@ -18,7 +12,7 @@ describe('token service: refresh-token families', () => {
       .where({ token_hash: sha256Hex(token) })
       .first();
   const introspect = (token: string) =>
-    request(base, 'POST', '/oauth/introspect', {
+    request(svc.url, 'POST', '/oauth/introspect', {
       form: { token },
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
     });
@@ -32,7 +26,7 @@ describe('token service: refresh-token families', () => {
     Number((await svc.service.knex('refresh_tokens').where({ session_id: sid }).whereNull('consumed_at').count('* as n'))[0]?.n);
 
   it('stores refresh tokens only as SHA-256 hashes', async () => {
-    const { tokens } = await registerAndLogin(base);
+    const { tokens } = await registerAndLogin(svc.url);
     const row = await tokenRow(tokens.refresh_token);
     expect(row.token_hash).to.equal(sha256Hex(tokens.refresh_token));
     const dump = JSON.stringify(await svc.service.knex('refresh_tokens').select('*'));
@@ -40,8 +34,8 @@ describe('token service: refresh-token families', () => {
   });
 
   it('rotates on every refresh, keeping the family and making the old token single-use', async () => {
-    const { tokens } = await registerAndLogin(base);
-    const first = await refresh(base, tokens.refresh_token);
+    const { tokens } = await registerAndLogin(svc.url);
+    const first = await refresh(svc.url, tokens.refresh_token);
     expect(first.status).to.equal(200);
     expect(first.body.refresh_token).to.be.a('string').and.not.equal(tokens.refresh_token);
     expect(first.headers.get('cache-control')).to.equal('no-store');
@@ -51,21 +45,21 @@ describe('token service: refresh-token families', () => {
     expect(child.session_id).to.equal(parent.session_id);
     expect(parent.consumed_at).to.be.instanceOf(Date);
 
-    const second = await refresh(base, first.body.refresh_token);
+    const second = await refresh(svc.url, first.body.refresh_token);
     expect(second.status).to.equal(200);
     // The first token is spent: presenting it again fails.
-    const again = await refresh(base, tokens.refresh_token);
+    const again = await refresh(svc.url, tokens.refresh_token);
     expect(again.status).to.equal(400);
     expect(again.body.error).to.equal('invalid_grant');
   });
 
   it('revokes the whole family when an already-rotated token is reused outside the grace window', async () => {
-    const { tokens, userId } = await registerAndLogin(base);
-    const rotated = await refresh(base, tokens.refresh_token);
+    const { tokens, userId } = await registerAndLogin(svc.url);
+    const rotated = await refresh(svc.url, tokens.refresh_token);
     const sid = (await tokenRow(tokens.refresh_token)).session_id;
     await ageConsumption(tokens.refresh_token, 11);
 
-    const reuse = await refresh(base, tokens.refresh_token);
+    const reuse = await refresh(svc.url, tokens.refresh_token);
     expect(reuse.status).to.equal(400);
     expect(reuse.body).to.deep.equal({ error: 'invalid_grant', error_description: 'the grant is invalid, expired or revoked' });
 
@@ -78,20 +72,20 @@ describe('token service: refresh-token families', () => {
     expect(audit.user_id).to.equal(userId);
 
     // The child, which the thief or the victim may hold, is dead too.
-    const child = await refresh(base, rotated.body.refresh_token);
+    const child = await refresh(svc.url, rotated.body.refresh_token);
     expect(child.status).to.equal(400);
     expect((await introspect(rotated.body.refresh_token)).body).to.deep.equal({ active: false });
     // And so is every access token of the family.
     expect((await introspect(rotated.body.access_token)).body).to.deep.equal({ active: false });
-    expect((await request(base, 'GET', '/auth/me', { token: tokens.access_token })).status).to.equal(401);
+    expect((await request(svc.url, 'GET', '/auth/me', { token: tokens.access_token })).status).to.equal(401);
   });
 
   it('inside the grace window, reuse of the immediate parent is refused without revoking the family', async () => {
-    const { tokens } = await registerAndLogin(base);
-    const rotated = await refresh(base, tokens.refresh_token);
+    const { tokens } = await registerAndLogin(svc.url);
+    const rotated = await refresh(svc.url, tokens.refresh_token);
     const sid = (await tokenRow(tokens.refresh_token)).session_id;
 
-    const retry = await refresh(base, tokens.refresh_token);
+    const retry = await refresh(svc.url, tokens.refresh_token);
     expect(retry.status).to.equal(400);
     expect(retry.body.error).to.equal('invalid_grant');
     expect(retry.body.error_description).to.match(/just been rotated/);
@@ -99,29 +93,29 @@ describe('token service: refresh-token families', () => {
     expect(await liveTokensInFamily(sid)).to.equal(1);
     const session = await svc.service.knex('sessions').where({ id: sid }).first();
     expect(session.revoked_at).to.equal(null);
-    const next = await refresh(base, rotated.body.refresh_token);
+    const next = await refresh(svc.url, rotated.body.refresh_token);
     expect(next.status).to.equal(200);
   });
 
   it('never gives grace to an older ancestor, even inside the window', async () => {
-    const { tokens } = await registerAndLogin(base);
-    const first = await refresh(base, tokens.refresh_token);
-    const second = await refresh(base, first.body.refresh_token);
+    const { tokens } = await registerAndLogin(svc.url);
+    const first = await refresh(svc.url, tokens.refresh_token);
+    const second = await refresh(svc.url, first.body.refresh_token);
     expect(second.status).to.equal(200);
     const sid = (await tokenRow(tokens.refresh_token)).session_id;
 
     // The grandparent was consumed moments ago, but its child is spent too.
-    const reuse = await refresh(base, tokens.refresh_token);
+    const reuse = await refresh(svc.url, tokens.refresh_token);
     expect(reuse.status).to.equal(400);
     const session = await svc.service.knex('sessions').where({ id: sid }).first();
     expect(session.revoked_reason).to.equal('refresh_token_reuse');
-    expect((await refresh(base, second.body.refresh_token)).status).to.equal(400);
+    expect((await refresh(svc.url, second.body.refresh_token)).status).to.equal(400);
   });
 
   it('lets exactly one of 50 concurrent refreshes of one token succeed, leaving one live branch', async () => {
-    const { tokens } = await registerAndLogin(base);
+    const { tokens } = await registerAndLogin(svc.url);
     const sid = (await tokenRow(tokens.refresh_token)).session_id;
-    const replies = await Promise.all(Array.from({ length: 50 }, () => refresh(base, tokens.refresh_token)));
+    const replies = await Promise.all(Array.from({ length: 50 }, () => refresh(svc.url, tokens.refresh_token)));
     const ok = replies.filter((r) => r.status === 200);
     expect(ok).to.have.length(1);
     expect(replies.filter((r) => r.status === 400 && r.body.error === 'invalid_grant')).to.have.length(49);
@@ -129,7 +123,7 @@ describe('token service: refresh-token families', () => {
     // All losers were inside the grace window, so the winner's branch lives on.
     const session = await svc.service.knex('sessions').where({ id: sid }).first();
     expect(session.revoked_at).to.equal(null);
-    expect((await refresh(base, (ok[0]?.body as TokenPair).refresh_token)).status).to.equal(200);
+    expect((await refresh(svc.url, (ok[0]?.body as TokenPair).refresh_token)).status).to.equal(200);
   });
 
   it('binds a refresh token to its client', async () => {
@@ -146,29 +140,29 @@ describe('token service: refresh-token families', () => {
       })
       .onConflict('client_id')
       .ignore();
-    const { tokens } = await registerAndLogin(base);
-    const reply = await request(base, 'POST', '/oauth/token', {
+    const { tokens } = await registerAndLogin(svc.url);
+    const reply = await request(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'other-app' },
     });
     expect(reply.status).to.equal(400);
     expect(reply.body.error).to.equal('invalid_grant');
     // A client lacking the grant is stopped before the token is looked at.
-    const noGrant = await request(base, 'POST', '/oauth/token', {
+    const noGrant = await request(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
     });
     expect(noGrant.body.error).to.equal('unauthorized_client');
-    expect((await refresh(base, tokens.refresh_token)).status, 'the token was not consumed').to.equal(200);
+    expect((await refresh(svc.url, tokens.refresh_token)).status, 'the token was not consumed').to.equal(200);
   });
 
   it('may narrow the scope on refresh but never widen it', async () => {
-    const { tokens } = await registerAndLogin(base);
-    const narrowed = await request<TokenPair>(base, 'POST', '/oauth/token', {
+    const { tokens } = await registerAndLogin(svc.url);
+    const narrowed = await request<TokenPair>(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'web', scope: 'notes:read' },
     });
     expect(narrowed.status).to.equal(200);
     expect(narrowed.body.scope).to.equal('notes:read');
-    const widened = await request(base, 'POST', '/oauth/token', {
+    const widened = await request(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: narrowed.body.refresh_token, client_id: 'web', scope: 'admin' },
     });
     expect(widened.status).to.equal(400);
@@ -176,40 +170,40 @@ describe('token service: refresh-token families', () => {
   });
 
   it('refuses an expired refresh token and a session past its absolute lifetime', async () => {
-    const idle = await registerAndLogin(base);
+    const idle = await registerAndLogin(svc.url);
     await svc.service
       .knex('refresh_tokens')
       .where({ token_hash: sha256Hex(idle.tokens.refresh_token) })
       .update({ expires_at: new Date(Date.now() - 1000) });
-    expect((await refresh(base, idle.tokens.refresh_token)).status).to.equal(400);
+    expect((await refresh(svc.url, idle.tokens.refresh_token)).status).to.equal(400);
 
-    const old = await registerAndLogin(base);
+    const old = await registerAndLogin(svc.url);
     const sid = (await tokenRow(old.tokens.refresh_token)).session_id;
     await svc.service
       .knex('sessions')
       .where({ id: sid })
       .update({ expires_at: new Date(Date.now() - 1000) });
-    expect((await refresh(base, old.tokens.refresh_token)).status).to.equal(400);
+    expect((await refresh(svc.url, old.tokens.refresh_token)).status).to.equal(400);
   });
 
   it('gives a child no later expiry than the session absolute lifetime', async () => {
-    const { tokens } = await registerAndLogin(base);
+    const { tokens } = await registerAndLogin(svc.url);
     const sid = (await tokenRow(tokens.refresh_token)).session_id;
     const soon = new Date(Date.now() + 60_000);
     await svc.service.knex('sessions').where({ id: sid }).update({ expires_at: soon });
-    const rotated = await refresh(base, tokens.refresh_token);
+    const rotated = await refresh(svc.url, tokens.refresh_token);
     const child = await tokenRow(rotated.body.refresh_token);
     expect(child.expires_at.getTime()).to.be.at.most(soon.getTime());
   });
 
   it('refuses to refresh for a user disabled after login', async () => {
-    const { tokens, userId } = await registerAndLogin(base);
+    const { tokens, userId } = await registerAndLogin(svc.url);
     await svc.service.knex('users').where({ id: userId }).update({ disabled_at: new Date() });
-    expect((await refresh(base, tokens.refresh_token)).status).to.equal(400);
+    expect((await refresh(svc.url, tokens.refresh_token)).status).to.equal(400);
   });
 
   it('answers invalid_grant for an unknown refresh token', async () => {
-    const reply = await refresh(base, 'A'.repeat(43));
+    const reply = await refresh(svc.url, 'A'.repeat(43));
     expect(reply.status).to.equal(400);
     expect(reply.body.error).to.equal('invalid_grant');
   });

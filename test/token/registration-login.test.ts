@@ -1,20 +1,14 @@
 import { expect } from 'chai';
 import { newUser, request, type TokenPair } from '../support/http.ts';
-import { startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { useTestTokenService } from '../support/token-service.ts';
 
 describe('token service: registration and login', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService();
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService();
 
   describe('POST /auth/register', () => {
     it('creates a user and never returns or stores the password in plain form', async () => {
       const user = newUser();
-      const reply = await request(base, 'POST', '/auth/register', { json: user });
+      const reply = await request(svc.url, 'POST', '/auth/register', { json: user });
       expect(reply.status).to.equal(201);
       expect(reply.body).to.include({ username: user.username, email: user.email });
       expect(reply.body.id).to.match(/^[0-9a-f-]{36}$/);
@@ -26,13 +20,13 @@ describe('token service: registration and login', () => {
 
     it('accepts form-encoded bodies too', async () => {
       const user = newUser();
-      const reply = await request(base, 'POST', '/auth/register', { form: user });
+      const reply = await request(svc.url, 'POST', '/auth/register', { form: user });
       expect(reply.status).to.equal(201);
     });
 
     it('answers 409 with one sentence for a taken username or e-mail, in any spelling, without hashing', async () => {
       const user = newUser();
-      expect((await request(base, 'POST', '/auth/register', { json: user })).status).to.equal(201);
+      expect((await request(svc.url, 'POST', '/auth/register', { json: user })).status).to.equal(201);
       const fullwidth = (text: string) => text.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 0xfee0));
       const hashesBefore = svc.service.passwords.computed;
       for (const taken of [
@@ -41,12 +35,12 @@ describe('token service: registration and login', () => {
         { email: user.email.toUpperCase() },
         { email: fullwidth(user.email) },
       ]) {
-        const reply = await request(base, 'POST', '/auth/register', { json: { ...newUser(), ...taken } });
+        const reply = await request(svc.url, 'POST', '/auth/register', { json: { ...newUser(), ...taken } });
         expect(reply.status, JSON.stringify(taken)).to.equal(409);
         expect(reply.body).to.deep.equal({ error: 'conflict', message: 'username or email is already registered' });
       }
       expect(svc.service.passwords.computed - hashesBefore, 'scrypt runs for the duplicates').to.equal(0);
-      expect((await request(base, 'POST', '/auth/register', { json: newUser() })).status).to.equal(201);
+      expect((await request(svc.url, 'POST', '/auth/register', { json: newUser() })).status).to.equal(201);
       expect(svc.service.passwords.computed - hashesBefore, 'a new user costs one').to.equal(1);
     });
 
@@ -66,7 +60,7 @@ describe('token service: registration and login', () => {
     ];
     for (const [name, body, field] of invalid) {
       it(`answers 400 naming the field for ${name}`, async () => {
-        const reply = await request(base, 'POST', '/auth/register', { json: body(newUser()) });
+        const reply = await request(svc.url, 'POST', '/auth/register', { json: body(newUser()) });
         expect(reply.status).to.equal(400);
         expect(reply.body.error).to.equal('invalid_request');
         expect(reply.body.message)
@@ -79,7 +73,7 @@ describe('token service: registration and login', () => {
   describe('POST /auth/login', () => {
     const user = newUser('login');
     before(async () => {
-      expect((await request(base, 'POST', '/auth/register', { json: user })).status).to.equal(201);
+      expect((await request(svc.url, 'POST', '/auth/register', { json: user })).status).to.equal(201);
     });
 
     it('returns a token pair with no-store caching, by username or by e-mail', async () => {
@@ -87,7 +81,7 @@ describe('token service: registration and login', () => {
         { username: user.username, password: user.password },
         { email: user.email, password: user.password },
       ]) {
-        const reply = await request<TokenPair>(base, 'POST', '/auth/login', { json: body });
+        const reply = await request<TokenPair>(svc.url, 'POST', '/auth/login', { json: body });
         expect(reply.status).to.equal(200);
         expect(reply.headers.get('cache-control')).to.equal('no-store');
         expect(reply.body.token_type).to.equal('Bearer');
@@ -99,8 +93,8 @@ describe('token service: registration and login', () => {
     });
 
     it('gives the same answer for an unknown user and for a wrong password', async () => {
-      const unknown = await request(base, 'POST', '/auth/login', { json: { username: 'nobody-here', password: user.password } });
-      const wrong = await request(base, 'POST', '/auth/login', { json: { username: user.username, password: 'Wrong-password-42' } });
+      const unknown = await request(svc.url, 'POST', '/auth/login', { json: { username: 'nobody-here', password: user.password } });
+      const wrong = await request(svc.url, 'POST', '/auth/login', { json: { username: user.username, password: 'Wrong-password-42' } });
       expect(unknown.status).to.equal(400);
       expect(wrong.status).to.equal(400);
       expect(unknown.body).to.deep.equal(wrong.body);
@@ -109,24 +103,24 @@ describe('token service: registration and login', () => {
 
     it('refuses a disabled user with the same answer', async () => {
       const disabled = newUser('disabled');
-      const created = await request<{ id: string }>(base, 'POST', '/auth/register', { json: disabled });
+      const created = await request<{ id: string }>(svc.url, 'POST', '/auth/register', { json: disabled });
       await svc.service.knex('users').where({ id: created.body.id }).update({ disabled_at: new Date() });
-      const reply = await request(base, 'POST', '/auth/login', { json: { username: disabled.username, password: disabled.password } });
+      const reply = await request(svc.url, 'POST', '/auth/login', { json: { username: disabled.username, password: disabled.password } });
       expect(reply.status).to.equal(400);
       expect(reply.body.error).to.equal('invalid_grant');
     });
 
     it('records login successes and failures in the audit log', async () => {
       const audited = newUser('audited');
-      const created = await request<{ id: string }>(base, 'POST', '/auth/register', { json: audited });
-      await request(base, 'POST', '/auth/login', { json: { username: audited.username, password: 'Wrong-password-42' } });
-      await request(base, 'POST', '/auth/login', { json: { username: audited.username, password: audited.password } });
+      const created = await request<{ id: string }>(svc.url, 'POST', '/auth/register', { json: audited });
+      await request(svc.url, 'POST', '/auth/login', { json: { username: audited.username, password: 'Wrong-password-42' } });
+      await request(svc.url, 'POST', '/auth/login', { json: { username: audited.username, password: audited.password } });
       const events = await svc.service.knex('audit_events').where({ user_id: created.body.id }).orderBy('id').pluck('type');
       expect(events).to.deep.equal(['user_registered', 'login_failed', 'login_succeeded']);
     });
 
     it('supports the password grant on /oauth/token for the web client', async () => {
-      const reply = await request<TokenPair>(base, 'POST', '/oauth/token', {
+      const reply = await request<TokenPair>(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: user.username, password: user.password, client_id: 'web', scope: 'notes:read' },
       });
       expect(reply.status).to.equal(200);
@@ -135,7 +129,7 @@ describe('token service: registration and login', () => {
     });
 
     it('refuses a scope the client may not ask for', async () => {
-      const reply = await request(base, 'POST', '/oauth/token', {
+      const reply = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'password', username: user.username, password: user.password, client_id: 'web', scope: 'admin' },
       });
       expect(reply.status).to.equal(400);

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { expect } from 'chai';
-import { GATEWAY_CLIENT, DEMO_SERVICE_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, useTestTokenService } from '../support/token-service.ts';
 import { basic, registerAndLogin, request } from '../support/http.ts';
 
 interface FeedEntry {
@@ -67,41 +67,35 @@ function openStream(base: string, headers: Record<string, string> = {}) {
 }
 
 describe('token service: revocation feed for gateways', () => {
-  let svc: TestTokenService;
-  let base: string;
   const gatewayAuth = { authorization: basic(GATEWAY_CLIENT.id, GATEWAY_CLIENT.secret) };
-  before(async () => {
-    svc = await startTestTokenService();
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService();
 
-  const logout = (token: string) => request(base, 'POST', '/auth/logout', { token });
+  const logout = (token: string) => request(svc.url, 'POST', '/auth/logout', { token });
   const sidOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).sid as string;
 
   it('requires a confidential client with revocations:read', async () => {
-    expect((await request(base, 'GET', '/revocations')).status).to.equal(401);
-    const noScope = await request(base, 'GET', '/revocations', {
+    expect((await request(svc.url, 'GET', '/revocations')).status).to.equal(401);
+    const noScope = await request(svc.url, 'GET', '/revocations', {
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
     });
     expect(noScope.status).to.equal(401);
     expect(noScope.body.error).to.equal('invalid_client');
-    const stream = openStream(base, { authorization: basic(GATEWAY_CLIENT.id, 'wrong') });
+    const stream = openStream(svc.url, { authorization: basic(GATEWAY_CLIENT.id, 'wrong') });
     await stream.opened;
     expect(stream.status).to.equal(401);
     stream.close();
   });
 
   it('pages through live entries after a cursor, in id order', async () => {
-    const start = (await request<{ cursor: number }>(base, 'GET', '/revocations?after=0', { headers: gatewayAuth })).body.cursor;
+    const start = (await request<{ cursor: number }>(svc.url, 'GET', '/revocations?after=0', { headers: gatewayAuth })).body.cursor;
     const sids: string[] = [];
     for (let i = 0; i < 3; i += 1) {
-      const { tokens } = await registerAndLogin(base);
+      const { tokens } = await registerAndLogin(svc.url);
       sids.push(sidOf(tokens.access_token));
       expect((await logout(tokens.access_token)).status).to.equal(204);
     }
     const page1 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(
-      base,
+      svc.url,
       'GET',
       `/revocations?after=${start}&limit=2`,
       { headers: gatewayAuth },
@@ -110,7 +104,7 @@ describe('token service: revocation feed for gateways', () => {
     expect(page1.body.revocations.map((e) => e.key)).to.deep.equal(sids.slice(0, 2));
     expect(page1.body.has_more).to.equal(true);
     const page2 = await request<{ revocations: FeedEntry[]; cursor: number; has_more: boolean }>(
-      base,
+      svc.url,
       'GET',
       `/revocations?after=${page1.body.cursor}&limit=2`,
       { headers: gatewayAuth },
@@ -123,24 +117,24 @@ describe('token service: revocation feed for gateways', () => {
   });
 
   it('leaves out entries whose covered tokens have all expired', async () => {
-    const { tokens } = await registerAndLogin(base);
+    const { tokens } = await registerAndLogin(svc.url);
     await logout(tokens.access_token);
     const sid = sidOf(tokens.access_token);
     await svc.service
       .knex('revocations')
       .where({ key: sid })
       .update({ expires_at: new Date(Date.now() - 1000) });
-    const all = await request<{ revocations: FeedEntry[] }>(base, 'GET', '/revocations?after=0', { headers: gatewayAuth });
+    const all = await request<{ revocations: FeedEntry[] }>(svc.url, 'GET', '/revocations?after=0', { headers: gatewayAuth });
     expect(all.body.revocations.map((e) => e.key)).not.to.include(sid);
   });
 
   it('streams each committed revocation live, and replays from Last-Event-ID', async () => {
-    const stream = openStream(base);
+    const stream = openStream(svc.url);
     await stream.opened;
     expect(stream.status).to.equal(200);
     await stream.until(() => stream.events.some((e) => e.event === 'ready'), 'ready');
 
-    const first = await registerAndLogin(base);
+    const first = await registerAndLogin(svc.url);
     await logout(first.tokens.access_token);
     const sid = sidOf(first.tokens.access_token);
     await stream.until(() => stream.revocations().some((e) => e.key === sid), 'the logout');
@@ -149,9 +143,9 @@ describe('token service: revocation feed for gateways', () => {
     stream.close();
 
     // Revocations made while disconnected are replayed on reconnect.
-    const missed = await registerAndLogin(base);
-    await request(base, 'POST', '/auth/logout', { token: missed.tokens.access_token, json: { scope: 'global' } });
-    const resumed = openStream(base, { 'last-event-id': String(seen.id) });
+    const missed = await registerAndLogin(svc.url);
+    await request(svc.url, 'POST', '/auth/logout', { token: missed.tokens.access_token, json: { scope: 'global' } });
+    const resumed = openStream(svc.url, { 'last-event-id': String(seen.id) });
     await resumed.until(() => resumed.events.some((e) => e.event === 'ready'), 'ready after replay');
     const replayed = resumed.revocations();
     // A global logout is one entry for the user.
@@ -165,7 +159,7 @@ describe('token service: revocation feed for gateways', () => {
     if (svc.database.kind === 'pglite') this.skip(); // one process per PGlite directory: covered on PostgreSQL
     const other = await startTestTokenService({ database: svc.database });
     try {
-      const stream = openStream(base);
+      const stream = openStream(svc.url);
       await stream.until(() => stream.events.some((e) => e.event === 'ready'), 'ready');
       const { tokens } = await registerAndLogin(other.url);
       await request(other.url, 'POST', '/auth/logout', { token: tokens.access_token });

@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import * as jose from 'jose';
 import { purgeExpired, purgeOptions } from '../../services/token/models/cleanup.ts';
 import { basic, login, newUser, refresh, request, type TokenPair } from '../support/http.ts';
-import { DEMO_SERVICE_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import { DEMO_SERVICE_CLIENT, useTestTokenService } from '../support/token-service.ts';
 
 interface SessionPage {
   sessions: Array<{ id: string; current: boolean; created_at: string }>;
@@ -13,22 +13,17 @@ interface SessionPage {
 }
 
 describe('token service: session limits', () => {
-  let svc: TestTokenService;
-  let base: string;
-  before(async () => {
-    svc = await startTestTokenService({ env: { SESSIONS_PER_USER_MAX: '4' } });
-    base = svc.url;
-  });
-  after(() => svc?.stop());
+  const svc = useTestTokenService({ env: { SESSIONS_PER_USER_MAX: '4' } });
 
   const sidOf = (pair: TokenPair) => String(jose.decodeJwt(pair.access_token).sid);
-  const me = (pair: TokenPair) => request(base, 'GET', '/auth/me', { token: pair.access_token });
-  const page = (pair: TokenPair, query = '') => request<SessionPage>(base, 'GET', `/auth/sessions${query}`, { token: pair.access_token });
+  const me = (pair: TokenPair) => request(svc.url, 'GET', '/auth/me', { token: pair.access_token });
+  const page = (pair: TokenPair, query = '') =>
+    request<SessionPage>(svc.url, 'GET', `/auth/sessions${query}`, { token: pair.access_token });
   const userWithSessions = async (count: number) => {
     const user = newUser('limits');
-    const registered = await request<{ id: string }>(base, 'POST', '/auth/register', { json: user });
+    const registered = await request<{ id: string }>(svc.url, 'POST', '/auth/register', { json: user });
     const pairs: TokenPair[] = [];
-    for (let i = 0; i < count; i += 1) pairs.push(await login(base, user.username, user.password));
+    for (let i = 0; i < count; i += 1) pairs.push(await login(svc.url, user.username, user.password));
     return { user, userId: registered.body.id, pairs };
   };
 
@@ -45,13 +40,13 @@ describe('token service: session limits', () => {
         .knex('sessions')
         .where({ id: sidOf(pairs[1]!) })
         .update({ last_refreshed_at: new Date(Date.now() - 60_000) });
-      const refreshed = await refresh(base, pairs[0]!.refresh_token);
+      const refreshed = await refresh(svc.url, pairs[0]!.refresh_token);
       expect(refreshed.status).to.equal(200);
 
-      const fifth = await login(base, user.username, user.password);
+      const fifth = await login(svc.url, user.username, user.password);
       const evicted = sidOf(pairs[1]!);
       expect((await me(pairs[1]!)).status).to.equal(401);
-      expect((await refresh(base, pairs[1]!.refresh_token)).status).to.equal(400);
+      expect((await refresh(svc.url, pairs[1]!.refresh_token)).status).to.equal(400);
       for (const live of [refreshed.body, pairs[2]!, pairs[3]!, fifth]) expect((await me(live)).status).to.equal(200);
       const session = await svc.service.knex('sessions').where({ id: evicted }).first();
       expect(session.revoked_reason).to.equal('session_limit');
@@ -72,7 +67,7 @@ describe('token service: session limits', () => {
          SELECT ?, ?, ?, ?, ?, now() - make_interval(secs => g) FROM generate_series(1, 9) AS g`,
         [userId, template.client_id, template.scope, template.audiences, template.expires_at],
       );
-      const fresh = await login(base, user.username, user.password);
+      const fresh = await login(svc.url, user.username, user.password);
       const live = await svc.service.knex('sessions').where({ user_id: userId }).whereNull('revoked_at');
       expect(live.map((s: { id: string }) => s.id))
         .to.have.length(4)
@@ -85,8 +80,8 @@ describe('token service: session limits', () => {
 
     it('holds under concurrent logins of one user', async () => {
       const { user, userId } = await userWithSessions(0);
-      await Promise.all(Array.from({ length: 4 }, () => login(base, user.username, user.password)));
-      await Promise.all(Array.from({ length: 3 }, () => login(base, user.username, user.password)));
+      await Promise.all(Array.from({ length: 4 }, () => login(svc.url, user.username, user.password)));
+      await Promise.all(Array.from({ length: 3 }, () => login(svc.url, user.username, user.password)));
       const live = await svc.service.knex('sessions').where({ user_id: userId }).whereNull('revoked_at').count('* as n');
       expect(live).to.deep.equal([{ n: 4 }]);
     });
@@ -147,14 +142,14 @@ describe('token service: session limits', () => {
       expect(listed.body.sessions.map((s) => s.id)).to.deep.equal([sidOf(active)]);
       expect((await me(idle)).status).to.equal(401);
       const introspect = (token: string) =>
-        request(base, 'POST', '/oauth/introspect', {
+        request(svc.url, 'POST', '/oauth/introspect', {
           form: { token },
           headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
         });
       expect((await introspect(idle.access_token)).body).to.deep.equal({ active: false });
       expect((await introspect(idle.refresh_token)).body).to.deep.equal({ active: false });
       expect((await introspect(active.access_token)).body.active).to.equal(true);
-      expect((await refresh(base, idle.refresh_token)).status).to.equal(400);
+      expect((await refresh(svc.url, idle.refresh_token)).status).to.equal(400);
 
       const counts = await purgeExpired(svc.service.knex, purgeOptions(svc.service.config));
       expect(counts.sessions).to.be.at.least(1);

@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { bearerSecretMatches } from '../../../common/secrets.ts';
+import { pingDatabase } from '../models/database.ts';
 
 /** GET /metrics: Prometheus text; behind METRICS_TOKEN when it is set. */
 export function metricsEndpoint(service: TokenService): Middleware {
@@ -28,7 +29,7 @@ export const healthEndpoint: Middleware = (ctx) => {
 export function readinessEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     try {
-      await withTimeout(service.knex.raw('SELECT 1'), 2000);
+      await pingDatabase(service.knex, 2000);
       ctx.body = { status: 'ready', database: 'ok' };
     } catch {
       ctx.status = 503;
@@ -36,20 +37,4 @@ export function readinessEndpoint(service: TokenService): Middleware {
       ctx.body = { status: 'unavailable', database: 'unreachable' };
     }
   };
-}
-
-function withTimeout<T>(promise: PromiseLike<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), ms);
-    Promise.resolve(promise).then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error as Error);
-      },
-    );
-  });
 }

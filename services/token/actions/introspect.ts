@@ -2,7 +2,7 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
-import { authenticateConfidentialClient } from '../helpers/client-auth.ts';
+import { authenticateConfidentialClient } from '../auth/client-auth.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { isRevokedByLog } from '../models/revocations.ts';
@@ -24,14 +24,16 @@ export function introspectionEndpoint(service: TokenService): Middleware {
 async function introspect(service: TokenService, token: string): Promise<Record<string, unknown> | undefined> {
   const { knex } = service;
   if (looksLikeJwt(token)) {
-    const claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER }, token).catch(() => undefined);
+    const claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER, now: service.now() }, token).catch(
+      () => undefined,
+    );
     if (!claims) return undefined;
     if (await isRevokedByLog(knex, claims)) return undefined;
     let username: string | undefined;
     if (claims.sid !== claims.jti) {
       // A user token: its session and user must still be live.
       const session = await findSession(knex, claims.sid);
-      if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL)) return undefined;
+      if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, service.now())) return undefined;
       const user = await findUserById(knex, claims.sub);
       if (!user || user.disabled_at !== null) return undefined;
       username = user.username;
@@ -40,9 +42,9 @@ async function introspect(service: TokenService, token: string): Promise<Record<
   }
 
   const row = await findRefreshToken(knex, token);
-  if (!row || row.consumed_at !== null || row.expires_at.getTime() <= Date.now()) return undefined;
+  if (!row || row.consumed_at !== null || row.expires_at.getTime() <= service.now()) return undefined;
   const session = await findSession(knex, row.session_id);
-  if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL)) return undefined;
+  if (!session || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, service.now())) return undefined;
   const user = await findUserById(knex, session.user_id);
   if (!user || user.disabled_at !== null) return undefined;
   return {

@@ -3,14 +3,12 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { ValidationFailed } from '../errors.ts';
-import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
+import { readDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { passwordGrant } from '../grants/password.ts';
-import { sendTokenResponse } from '../grants/token-response.ts';
-import { findClient } from '../models/clients.ts';
-
-export const FIRST_PARTY_CLIENT_ID = 'web';
+import { answerPasswordGrant } from './token-response.ts';
+import { findClient, FIRST_PARTY_CLIENT_ID } from '../models/clients.ts';
 
 export function loginEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
@@ -24,8 +22,7 @@ export function loginEndpoint(service: TokenService): Middleware {
     if (!client) throw new Error(`the first-party client ${FIRST_PARTY_CLIENT_ID} is missing`);
     const deviceToken = readDeviceCookie(ctx, service.config);
     const result = await passwordGrant(service, { client, login, password, scope, info: requestInfo(ctx), deviceToken });
-    setDeviceCookie(ctx, service.config, result.deviceToken);
-    sendTokenResponse(ctx, result.tokens);
+    answerPasswordGrant(ctx, service, result);
     ctx.state.issuedGrant = 'password';
   };
 }

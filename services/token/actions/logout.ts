@@ -3,21 +3,27 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { ValidationFailed } from '../errors.ts';
-import { identifyBearer } from '../helpers/bearer.ts';
+import { identifyBearer } from '../auth/bearer.ts';
 import { bodyParams, optionalString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
+import type { RevocationKind } from '../models/revocations.ts';
 import { revokeSessions, revokeUserSessions, type RevocationReason, type RevokeSessionsOptions } from '../models/sessions.ts';
 import type { Knex } from 'knex';
 
 type Revoke = (trx: Knex.Transaction, claims: { sub: string; sid: string }, options: RevokeSessionsOptions) => Promise<string[]>;
 
 // Local and others write one entry per session; global one entry for the user.
-const SCOPES: Record<string, { reason: RevocationReason; revoke: Revoke }> = {
-  local: { reason: 'logout', revoke: (trx, claims, options) => revokeSessions(trx, (q) => q.where({ id: claims.sid }), options) },
-  global: { reason: 'logout_global', revoke: (trx, claims, options) => revokeUserSessions(trx, claims.sub, options) },
+const SCOPES: Record<string, { reason: RevocationReason; entries: RevocationKind; revoke: Revoke }> = {
+  local: {
+    reason: 'logout',
+    entries: 'session',
+    revoke: (trx, claims, options) => revokeSessions(trx, (q) => q.where({ id: claims.sid }), options),
+  },
+  global: { reason: 'logout_global', entries: 'user', revoke: (trx, claims, options) => revokeUserSessions(trx, claims.sub, options) },
   others: {
     reason: 'logout_others',
+    entries: 'session',
     revoke: (trx, claims, options) => revokeSessions(trx, (q) => q.where({ user_id: claims.sub }).andWhereNot({ id: claims.sid }), options),
   },
 };
@@ -35,11 +41,11 @@ export function logoutEndpoint(service: TokenService): Middleware {
     if (live) {
       const info = requestInfo(ctx);
       // The response below is sent only after this transaction has committed.
-      await service.knex.transaction(async (trx) => {
+      const revoked = await service.knex.transaction(async (trx) => {
         const revoked = await scope.revoke(trx, claims, {
           reason: scope.reason,
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-          metrics: service.metrics,
+          now: service.now(),
         });
         await recordAudit(trx, {
           type: 'logout',
@@ -50,7 +56,10 @@ export function logoutEndpoint(service: TokenService): Middleware {
           userAgent: info.userAgent,
           details: { scope: scopeName, sessions_revoked: revoked.length },
         });
+        return revoked;
       });
+      // A user entry covers all of the sessions at once.
+      service.metrics.revocations.inc({ kind: scope.entries }, scope.entries === 'user' ? Math.min(revoked.length, 1) : revoked.length);
     }
     ctx.status = 204;
   };

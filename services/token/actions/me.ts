@@ -1,7 +1,7 @@
 // GET /auth/me: the caller's user and session.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { requireLiveBearer } from '../helpers/bearer.ts';
+import { requireLiveBearer } from '../auth/bearer.ts';
 import { publicUser } from '../models/users.ts';
 
 export function meEndpoint(service: TokenService): Middleware {

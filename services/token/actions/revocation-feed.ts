@@ -5,8 +5,8 @@ import { PassThrough } from 'node:stream';
 import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { ValidationFailed } from '../errors.ts';
-import { authenticateConfidentialClient } from '../helpers/client-auth.ts';
-import { listRevocations, type RevocationEntry } from '../models/revocations.ts';
+import { authenticateConfidentialClient } from '../auth/client-auth.ts';
+import { latestRevocationId, listRevocations, type RevocationEntry } from '../models/revocations.ts';
 
 export const FEED_SCOPE = 'revocations:read';
 const MAX_PAGE = 5000;
@@ -103,8 +103,7 @@ export function revocationStreamEndpoint(service: TokenService, streams: Revocat
         hasMore = page.hasMore;
       }
     } else {
-      const [row] = await service.knex('revocations').max('id as max');
-      cursor = Number(row?.max ?? 0);
+      cursor = await latestRevocationId(service.knex);
     }
     for (const entry of buffered) {
       if (!sent.has(entry.id)) {

@@ -6,7 +6,7 @@ import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { InvalidRequest } from '../errors.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
-import { authenticateClient } from '../helpers/client-auth.ts';
+import { authenticateClient } from '../auth/client-auth.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
@@ -27,14 +27,15 @@ export function revocationEndpoint(service: TokenService): Middleware {
     const info = requestInfo(ctx);
 
     if (looksLikeJwt(token)) {
-      const claims = await verifyAccessToken(service.keys, { issuer: service.config.ISSUER, ignoreExpiry: true }, token).catch(
-        () => undefined,
-      );
-      if (claims && claims.exp * 1000 > Date.now()) {
+      const claims = await verifyAccessToken(
+        service.keys,
+        { issuer: service.config.ISSUER, now: service.now(), ignoreExpiry: true },
+        token,
+      ).catch(() => undefined);
+      if (claims && claims.exp * 1000 > service.now()) {
         if (claims.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
-        await service.knex.transaction(async (trx) => {
-          if (!(await revokeAccessTokenOnce(trx, claims))) return;
-          service.metrics.revocations.inc({ kind: 'token' });
+        const written = await service.knex.transaction(async (trx) => {
+          if (!(await revokeAccessTokenOnce(trx, claims))) return false;
           await recordAudit(trx, {
             type: 'access_token_revoked',
             userId: claims.sid === claims.jti ? null : claims.sub,
@@ -44,17 +45,19 @@ export function revocationEndpoint(service: TokenService): Middleware {
             userAgent: info.userAgent,
             details: { jti: claims.jti },
           });
+          return true;
         });
+        if (written) service.metrics.revocations.inc({ kind: 'token' });
       }
     } else {
       const row = await findRefreshToken(service.knex, token);
       const session = row ? await findSession(service.knex, row.session_id) : undefined;
       if (session) {
         if (session.client_id !== client.client_id) throw new InvalidRequest(NOT_YOURS);
-        await revokeSession(service.knex, session.id, {
+        const revoked = await revokeSession(service.knex, session.id, {
           reason: 'revoked_by_client',
           accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-          metrics: service.metrics,
+          now: service.now(),
           audit: {
             userId: session.user_id,
             clientId: client.client_id,
@@ -63,6 +66,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
             details: { via: 'rfc7009' },
           },
         });
+        if (revoked) service.metrics.revocations.inc({ kind: 'session' });
       }
     }
     ctx.set('Cache-Control', 'no-store');

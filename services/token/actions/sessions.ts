@@ -2,7 +2,7 @@
 import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { NotFound, ValidationFailed } from '../errors.ts';
-import { requireLiveBearer } from '../helpers/bearer.ts';
+import { requireLiveBearer } from '../auth/bearer.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { isUuid } from '../../../db/identifiers.ts';
 import { findSession, listLiveSessions, revokeSession, type SessionCursor } from '../models/sessions.ts';
@@ -17,7 +17,13 @@ export function listSessionsEndpoint(service: TokenService): Middleware {
     const limit = limitParam(ctx);
     const after = cursorParam(ctx);
     // One more than asked: whether there is a next page.
-    const rows = await listLiveSessions(service.knex, claims.sub, service.config.REFRESH_TOKEN_IDLE_TTL, { limit: limit + 1, after });
+    const rows = await listLiveSessions(
+      service.knex,
+      claims.sub,
+      service.config.REFRESH_TOKEN_IDLE_TTL,
+      { limit: limit + 1, after },
+      service.now(),
+    );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
     ctx.set('Cache-Control', 'no-store');
@@ -83,10 +89,10 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
     // Someone else's session is indistinguishable from one that does not exist.
     if (!session || session.user_id !== claims.sub) throw new NotFound('no such session');
     const info = requestInfo(ctx);
-    await revokeSession(service.knex, session.id, {
+    const revoked = await revokeSession(service.knex, session.id, {
       reason: 'revoked_by_user',
       accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-      metrics: service.metrics,
+      now: service.now(),
       audit: {
         userId: claims.sub,
         clientId: claims.client_id,
@@ -95,6 +101,7 @@ export function deleteSessionEndpoint(service: TokenService): Middleware {
         details: { via: 'sessions_api', by_session: claims.sid },
       },
     });
+    if (revoked) service.metrics.revocations.inc({ kind: 'session' });
     ctx.status = 204;
   };
 }

@@ -2,14 +2,14 @@
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
-import { authenticateClient } from '../helpers/client-auth.ts';
-import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
+import { authenticateClient } from '../auth/client-auth.ts';
+import { readDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { clientCredentialsGrant } from '../grants/client-credentials.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { refreshTokenGrant } from '../grants/refresh-token.ts';
-import { sendTokenResponse } from '../grants/token-response.ts';
+import { answerPasswordGrant, answerRefreshGrant, sendTokenResponse } from './token-response.ts';
 
 export function tokenEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
@@ -35,13 +35,12 @@ export function tokenEndpoint(service: TokenService): Middleware {
           info,
           deviceToken: readDeviceCookie(ctx, service.config),
         });
-        setDeviceCookie(ctx, service.config, result.deviceToken);
-        sendTokenResponse(ctx, result.tokens);
+        answerPasswordGrant(ctx, service, result);
         return;
       }
       case 'refresh_token': {
         const refreshToken = requiredString(params, 'refresh_token', { maxLength: 512 });
-        sendTokenResponse(ctx, await refreshTokenGrant(service, { client, refreshToken, scope, info }));
+        answerRefreshGrant(ctx, service, await refreshTokenGrant(service, { client, refreshToken, scope, info }));
         return;
       }
       case 'client_credentials':

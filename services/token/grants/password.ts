@@ -20,7 +20,7 @@ import {
   throttlePolicy,
   uncountAttempt,
 } from '../models/login-throttles.ts';
-import { issueTokenPair, type TokenResponse } from './token-response.ts';
+import { issueTokenPair, type TokenResponse } from './token-pair.ts';
 
 export interface PasswordGrantRequest {
   client: ClientRow;
@@ -32,28 +32,51 @@ export interface PasswordGrantRequest {
   deviceToken: string | undefined;
 }
 
-export interface PasswordGrantResult {
-  tokens: TokenResponse;
-  /** The device cookie to set: the one presented (renewed) or a new one. */
-  deviceToken: string;
+/** Why a login was refused (counted by the action). busy: the hashing queue is full; throttled: the account is locked. */
+export type LoginFailureReason = 'busy' | 'throttled' | 'invalid_credentials';
+
+export type PasswordGrantResult =
+  | {
+      kind: 'issued';
+      tokens: TokenResponse;
+      /** The device cookie to set: the one presented (renewed) or a new one. */
+      deviceToken: string;
+      /** The user's least recently used sessions revoked to stay within SESSIONS_PER_USER_MAX. */
+      sessionsRevoked: number;
+    }
+  | { kind: 'refused'; reason: LoginFailureReason; /** The answer to send. */ error: unknown };
+
+/** Thrown inside this module only: becomes a `refused` result. */
+class Refused {
+  constructor(
+    readonly reason: LoginFailureReason,
+    readonly error: unknown,
+  ) {}
 }
 
 export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<PasswordGrantResult> {
   const { client, info } = request;
   if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
   const scope = resolveScope(request.scope, client.scopes);
-  const { user, device } = await checkPassword(service, request);
+  let checked: Awaited<ReturnType<typeof checkPassword>>;
+  try {
+    checked = await checkPassword(service, request);
+  } catch (error) {
+    if (error instanceof Refused) return { kind: 'refused', reason: error.reason, error: error.error };
+    throw error;
+  }
+  const { user, device } = checked;
 
   const { config } = service;
-  const now = Date.now();
-  return service.knex.transaction(async (trx) => {
+  const now = service.now();
+  return service.knex.transaction(async (trx): Promise<PasswordGrantResult> => {
     // One after the other with a global logout of this user (revokeUserSessions).
     const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
-    await makeRoomForSession(trx, user.id, {
+    const revoked = await makeRoomForSession(trx, user.id, {
       max: config.SESSIONS_PER_USER_MAX,
       idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
       accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
-      metrics: service.metrics,
+      now,
       audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
     });
     const session = await createSession(trx, {
@@ -76,7 +99,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       userAgent: info.userAgent,
       details: { device: device ? 'known' : 'new' },
     });
-    return { tokens, deviceToken };
+    return { kind: 'issued', tokens, deviceToken, sessionsRevoked: revoked.length };
   });
 }
 
@@ -116,19 +139,18 @@ async function checkPassword(
   service: TokenService,
   request: PasswordGrantRequest,
 ): Promise<{ user: UserRow; device: { id: string; token: string } | undefined }> {
-  const { knex, metrics } = service;
+  const { knex } = service;
   const { info, client } = request;
   const policy = throttlePolicy(service.config);
   const devices = devicePolicy(service.config);
   const user = await findUserByLogin(knex, request.login);
-  const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices) : undefined;
+  const known = user && request.deviceToken ? await findDevice(knex, request.deviceToken, user.id, devices, service.now()) : undefined;
   const account = accountKey(user, request.login);
   const address = addressKey(info.ip);
   const refused =
-    (reason: string) =>
+    (reason: LoginFailureReason) =>
     (error: unknown): never => {
-      metrics.loginFailures.inc({ reason });
-      throw error;
+      throw new Refused(reason, error);
     };
 
   let slot: HashSlot;
@@ -165,9 +187,10 @@ async function checkPassword(
         ...(vouched ? { device: 'known' } : {}),
       },
     });
-    metrics.loginFailures.inc({ reason: 'invalid_credentials' });
-    if (addressRetryAfter !== undefined) throw new TooManyRequests(addressRetryAfter);
-    throw new InvalidGrant('invalid username or password');
+    throw new Refused(
+      'invalid_credentials',
+      addressRetryAfter !== undefined ? new TooManyRequests(addressRetryAfter) : new InvalidGrant('invalid username or password'),
+    );
   }
   if (!vouched) await clearCounter(knex, account);
   await uncountAttempt(knex, address);

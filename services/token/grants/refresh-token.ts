@@ -15,9 +15,16 @@ import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import { consumeRefreshToken, findLiveChild, findRefreshToken, type RefreshTokenRow } from '../models/refresh-tokens.ts';
-import { isSessionLive, lockSession, revokeSessions } from '../models/sessions.ts';
-import { issueTokenPair, type TokenResponse } from './token-response.ts';
+import {
+  consumeRefreshToken,
+  findLiveChild,
+  findRefreshToken,
+  findRefreshTokenById,
+  type RefreshTokenRow,
+} from '../models/refresh-tokens.ts';
+import { isSessionLive, lockSession, revokeSessions, touchSession, type SessionRow } from '../models/sessions.ts';
+import { findUserById } from '../models/users.ts';
+import { issueTokenPair, type TokenResponse } from './token-pair.ts';
 
 export interface RefreshGrantRequest {
   client: ClientRow;
@@ -26,29 +33,47 @@ export interface RefreshGrantRequest {
   info: RequestInfo;
 }
 
-type Outcome = { kind: 'rotated'; response: TokenResponse } | { kind: 'rejected'; reason: string } | { kind: 'grace' } | { kind: 'reused' };
+/** What a presentation of a refresh token came to (counted by the action). */
+export type RefreshOutcome = 'rotated' | 'grace' | 'reuse_detected' | 'rejected';
 
-export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<TokenResponse> {
+export type RefreshGrantResult =
+  | { outcome: 'rotated'; tokens: TokenResponse }
+  | {
+      outcome: Exclude<RefreshOutcome, 'rotated'>;
+      /** The answer to send. */
+      error: InvalidGrant;
+      /** Sessions revoked because of it (the family, when a reuse was detected). */
+      sessionsRevoked: number;
+    };
+
+type Outcome =
+  | { kind: 'rotated'; response: TokenResponse }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'grace' }
+  | { kind: 'reused'; sessionsRevoked: number };
+
+export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<RefreshGrantResult> {
   const { client } = request;
   if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
   const presented = await findRefreshToken(service.knex, request.refreshToken);
-  if (!presented) {
-    service.metrics.refreshes.inc({ outcome: 'rejected' });
-    throw new InvalidGrant();
-  }
+  if (!presented) return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
 
-  // The outcome is decided and committed first; errors are thrown only after
-  // the commit, so a reuse revocation is durable before we answer.
+  // The outcome is decided and committed first; the error is answered only
+  // after the commit, so a reuse revocation is durable before we answer.
   const outcome = await service.knex.transaction((trx) => rotate(service, trx, presented, request));
-  service.metrics.refreshes.inc({ outcome: outcome.kind === 'reused' ? 'reuse_detected' : outcome.kind });
   switch (outcome.kind) {
     case 'rotated':
-      return outcome.response;
+      return { outcome: 'rotated', tokens: outcome.response };
     case 'grace':
-      throw new InvalidGrant('this refresh token has just been rotated; use the newest one');
+      return {
+        outcome: 'grace',
+        error: new InvalidGrant('this refresh token has just been rotated; use the newest one'),
+        sessionsRevoked: 0,
+      };
     case 'reused':
+      return { outcome: 'reuse_detected', error: new InvalidGrant(), sessionsRevoked: outcome.sessionsRevoked };
     case 'rejected':
-      throw new InvalidGrant();
+      return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
   }
 }
 
@@ -65,15 +90,15 @@ async function rotate(
   // RFC 6749 §6: a refresh token is bound to the client it was issued to.
   if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
 
-  const now = Date.now();
+  const now = service.now();
   if (presented.expires_at.getTime() <= now || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, now)) {
     return { kind: 'rejected', reason: 'expired' };
   }
 
   const consumed = await consumeRefreshToken(trx, presented.id);
-  if (!consumed) return handleReuse(service, trx, presented, session.id, request);
+  if (!consumed) return handleReuse(service, trx, presented, session, request);
 
-  const user = await trx('users').where({ id: session.user_id }).first('disabled_at', 'tokens_valid_after');
+  const user = await findUserById(trx, session.user_id);
   if (!user || user.disabled_at !== null) return { kind: 'rejected', reason: 'user disabled' };
 
   // RFC 6749 §6: a refresh may narrow the scope, never widen it.
@@ -84,7 +109,7 @@ async function rotate(
     scope,
     tokensValidAfter: user.tokens_valid_after,
   });
-  await trx('sessions').where({ id: session.id }).update({ last_refreshed_at: trx.fn.now() });
+  await touchSession(trx, session.id);
   await recordAudit(trx, {
     type: 'token_refreshed',
     userId: session.user_id,
@@ -100,24 +125,24 @@ async function handleReuse(
   service: TokenService,
   trx: Knex.Transaction,
   presented: RefreshTokenRow,
-  sessionId: string,
+  session: SessionRow,
   request: RefreshGrantRequest,
 ): Promise<Outcome> {
   // Re-read under the family lock: the consumption we lost to is committed now.
-  const current = (await trx<RefreshTokenRow>('refresh_tokens').where({ id: presented.id }).first()) as RefreshTokenRow;
+  const current = (await findRefreshTokenById(trx, presented.id)) as RefreshTokenRow;
   const liveChild = await findLiveChild(trx, presented.id);
-  const consumedAgoMs = Date.now() - (current.consumed_at?.getTime() ?? 0);
+  const consumedAgoMs = service.now() - (current.consumed_at?.getTime() ?? 0);
   if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
 
-  await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
+  const sessionId = session.id;
+  const revoked = await revokeSessions(trx, (q) => q.where({ id: sessionId }), {
     reason: 'refresh_token_reuse',
     accessTokenLifetimeMs: service.config.ACCESS_TOKEN_TTL,
-    metrics: service.metrics,
+    now: service.now(),
   });
-  const session = await trx('sessions').where({ id: sessionId }).first('user_id');
   await recordAudit(trx, {
     type: 'refresh_token_reused',
-    userId: session?.user_id ?? null,
+    userId: session.user_id,
     sessionId,
     clientId: request.client.client_id,
     ip: request.info.ip,
@@ -125,5 +150,5 @@ async function handleReuse(
     details: { refresh_token_id: presented.id },
   });
   service.logger.warn({ sessionId, clientId: request.client.client_id }, 'refresh token reuse detected; family revoked');
-  return { kind: 'reused' };
+  return { kind: 'reused', sessionsRevoked: revoked.length };
 }

@@ -2,7 +2,15 @@
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { ACCESS_TOKEN_TYPE, FORBIDDEN_JOSE_HEADERS, type AccessTokenClaims } from '../../../contract/access-token.ts';
-import { SIGNING_ALGORITHM, type SigningKeys } from '../models/signing-keys.ts';
+
+/** The only algorithm we sign or accept. */
+export const SIGNING_ALGORITHM = 'RS256';
+
+/** What signing and verifying need of the key set (models/signing-keys.ts holds it). */
+export interface AccessTokenKeys {
+  readonly signer: { kid: string; privateKey: jose.CryptoKey };
+  publicKey(kid: string): jose.CryptoKey | undefined;
+}
 
 export type { AccessTokenClaims };
 
@@ -15,17 +23,19 @@ export interface IssuedAccessToken {
 export interface AccessTokenSettings {
   issuer: string;
   lifetimeMs: number;
+  /** The current time (ms since the epoch). */
+  now: number;
 }
 
 export async function issueAccessToken(
-  keys: SigningKeys,
+  keys: AccessTokenKeys,
   settings: AccessTokenSettings,
   fields: { sub: string; clientId: string; scope: string; audiences: string[]; sid?: string; issuedAfter?: Date | null },
 ): Promise<IssuedAccessToken> {
   // A user-wide revocation covers iat up to its second (gateways compare whole
   // seconds): a token issued later in that same second gets the next one. That
   // is at most a second ahead, well within gateways' clock tolerance.
-  const iat = Math.max(Math.floor(Date.now() / 1000), fields.issuedAfter ? Math.floor(fields.issuedAfter.getTime() / 1000) + 1 : 0);
+  const iat = Math.max(Math.floor(settings.now / 1000), fields.issuedAfter ? Math.floor(fields.issuedAfter.getTime() / 1000) + 1 : 0);
   const expiresIn = Math.max(1, Math.round(settings.lifetimeMs / 1000));
   const jti = crypto.randomUUID();
   const claims: AccessTokenClaims = {
@@ -57,8 +67,8 @@ export function looksLikeJwt(token: string): boolean {
  * Revocation is the caller's business. Throws on any failure.
  */
 export async function verifyAccessToken(
-  keys: SigningKeys,
-  settings: { issuer: string; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
+  keys: AccessTokenKeys,
+  settings: { issuer: string; now: number; clockToleranceSeconds?: number; ignoreExpiry?: boolean },
   token: string,
 ): Promise<AccessTokenClaims> {
   const { payload } = await jose.jwtVerify(
@@ -80,7 +90,7 @@ export async function verifyAccessToken(
       requiredClaims: ['sub', 'aud', 'client_id', 'iat', 'exp', 'jti', 'sid'],
       clockTolerance: settings.clockToleranceSeconds ?? 0,
       // Revocation of an already-expired token is a no-op, but it must still be ours.
-      currentDate: settings.ignoreExpiry ? new Date(0) : undefined,
+      currentDate: new Date(settings.ignoreExpiry ? 0 : settings.now),
     },
   );
   for (const claim of ['sub', 'client_id', 'jti', 'sid'] as const) {

@@ -1,25 +1,18 @@
-// OAuth client authentication (RFC 6749 §2.3): HTTP Basic or client_secret in
-// the body, never both. Public clients identify themselves by client_id alone.
+// OAuth client credentials (RFC 6749 §2.3) as presented: HTTP Basic or
+// client_secret in the body, never both. Public clients identify themselves by
+// client_id alone. Finding the client is auth/client-auth.ts's business.
 import type { Context } from 'koa';
-import type { Knex } from 'knex';
 import { InvalidClient, InvalidRequest } from '../errors.ts';
-import { findClient, isConfidential, type ClientRow } from '../models/clients.ts';
 import { optionalString, type Params } from './params.ts';
 import { safeEqual, sha256Hex } from './secrets.ts';
 
-export interface AuthenticatedClient {
-  client: ClientRow;
-  /** True when the client proved a secret (a confidential client). */
-  confidential: boolean;
-}
-
-interface PresentedCredentials {
+export interface PresentedCredentials {
   clientId: string;
   secret: string | undefined;
   viaBasic: boolean;
 }
 
-function presentedCredentials(ctx: Context, params: Params): PresentedCredentials | undefined {
+export function presentedCredentials(ctx: Context, params: Params): PresentedCredentials | undefined {
   const header = ctx.get('authorization');
   const bodyId = optionalString(params, 'client_id', { maxLength: 255 });
   const bodySecret = optionalString(params, 'client_secret', { maxLength: 1024 });
@@ -48,32 +41,17 @@ function decodeFormComponent(value: string): string | undefined {
 }
 
 /**
- * Authenticates the calling client. A confidential client must prove its
- * secret; a public client must not send one. Unknown clients and bad secrets
- * get the same answer.
+ * Checks a presented secret against the client's stored hash (null for a
+ * public client, which must not send one). Returns whether the client proved a
+ * secret. A bad secret gets the same answer as an unknown client.
  */
-export async function authenticateClient(ctx: Context, knex: Knex, params: Params): Promise<AuthenticatedClient> {
-  const presented = presentedCredentials(ctx, params);
-  if (!presented) throw new InvalidClient('client authentication is required (client_id, or HTTP Basic)');
-  const client = await findClient(knex, presented.clientId);
-  if (!client) throw new InvalidClient('client authentication failed', presented.viaBasic);
-  if (isConfidential(client)) {
-    const expected = client.secret_hash as string;
+export function verifyPresentedSecret(presented: PresentedCredentials, expected: string | null): boolean {
+  if (expected !== null) {
     if (presented.secret === undefined || !safeEqual(sha256Hex(presented.secret), expected)) {
       throw new InvalidClient('client authentication failed', presented.viaBasic);
     }
-    return { client, confidential: true };
+    return true;
   }
   if (presented.secret !== undefined) throw new InvalidClient('client authentication failed', presented.viaBasic);
-  return { client, confidential: false };
-}
-
-/** For endpoints only confidential clients may call (introspection, the revocation feed). */
-export async function authenticateConfidentialClient(ctx: Context, knex: Knex, params: Params, requiredScope?: string): Promise<ClientRow> {
-  const { client, confidential } = await authenticateClient(ctx, knex, params);
-  if (!confidential) throw new InvalidClient('this endpoint requires a confidential client');
-  if (requiredScope && !client.scopes.includes(requiredScope)) {
-    throw new InvalidClient(`this client is not allowed ${requiredScope}`);
-  }
-  return client;
+  return false;
 }

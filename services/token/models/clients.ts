@@ -2,6 +2,9 @@ import type { Knex } from 'knex';
 import { isUuid } from '../../../db/identifiers.ts';
 import { ValidationFailed } from '../errors.ts';
 
+/** The first-party public client (`web`): POST /auth/login signs in through it; seeded at every start. */
+export const FIRST_PARTY_CLIENT_ID = 'web';
+
 export type GrantType = 'password' | 'refresh_token' | 'client_credentials';
 
 export interface ClientRow {
@@ -14,8 +17,6 @@ export interface ClientRow {
   audiences: string[];
   created_at: Date;
 }
-
-export const isConfidential = (client: ClientRow): boolean => client.secret_hash !== null;
 
 /**
  * Why `id` cannot be a client id, or undefined when it can. Never a UUID: user

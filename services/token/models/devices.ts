@@ -27,11 +27,17 @@ export interface DevicePolicy {
 }
 
 /** The device a cookie names, if it is bound to this user, recent and within its allowance. */
-export async function findDevice(knex: Knex, token: string, userId: string, policy: DevicePolicy): Promise<DeviceRow | undefined> {
+export async function findDevice(
+  knex: Knex,
+  token: string,
+  userId: string,
+  policy: DevicePolicy,
+  now = Date.now(),
+): Promise<DeviceRow | undefined> {
   return knex<DeviceRow>('login_devices')
     .where({ token_hash: sha256Hex(token), user_id: userId })
     .andWhere('failures', '<', policy.freeFailures)
-    .andWhere('last_used_at', '>', new Date(Date.now() - policy.lifetimeMs))
+    .andWhere('last_used_at', '>', new Date(now - policy.lifetimeMs))
     .first();
 }
 

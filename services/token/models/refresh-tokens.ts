@@ -34,6 +34,10 @@ export async function findRefreshToken(knex: Knex, token: string): Promise<Refre
     .first();
 }
 
+export async function findRefreshTokenById(knex: Knex, id: number): Promise<RefreshTokenRow | undefined> {
+  return knex<RefreshTokenRow>('refresh_tokens').where({ id }).first();
+}
+
 /**
  * Consumes the token if, and only if, nobody has yet: the single UPDATE is the
  * atomic step that stops two concurrent refreshes from both minting a child.

@@ -66,6 +66,12 @@ export async function listRevocations(knex: Knex, after: number, limit: number):
   return { entries: rows.slice(0, limit).map(toEntry), hasMore: rows.length > limit };
 }
 
+/** The newest entry's id, 0 when the log is empty: where a reader that wants only what comes next starts. */
+export async function latestRevocationId(knex: Knex): Promise<number> {
+  const [row] = await knex('revocations').max('id as max');
+  return Number(row?.max ?? 0);
+}
+
 /** Is an access token with these claims revoked by an entry of the log (token, session or user)? */
 export async function isRevokedByLog(knex: Knex, claims: { jti: string; sid: string; sub: string; iat: number }): Promise<boolean> {
   const hit = await knex('revocations')

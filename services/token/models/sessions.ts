@@ -5,7 +5,6 @@ import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
 import { recordRevocation } from './revocations.ts';
 import { lockUser } from './users.ts';
-import type { TokenMetrics } from '../metrics.ts';
 
 export interface SessionRow {
   id: string;
@@ -69,6 +68,11 @@ export async function lockSession(trx: Knex.Transaction, id: string): Promise<Se
   return trx<SessionRow>('sessions').where({ id }).forUpdate().first();
 }
 
+/** A rotation uses the session: its idle lifetime starts again. */
+export async function touchSession(trx: Knex.Transaction, id: string): Promise<void> {
+  await trx('sessions').where({ id }).update({ last_refreshed_at: trx.fn.now() });
+}
+
 /**
  * A session is live while it is not revoked, not past its absolute expiry,
  * and used (created or refreshed) within the idle lifetime: once its refresh
@@ -79,8 +83,7 @@ export function isSessionLive(session: SessionRow, idleTtlMs: number, now = Date
   return session.revoked_at === null && session.expires_at.getTime() > now && session.last_refreshed_at.getTime() > now - idleTtlMs;
 }
 
-function whereLive(query: Knex.QueryBuilder, idleTtlMs: number): Knex.QueryBuilder {
-  const now = Date.now();
+function whereLive(query: Knex.QueryBuilder, idleTtlMs: number, now = Date.now()): Knex.QueryBuilder {
   return query
     .whereNull('revoked_at')
     .andWhere('expires_at', '>', new Date(now))
@@ -101,9 +104,10 @@ export async function listLiveSessions(
   userId: string,
   idleTtlMs: number,
   page?: { limit: number; after?: SessionCursor | undefined },
+  now = Date.now(),
 ): Promise<ListedSession[]> {
   const createdUs = knex.raw('(extract(epoch from created_at) * 1000000)::bigint');
-  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs)
+  const query = whereLive(knex('sessions').where({ user_id: userId }), idleTtlMs, now)
     .select('*', knex.raw('(extract(epoch from created_at) * 1000000)::bigint AS created_us'))
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc');
@@ -116,7 +120,8 @@ export interface RevokeSessionsOptions {
   reason: RevocationReason;
   /** How long an access token issued for these sessions can still be valid. */
   accessTokenLifetimeMs: number;
-  metrics?: TokenMetrics | undefined;
+  /** The current time (ms since the epoch); Date.now() when not given. */
+  now?: number | undefined;
 }
 
 /**
@@ -133,11 +138,10 @@ export async function revokeSessions(
     .andWhere(where)
     .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
     .returning('id');
-  const expiresAt = revocationExpiry(options.accessTokenLifetimeMs);
+  const expiresAt = revocationExpiry(options.accessTokenLifetimeMs, options.now);
   for (const { id } of revoked) {
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
-  options.metrics?.revocations.inc({ kind: 'session' }, revoked.length);
   return revoked.map(({ id }) => id);
 }
 
@@ -156,7 +160,7 @@ export async function makeRoomForSession(
     audit: Omit<AuditEvent, 'type' | 'sessionId' | 'userId'>;
   },
 ): Promise<string[]> {
-  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs);
+  const live = whereLive(trx('sessions').where({ user_id: userId }), options.idleTtlMs, options.now);
   const [{ count } = { count: 0 }] = (await live.clone().count('* as count')) as Array<{ count: number | string }>;
   const excess = Number(count) - options.max + 1;
   if (excess <= 0) return [];
@@ -193,10 +197,14 @@ export async function revokeUserSessions(trx: Knex.Transaction, userId: string, 
     .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
     .returning('id');
   if (revoked.length === 0) return [];
-  const notBefore = new Date();
+  const notBefore = new Date(options.now ?? Date.now());
   await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
-  await recordRevocation(trx, { kind: 'user', key: userId, notBefore, expiresAt: revocationExpiry(options.accessTokenLifetimeMs) });
-  options.metrics?.revocations.inc({ kind: 'user' });
+  await recordRevocation(trx, {
+    kind: 'user',
+    key: userId,
+    notBefore,
+    expiresAt: revocationExpiry(options.accessTokenLifetimeMs, options.now),
+  });
   return revoked.map(({ id }) => id);
 }
 
@@ -217,6 +225,6 @@ export async function revokeSession(
 }
 
 /** Access tokens live at most their lifetime; a minute more covers gateways' clock tolerance. */
-export function revocationExpiry(accessTokenLifetimeMs: number): Date {
-  return new Date(Date.now() + accessTokenLifetimeMs + 60_000);
+export function revocationExpiry(accessTokenLifetimeMs: number, now = Date.now()): Date {
+  return new Date(now + accessTokenLifetimeMs + 60_000);
 }

@@ -4,9 +4,9 @@
 import type { Knex } from 'knex';
 import * as jose from 'jose';
 import type { Logger } from '../../../common/logger.ts';
+import { SIGNING_ALGORITHM, type AccessTokenKeys } from '../helpers/access-tokens.ts';
 import { decryptPrivateKey, encryptPrivateKey } from '../helpers/key-encryption.ts';
 
-export const SIGNING_ALGORITHM = 'RS256';
 export const SIGNING_KEYS_CHANNEL = 'signing_keys';
 const MODULUS_LENGTH = 2048;
 // Advisory lock id: serialises key creation and rotation across instances.
@@ -44,7 +44,7 @@ export interface SigningKeysOptions {
   logger: Logger;
 }
 
-export class SigningKeys {
+export class SigningKeys implements AccessTokenKeys {
   private loaded: LoadedKeys | undefined;
 
   constructor(

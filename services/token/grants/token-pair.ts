@@ -1,4 +1,4 @@
-import type { Context } from 'koa';
+// Issuing a token pair: data for the caller to send (actions/token-response.ts).
 import type { Knex } from 'knex';
 import type { TokenService } from '../context.ts';
 import { issueAccessToken } from '../helpers/access-tokens.ts';
@@ -11,13 +11,6 @@ export interface TokenResponse {
   expires_in: number;
   refresh_token?: string;
   scope: string;
-}
-
-/** RFC 6749 §5.1: token responses must not be cached. */
-export function sendTokenResponse(ctx: Context, response: TokenResponse): void {
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-  ctx.body = response;
 }
 
 /**
@@ -35,11 +28,11 @@ export async function issueTokenPair(
   const refresh = await issueRefreshToken(trx, {
     sessionId: session.id,
     parentId: fields.parentId,
-    expiresAt: new Date(Math.min(Date.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
+    expiresAt: new Date(Math.min(service.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
   });
   const access = await issueAccessToken(
     service.keys,
-    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL },
+    { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL, now: service.now() },
     {
       sub: session.user_id,
       clientId: session.client_id,
