@@ -1,0 +1,18 @@
+// POST /auth/login: the password grant for the first-party client, without
+// OAuth ceremony.
+import { z } from 'zod';
+import { parameter } from './parameters.ts';
+
+export const loginParams = z
+  .object({
+    username: parameter(254).optional(),
+    email: parameter(254).optional(),
+    password: parameter(1024),
+    scope: parameter(1024).optional(),
+  })
+  .refine((params) => params.username !== undefined || params.email !== undefined, {
+    path: ['username'],
+    message: 'username or email is required',
+  })
+  // The refinement guarantees one of the two.
+  .transform(({ username, email, password, scope }) => ({ login: (username ?? email) as string, password, scope }));
