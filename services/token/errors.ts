@@ -79,12 +79,13 @@ export class ValidationFailed extends HttpError {
 export function parameterMessage(issue: z.core.$ZodRawIssue): string {
   const name = String(issue.path?.[0] ?? 'body');
   if (issue.path?.length === 0) return 'the body must be a JSON object or a form';
+  // A form repeats a parameter as an array (RFC 6749 §3.2: never more than once).
+  if (Array.isArray(issue.input)) return `${name} must not be repeated`;
   switch (issue.code) {
     case 'invalid_type':
-      if (issue.input === undefined) return `${name} is required`;
-      // A form repeats a parameter as an array (RFC 6749 §3.2: never more than once).
-      if (Array.isArray(issue.input)) return `${name} must not be repeated`;
-      return `${name} must be a ${issue.expected}`;
+      return issue.input === undefined ? `${name} is required` : `${name} must be a ${issue.expected}`;
+    case 'invalid_value':
+      return `${name} must be one of ${issue.values.map(String).join(', ')}`;
     case 'too_big':
       return `${name} must be at most ${String(issue.maximum)} characters`;
     default:

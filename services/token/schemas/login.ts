@@ -12,6 +12,8 @@ export const loginParams = z
   })
   .refine((params) => params.username !== undefined || params.email !== undefined, {
     path: ['username'],
+    // Also when other parameters are wrong: this one is named first.
+    when: ({ value }) => typeof value === 'object' && value !== null,
     message: 'username or email is required',
   })
   // The refinement guarantees one of the two.

@@ -22,7 +22,12 @@ export const grantParams = {
       email: parameter(254).optional(),
       password: parameter(1024),
     })
-    .refine((params) => params.username !== undefined || params.email !== undefined, { path: ['email'], message: 'email is required' })
+    .refine((params) => params.username !== undefined || params.email !== undefined, {
+      path: ['email'],
+      // Also when other parameters are wrong: this one is named first.
+      when: ({ value }) => typeof value === 'object' && value !== null,
+      message: 'email is required',
+    })
     // The refinement guarantees one of the two.
     .transform(({ username, email, password }) => ({ login: (username ?? email) as string, password })),
   // RFC 6749 §6.
@@ -32,5 +37,3 @@ export const grantParams = {
 };
 
 export type GrantType = keyof typeof grantParams;
-
-export const isGrantType = (value: string): value is GrantType => Object.hasOwn(grantParams, value);
