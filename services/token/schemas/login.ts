@@ -2,12 +2,11 @@
 // OAuth ceremony.
 import { z } from 'zod';
 import { parameter } from './parameters.ts';
+import { passwordCredentials } from './token.ts';
 
 export const loginParams = z
   .object({
-    username: parameter(254).optional(),
-    email: parameter(254).optional(),
-    password: parameter(1024),
+    ...passwordCredentials,
     scope: parameter(1024).optional(),
   })
   .refine((params) => params.username !== undefined || params.email !== undefined, {

@@ -4,15 +4,17 @@ import { z } from 'zod';
 import { decimal } from './parameters.ts';
 
 export const REVOCATION_PAGE_MAX = 5000;
+const MAX_DIGITS = 15;
 
 const cursor = (name: string) =>
   z
     .number({ error: `${name} must be a non-negative integer` })
     .int()
-    .min(0);
+    .min(0)
+    .max(10 ** MAX_DIGITS - 1);
 
 export const revocationPageQuery = z.object({
-  after: decimal(15, cursor('after').default(0)),
+  after: decimal(MAX_DIGITS, cursor('after').default(0)),
   limit: decimal(
     15,
     cursor('limit')
@@ -24,5 +26,5 @@ export const revocationPageQuery = z.object({
 
 /** Where a reconnecting stream resumes: the Last-Event-ID header, or `after` in the query for clients that cannot set it. */
 export const revocationStreamParams = z.object({
-  'Last-Event-ID': decimal(15, cursor('Last-Event-ID').optional()),
+  'Last-Event-ID': decimal(MAX_DIGITS, cursor('Last-Event-ID').optional()),
 });

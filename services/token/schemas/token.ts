@@ -5,6 +5,15 @@
 import { z } from 'zod';
 import { parameter } from './parameters.ts';
 
+const ONE_OF_THE_TWO = { description: 'username or email: one is required (username when both are sent)' };
+
+/** What the password grant reads, also through POST /auth/login (schemas/login.ts). */
+export const passwordCredentials = {
+  username: parameter(254).optional().meta(ONE_OF_THE_TWO),
+  email: parameter(254).optional().meta(ONE_OF_THE_TWO),
+  password: parameter(1024),
+};
+
 export const tokenParams = z.object({
   grant_type: parameter(64),
   scope: parameter(1024).optional(),
@@ -17,11 +26,7 @@ export const tokenParams = z.object({
 export const grantParams = {
   // RFC 6749 §4.3; the account is named by username or e-mail address.
   password: z
-    .object({
-      username: parameter(254).optional(),
-      email: parameter(254).optional(),
-      password: parameter(1024),
-    })
+    .object(passwordCredentials)
     .refine((params) => params.username !== undefined || params.email !== undefined, {
       path: ['email'],
       // Also when other parameters are wrong: this one is named first.
@@ -35,5 +40,3 @@ export const grantParams = {
   // RFC 6749 §4.4: the client's credentials are all it takes.
   client_credentials: z.object({}),
 };
-
-export type GrantType = keyof typeof grantParams;
