@@ -87,7 +87,7 @@ export function parameterMessage(issue: z.core.$ZodRawIssue): string {
     case 'invalid_value':
       return `${name} must be one of ${issue.values.map(String).join(', ')}`;
     case 'too_big':
-      return `${name} must be at most ${String(issue.maximum)} characters`;
+      return `${name} must be at most ${String(issue.maximum)}${issue.origin === 'string' ? ' characters' : ''}`;
     default:
       return `${name} is invalid`;
   }
