@@ -9,6 +9,7 @@ import { clientAuthParams } from './schemas/client-auth.ts';
 import { introspectParams } from './schemas/introspect.ts';
 import { loginParams } from './schemas/login.ts';
 import { logoutParams } from './schemas/logout.ts';
+import { fieldsOf } from './schemas/parameters.ts';
 import { registerParams } from './schemas/register.ts';
 import { revocationPageQuery, revocationStreamParams } from './schemas/revocations.ts';
 import { revokeParams } from './schemas/revoke.ts';
@@ -21,13 +22,6 @@ type JsonSchema = Record<string, unknown>;
 function jsonSchema(schema: z.ZodType): JsonSchema {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' });
   return rest;
-}
-
-/** The fields of a parameter schema, also behind a transform (the password grant's). */
-function fieldsOf(schema: z.ZodType): z.ZodRawShape {
-  if (schema instanceof z.ZodObject) return schema.shape;
-  if (schema instanceof z.ZodPipe) return fieldsOf(schema.in as z.ZodType);
-  throw new Error('a parameter schema is an object');
 }
 
 /** Each field of `schema` as an OpenAPI parameter `in` the query or a header. */

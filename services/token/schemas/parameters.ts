@@ -20,11 +20,11 @@ export const decimal = <T extends z.ZodType>(digits: number, number: T) => {
   return z.preprocess((value) => (typeof value === 'string' && pattern.test(value) ? Number(value) : value), number);
 };
 
-/** The fields of an object schema, in order, also behind a transform. */
-function fieldOrder(schema: z.ZodType): string[] {
-  if (schema instanceof z.ZodObject) return Object.keys(schema.shape);
-  if (schema instanceof z.ZodPipe) return fieldOrder(schema.in as z.ZodType);
-  return [];
+/** The fields of a parameter schema, in order, also behind a transform (the password grant's). */
+export function fieldsOf(schema: z.ZodType): z.ZodRawShape {
+  if (schema instanceof z.ZodObject) return schema.shape;
+  if (schema instanceof z.ZodPipe) return fieldsOf(schema.in as z.ZodType);
+  return {};
 }
 
 /**
@@ -36,7 +36,7 @@ export function parseParams<S extends z.ZodType>(schema: S, params: Record<strin
   const present = Object.fromEntries(Object.entries(params).filter(([, value]) => value !== '' && value !== null));
   const result = schema.safeParse(present, { error: parameterMessage });
   if (result.success) return result.data;
-  const order = fieldOrder(schema);
+  const order = Object.keys(fieldsOf(schema));
   const rank = (issue: z.core.$ZodIssue): number => {
     const index = order.indexOf(String(issue.path[0]));
     return index < 0 ? order.length : index;
