@@ -1,4 +1,4 @@
-// `npm run openapi`: writes docs/openapi.json from services/token/openapi.ts.
+// `npm run openapi`: writes docs/openapi.json from services/token/openapi.ts (its request parts come from services/token/schemas/).
 import fs from 'node:fs';
 import { openApiDocument } from '../services/token/openapi.ts';
 

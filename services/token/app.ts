@@ -67,7 +67,8 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
     jsonLimit: BODY_LIMIT,
     formLimit: BODY_LIMIT,
     strict: true,
-    // Passed through to co-body's qs: plain key=value pairs are all OAuth needs.
+    // Passed through to co-body's qs: plain key=value pairs are all OAuth needs. Its successor
+    // @koa/bodyparser (6.1) drops this option, so we stay with koa-bodyparser (see git log).
     queryString: { depth: 0, parameterLimit: 100, allowPrototypes: false, allowDots: false },
     // Reading the body can fail without an HTTP status: a body that does not decompress as
     // its Content-Encoding claims (zlib, brotli). That is the client's error, not a 500.

@@ -14,6 +14,8 @@ export class HttpError extends Error {
   }
 }
 
+import type { z } from 'zod';
+
 // RFC 6749 §5.2 and RFC 7009 §2.2.1 error codes.
 export class InvalidRequest extends HttpError {
   constructor(message = 'the request is malformed') {
@@ -69,6 +71,33 @@ export class ValidationFailed extends HttpError {
     super(400, 'invalid_request', message);
   }
 }
+
+/**
+ * The message for a parameter that fails its schema (services/token/schemas/),
+ * naming the parameter. A schema's own message wins over this one.
+ */
+export function parameterMessage(issue: z.core.$ZodRawIssue): string {
+  const name = String(issue.path?.[0] ?? 'body');
+  if (issue.path?.length === 0) return 'the body must be a JSON object or a form';
+  // A form repeats a parameter as an array (RFC 6749 §3.2: never more than once).
+  if (Array.isArray(issue.input)) return `${name} must not be repeated`;
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? `${name} is required` : `${name} must be a ${issue.expected}`;
+    case 'invalid_value':
+      return `${name} must be one of ${issue.values.map(String).join(', ')}`;
+    case 'too_big':
+      return `${name} must be at most ${String(issue.maximum)}${issue.origin === 'string' ? ' characters' : ''}`;
+    default:
+      return `${name} is invalid`;
+  }
+}
+
+/** A parameter's schema issue as the error the client sees: 400 invalid_request, naming the parameter. */
+export function invalidParameter(issue: z.core.$ZodIssue): ValidationFailed {
+  return new ValidationFailed(String(issue.path[0] ?? 'body'), issue.message);
+}
+
 export class Conflict extends HttpError {
   constructor(message: string) {
     super(409, 'conflict', message);

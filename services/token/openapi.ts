@@ -1,14 +1,56 @@
 // The OpenAPI 3.1 description of the token service. Served at /openapi.json
 // and written to docs/openapi.json (npm run openapi); a test checks that it
-// lists exactly the routes the router serves.
+// lists exactly the routes the router serves. What each endpoint accepts is
+// generated from its parameter schema (schemas/); the responses are described
+// here, since nothing parses them.
+import { z } from 'zod';
 import type { TokenServiceConfig } from './config.ts';
+import { clientAuthParams } from './schemas/client-auth.ts';
+import { introspectParams } from './schemas/introspect.ts';
+import { loginParams } from './schemas/login.ts';
+import { logoutParams } from './schemas/logout.ts';
+import { fieldsOf } from './schemas/parameters.ts';
+import { registerParams } from './schemas/register.ts';
+import { revocationPageQuery, revocationStreamParams } from './schemas/revocations.ts';
+import { revokeParams } from './schemas/revoke.ts';
+import { listSessionsQuery } from './schemas/sessions.ts';
+import { grantParams, tokenParams } from './schemas/token.ts';
+
+type JsonSchema = Record<string, unknown>;
+
+/** A parameter schema in JSON Schema 2020-12, the dialect of OpenAPI 3.1: what a client sends (zod's input side). */
+function jsonSchema(schema: z.ZodType): JsonSchema {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input' });
+  return rest;
+}
+
+/** Each field of `schema` as an OpenAPI parameter `in` the query or a header. */
+function parametersOf(schema: z.ZodObject, where: 'query' | 'header'): JsonSchema[] {
+  const { properties = {}, required = [] } = jsonSchema(schema) as { properties?: Record<string, JsonSchema>; required?: string[] };
+  return Object.entries(properties).map(([name, { description, ...fieldSchema }]) => ({
+    name,
+    in: where,
+    ...(required.includes(name) ? { required: true } : {}),
+    ...(description === undefined ? {} : { description }),
+    schema: fieldSchema,
+  }));
+}
+
+/** POST /oauth/token's body: one shape per grant type, each with the client's credentials. */
+const tokenRequest = z.discriminatedUnion(
+  'grant_type',
+  Object.entries(grantParams).map(([grantType, params]) =>
+    z.object({ ...tokenParams.shape, grant_type: z.literal(grantType), ...clientAuthParams.shape, ...fieldsOf(params) }),
+  ) as unknown as [z.ZodObject, ...z.ZodObject[]],
+);
+const withClientAuth = (schema: z.ZodObject) => z.object({ ...schema.shape, ...clientAuthParams.shape });
 
 const json = (schema: object) => ({ 'application/json': { schema } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const oauthError = (description: string) => ({ description, content: json(ref('OAuthError')) });
 const apiError = (description: string) => ({ description, content: json(ref('ApiError')) });
-const formOrJson = (schema: object) => ({
-  required: true,
+const formOrJson = (schema: object, required = true) => ({
+  required,
   content: { 'application/x-www-form-urlencoded': { schema }, 'application/json': { schema } },
 });
 const commonErrors = {
@@ -93,11 +135,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Token revocation (RFC 7009): a refresh token revokes its family, an access token its jti',
           tags: ['oauth'],
           security: clientAuth,
-          requestBody: formOrJson({
-            type: 'object',
-            required: ['token'],
-            properties: { token: { type: 'string' }, token_type_hint: { type: 'string' }, client_id: { type: 'string' } },
-          }),
+          requestBody: formOrJson(jsonSchema(withClientAuth(revokeParams))),
           responses: {
             '200': { description: 'Revoked, or the token was unknown' },
             '400': oauthError("invalid_request (e.g. another client's token)"),
@@ -111,11 +149,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Token introspection (RFC 7662), confidential clients only',
           tags: ['oauth'],
           security: [{ clientBasic: [] }, { clientSecretPost: [] }],
-          requestBody: formOrJson({
-            type: 'object',
-            required: ['token'],
-            properties: { token: { type: 'string' }, token_type_hint: { type: 'string' } },
-          }),
+          requestBody: formOrJson(jsonSchema(withClientAuth(introspectParams))),
           responses: {
             '200': { description: 'active true with claims, or {"active": false}', content: json(ref('Introspection')) },
             '401': oauthError('invalid_client'),
@@ -127,15 +161,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
         post: {
           summary: 'Create a user',
           tags: ['account'],
-          requestBody: formOrJson({
-            type: 'object',
-            required: ['username', 'email', 'password'],
-            properties: {
-              username: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$' },
-              email: { type: 'string', format: 'email', maxLength: 254 },
-              password: { type: 'string', minLength: 10, maxLength: 256 },
-            },
-          }),
+          requestBody: formOrJson(jsonSchema(registerParams)),
           responses: {
             '201': { description: 'The user', content: json(ref('User')) },
             '400': apiError('A field is missing or invalid (the message names it)'),
@@ -150,16 +176,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
         post: {
           summary: 'First-party login: a token pair for the public client "web"',
           tags: ['account'],
-          requestBody: formOrJson({
-            type: 'object',
-            required: ['password'],
-            properties: {
-              username: { type: 'string' },
-              email: { type: 'string' },
-              password: { type: 'string' },
-              scope: { type: 'string' },
-            },
-          }),
+          requestBody: formOrJson(jsonSchema(loginParams)),
           parameters: [deviceCookie],
           responses: {
             '200': {
@@ -181,13 +198,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Revoke this session, every session of the user, or all others',
           tags: ['account'],
           security: bearer,
-          requestBody: {
-            required: false,
-            content: json({
-              type: 'object',
-              properties: { scope: { type: 'string', enum: ['local', 'global', 'others'], default: 'local' } },
-            }),
-          },
+          requestBody: formOrJson(jsonSchema(logoutParams), false),
           responses: {
             '204': { description: 'Revoked (durably) or already revoked' },
             '400': apiError('Unknown scope'),
@@ -209,10 +220,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: "The caller's live sessions, newest first, a page at a time",
           tags: ['account'],
           security: bearer,
-          parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
-            { name: 'cursor', in: 'query', description: 'next_cursor of the previous page (opaque)', schema: { type: 'string' } },
-          ],
+          parameters: parametersOf(listSessionsQuery, 'query'),
           responses: {
             '200': {
               description: 'Sessions',
@@ -248,10 +256,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           summary: 'Revocation log catch-up for gateways (docs/WIRE-CONTRACT.md)',
           tags: ['gateways'],
           security: [{ clientBasic: [] }],
-          parameters: [
-            { name: 'after', in: 'query', schema: { type: 'integer', minimum: 0, default: 0 } },
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 5000, default: 5000 } },
-          ],
+          parameters: parametersOf(revocationPageQuery, 'query'),
           responses: {
             '200': { description: 'Entries after the cursor', content: json(ref('RevocationPage')) },
             '400': oauthError('Bad cursor'),
@@ -265,8 +270,9 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           tags: ['gateways'],
           security: [{ clientBasic: [] }],
           parameters: [
-            { name: 'Last-Event-ID', in: 'header', schema: { type: 'integer' } },
-            { name: 'after', in: 'query', schema: { type: 'integer' } },
+            ...parametersOf(revocationStreamParams, 'header'),
+            // The same cursor, for clients that cannot set the header.
+            ...parametersOf(revocationStreamParams, 'query').map((parameter) => ({ ...parameter, name: 'after' })),
           ],
           responses: {
             '200': {
@@ -359,20 +365,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
           required: ['error', 'message'],
           properties: { error: { type: 'string' }, message: { type: 'string' } },
         },
-        TokenRequest: {
-          type: 'object',
-          required: ['grant_type'],
-          properties: {
-            grant_type: { type: 'string', enum: ['password', 'refresh_token', 'client_credentials'] },
-            username: { type: 'string' },
-            email: { type: 'string' },
-            password: { type: 'string' },
-            refresh_token: { type: 'string' },
-            scope: { type: 'string' },
-            client_id: { type: 'string' },
-            client_secret: { type: 'string' },
-          },
-        },
+        TokenRequest: jsonSchema(tokenRequest),
         TokenResponse: {
           type: 'object',
           required: ['access_token', 'token_type', 'expires_in', 'scope'],

@@ -84,6 +84,20 @@ describe('token service: bad input never crashes', () => {
     expect(wrongType.body).to.deep.equal({ error: 'invalid_request', error_description: 'grant_type must be a string' });
   });
 
+  it('checks the client before the parameters of its grant (RFC 6749 §5.2 order)', async () => {
+    const unknownClient = await request(svc.url, 'POST', '/oauth/token', { form: { grant_type: 'password', client_id: 'nobody' } });
+    expect(unknownClient.status).to.equal(401);
+    expect(unknownClient.body.error).to.equal('invalid_client');
+    const unsupported = await request(svc.url, 'POST', '/oauth/token', {
+      json: { grant_type: 'implicit', client_id: 'web', username: 42 },
+    });
+    expect(unsupported.body.error).to.equal('unsupported_grant_type');
+    const missing = await request(svc.url, 'POST', '/oauth/token', {
+      form: { grant_type: 'password', client_id: 'web', username: 'someone' },
+    });
+    expect(missing.body).to.deep.equal({ error: 'invalid_request', error_description: 'password is required' });
+  });
+
   it('answers 404 JSON for unknown paths and 405 for wrong methods', async () => {
     const missing = await request(svc.url, 'GET', '/nope');
     expect(missing.status).to.equal(404);

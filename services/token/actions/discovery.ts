@@ -1,6 +1,7 @@
 // RFC 8414 metadata and the JWKS.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
+import { grantParams } from '../schemas/token.ts';
 
 export function metadataEndpoint(service: TokenService): Middleware {
   return (ctx) => {
@@ -12,7 +13,7 @@ export function metadataEndpoint(service: TokenService): Middleware {
       revocation_endpoint: `${issuer}/oauth/revoke`,
       introspection_endpoint: `${issuer}/oauth/introspect`,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
-      grant_types_supported: ['password', 'refresh_token', 'client_credentials'],
+      grant_types_supported: Object.keys(grantParams),
       response_types_supported: [],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],

@@ -3,18 +3,19 @@ import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
 import { authenticateConfidentialClient } from '../auth/client-auth.ts';
-import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { isRevokedByLog } from '../models/revocations.ts';
 import { findSession, isSessionLive } from '../models/sessions.ts';
 import { findUserById } from '../models/users.ts';
+import { introspectParams } from '../schemas/introspect.ts';
+import { parseParams } from '../schemas/parameters.ts';
 
 export function introspectionEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
-    const token = requiredString(params, 'token', { maxLength: 8192 });
-    optionalString(params, 'token_type_hint', { maxLength: 64 });
+    const { token } = parseParams(introspectParams, params);
     await authenticateConfidentialClient(ctx, service.knex, params);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = (await introspect(service, token)) ?? { active: false };

@@ -2,22 +2,20 @@
 // first-party public client `web`, without OAuth ceremony.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { ValidationFailed } from '../errors.ts';
 import { readDeviceCookie } from '../helpers/device-cookie.ts';
-import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { answerPasswordGrant } from './token-response.ts';
 import { findClient, FIRST_PARTY_CLIENT_ID } from '../models/clients.ts';
+import { loginParams } from '../schemas/login.ts';
+import { parseParams } from '../schemas/parameters.ts';
 
 export function loginEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['json', 'urlencoded']);
     const params = bodyParams(ctx);
-    const login = optionalString(params, 'username', { maxLength: 254 }) ?? optionalString(params, 'email', { maxLength: 254 });
-    if (login === undefined) throw new ValidationFailed('username', 'username or email is required');
-    const password = requiredString(params, 'password', { maxLength: 1024 });
-    const scope = optionalString(params, 'scope', { maxLength: 1024 });
+    const { login, password, scope } = parseParams(loginParams, params);
     const client = await findClient(service.knex, FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error(`the first-party client ${FIRST_PARTY_CLIENT_ID} is missing`);
     const deviceToken = readDeviceCookie(ctx, service.config);

@@ -2,19 +2,20 @@
 // with a token whose session is already revoked does nothing and answers 204.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { ValidationFailed } from '../errors.ts';
 import { identifyBearer } from '../auth/bearer.ts';
-import { bodyParams, optionalString, requireMediaType } from '../helpers/params.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { RevocationKind } from '../models/revocations.ts';
 import { revokeSessions, revokeUserSessions, type RevocationReason, type RevokeSessionsOptions } from '../models/sessions.ts';
 import type { Knex } from 'knex';
+import { logoutParams, type LOGOUT_SCOPES } from '../schemas/logout.ts';
+import { parseParams } from '../schemas/parameters.ts';
 
 type Revoke = (trx: Knex.Transaction, claims: { sub: string; sid: string }, options: RevokeSessionsOptions) => Promise<string[]>;
 
 // Local and others write one entry per session; global one entry for the user.
-const SCOPES: Record<string, { reason: RevocationReason; entries: RevocationKind; revoke: Revoke }> = {
+const SCOPES: Record<(typeof LOGOUT_SCOPES)[number], { reason: RevocationReason; entries: RevocationKind; revoke: Revoke }> = {
   local: {
     reason: 'logout',
     entries: 'session',
@@ -32,11 +33,8 @@ export function logoutEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['json', 'urlencoded']);
     const params = bodyParams(ctx);
-    const scopeName = optionalString(params, 'scope', { maxLength: 16 }) ?? 'local';
+    const { scope: scopeName } = parseParams(logoutParams, params);
     const scope = SCOPES[scopeName];
-    if (!scope || !Object.hasOwn(SCOPES, scopeName)) {
-      throw new ValidationFailed('scope', 'scope must be one of local, global, others');
-    }
     const { claims, live } = await identifyBearer(ctx, service);
     if (live) {
       const info = requestInfo(ctx);

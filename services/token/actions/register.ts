@@ -1,12 +1,14 @@
 // POST /auth/register {username, email, password} → 201 with the user.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { bodyParams, requiredString, requireMediaType } from '../helpers/params.ts';
-import { checkRegistration, PASSWORD_MAX_LENGTH } from '../helpers/registration-rules.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
+import { checkRegistration } from '../helpers/registration-rules.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
 import { addressKey, countAttempt, registrationKey, throttlePolicy, uncountAttempt } from '../models/login-throttles.ts';
 import { publicUser, registerUser } from '../models/users.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import { registerParams } from '../schemas/register.ts';
 
 /**
  * Throttled like login: a place in the hashing queue per address (429/503 at
@@ -21,11 +23,7 @@ export function registrationEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['json', 'urlencoded']);
     const params = bodyParams(ctx);
-    const { username, email, password } = checkRegistration({
-      username: requiredString(params, 'username', { maxLength: 32 }),
-      email: requiredString(params, 'email', { maxLength: 254 }),
-      password: requiredString(params, 'password', { maxLength: PASSWORD_MAX_LENGTH }),
-    });
+    const { username, email, password } = checkRegistration(parseParams(registerParams, params));
     const info = requestInfo(ctx);
     const policy = throttlePolicy(service.config);
     const key = registrationKey(info.ip);

@@ -2,30 +2,20 @@
 // endpoint and a Server-Sent Events stream, for confidential clients with the
 // scope revocations:read.
 import { PassThrough } from 'node:stream';
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { ValidationFailed } from '../errors.ts';
 import { authenticateConfidentialClient } from '../auth/client-auth.ts';
 import { latestRevocationId, listRevocations, type RevocationEntry } from '../models/revocations.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import { REVOCATION_PAGE_MAX as MAX_PAGE, revocationPageQuery, revocationStreamParams } from '../schemas/revocations.ts';
 
 export const FEED_SCOPE = 'revocations:read';
-const MAX_PAGE = 5000;
 const KEEP_ALIVE_MS = 15_000;
-
-function cursorParam(ctx: Context, value: unknown, name: string): number {
-  if (value === undefined || value === '') return 0;
-  const text = String(value);
-  if (!/^\d{1,15}$/.test(text)) throw new ValidationFailed(name, `${name} must be a non-negative integer`);
-  return Number(text);
-}
 
 export function revocationCatchUpEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     await authenticateConfidentialClient(ctx, service.knex, {}, FEED_SCOPE);
-    const after = cursorParam(ctx, ctx.query.after, 'after');
-    const limitText = ctx.query.limit;
-    const limit = limitText === undefined ? MAX_PAGE : cursorParam(ctx, limitText, 'limit');
-    if (limit < 1 || limit > MAX_PAGE) throw new ValidationFailed('limit', `limit must be between 1 and ${MAX_PAGE}`);
+    const { after, limit } = parseParams(revocationPageQuery, ctx.query);
     const { entries, hasMore } = await listRevocations(service.knex, after, limit);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
@@ -57,8 +47,9 @@ export class RevocationStreams {
 export function revocationStreamEndpoint(service: TokenService, streams: RevocationStreams): Middleware {
   return async (ctx) => {
     await authenticateConfidentialClient(ctx, service.knex, {}, FEED_SCOPE);
-    const lastEventId = ctx.get('last-event-id') || ctx.query.after;
-    const replayFrom = lastEventId === undefined || lastEventId === '' ? undefined : cursorParam(ctx, lastEventId, 'Last-Event-ID');
+    const { 'Last-Event-ID': replayFrom } = parseParams(revocationStreamParams, {
+      'Last-Event-ID': ctx.get('last-event-id') || ctx.query.after,
+    });
 
     const stream = new PassThrough();
     const send = (entry: RevocationEntry): void => {

@@ -7,12 +7,14 @@ import type { TokenService } from '../context.ts';
 import { InvalidRequest } from '../errors.ts';
 import { looksLikeJwt, verifyAccessToken } from '../helpers/access-tokens.ts';
 import { authenticateClient } from '../auth/client-auth.ts';
-import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { recordAudit } from '../models/audit.ts';
 import { findRefreshToken } from '../models/refresh-tokens.ts';
 import { revokeAccessTokenOnce } from '../models/revocations.ts';
 import { findSession, revokeSession } from '../models/sessions.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import { revokeParams } from '../schemas/revoke.ts';
 
 const NOT_YOURS = 'the token was not issued to this client';
 
@@ -20,9 +22,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
-    const token = requiredString(params, 'token', { maxLength: 8192 });
-    // The hint only speeds up the lookup (RFC 7009 §2.1); we can tell the kinds apart anyway.
-    optionalString(params, 'token_type_hint', { maxLength: 64 });
+    const { token } = parseParams(revokeParams, params);
     const { client } = await authenticateClient(ctx, service.knex, params);
     const info = requestInfo(ctx);
 

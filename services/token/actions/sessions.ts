@@ -1,21 +1,18 @@
 // GET /auth/sessions and DELETE /auth/sessions/:id: a user's own live sessions.
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { NotFound, ValidationFailed } from '../errors.ts';
+import { NotFound } from '../errors.ts';
 import { requireLiveBearer } from '../auth/bearer.ts';
 import { requestInfo } from '../helpers/request-info.ts';
-import { isUuid } from '../../../db/identifiers.ts';
-import { findSession, listLiveSessions, revokeSession, type SessionCursor } from '../models/sessions.ts';
-
-export const SESSIONS_PAGE_DEFAULT = 50;
-export const SESSIONS_PAGE_MAX = 100;
+import { findSession, listLiveSessions, revokeSession } from '../models/sessions.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import { encodeSessionCursor as encodeCursor, listSessionsQuery } from '../schemas/sessions.ts';
 
 /** GET /auth/sessions?limit=&cursor=: newest first, `next_cursor` (opaque) while there are more. */
 export function listSessionsEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     const { claims } = await requireLiveBearer(ctx, service);
-    const limit = limitParam(ctx);
-    const after = cursorParam(ctx);
+    const { limit, cursor: after } = parseParams(listSessionsQuery, ctx.query);
     // One more than asked: whether there is a next page.
     const rows = await listLiveSessions(
       service.knex,
@@ -41,44 +38,6 @@ export function listSessionsEndpoint(service: TokenService): Middleware {
       next_cursor: rows.length > limit && last ? encodeCursor({ createdUs: last.created_us, id: last.id }) : null,
     };
   };
-}
-
-function single(ctx: Context, name: string): string | undefined {
-  const value = ctx.query[name];
-  if (Array.isArray(value)) throw new ValidationFailed(name, `${name} must not be repeated`);
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function limitParam(ctx: Context): number {
-  const text = single(ctx, 'limit');
-  if (text === undefined) return SESSIONS_PAGE_DEFAULT;
-  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > SESSIONS_PAGE_MAX) {
-    throw new ValidationFailed('limit', `limit must be an integer from 1 to ${SESSIONS_PAGE_MAX}`);
-  }
-  return Number(text);
-}
-
-const encodeCursor = (cursor: SessionCursor): string => Buffer.from(JSON.stringify([cursor.createdUs, cursor.id])).toString('base64url');
-
-function cursorParam(ctx: Context): SessionCursor | undefined {
-  const text = single(ctx, 'cursor');
-  if (text === undefined) return undefined;
-  let decoded: unknown;
-  try {
-    decoded = text.length <= 200 ? JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) : undefined;
-  } catch {
-    decoded = undefined;
-  }
-  if (
-    !Array.isArray(decoded) ||
-    decoded.length !== 2 ||
-    !Number.isSafeInteger(decoded[0]) ||
-    typeof decoded[1] !== 'string' ||
-    !isUuid(decoded[1])
-  ) {
-    throw new ValidationFailed('cursor', 'cursor is not one this endpoint returned');
-  }
-  return { createdUs: decoded[0] as number, id: decoded[1] };
 }
 
 export function deleteSessionEndpoint(service: TokenService): Middleware {

@@ -4,19 +4,20 @@ import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
 import { authenticateClient } from '../auth/client-auth.ts';
 import { readDeviceCookie } from '../helpers/device-cookie.ts';
-import { bodyParams, optionalString, requiredString, requireMediaType } from '../helpers/params.ts';
+import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { clientCredentialsGrant } from '../grants/client-credentials.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { refreshTokenGrant } from '../grants/refresh-token.ts';
 import { answerPasswordGrant, answerRefreshGrant, sendTokenResponse } from './token-response.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import { grantParams, tokenParams } from '../schemas/token.ts';
 
 export function tokenEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
-    const grantType = requiredString(params, 'grant_type', { maxLength: 64 });
-    const scope = optionalString(params, 'scope', { maxLength: 1024 });
+    const { grant_type: grantType, scope } = parseParams(tokenParams, params);
     const { client, confidential } = await authenticateClient(ctx, service.knex, params);
     const info = requestInfo(ctx);
     if (['password', 'refresh_token', 'client_credentials'].includes(grantType)) {
@@ -25,8 +26,7 @@ export function tokenEndpoint(service: TokenService): Middleware {
     }
     switch (grantType) {
       case 'password': {
-        const login = optionalString(params, 'username', { maxLength: 254 }) ?? requiredString(params, 'email', { maxLength: 254 });
-        const password = requiredString(params, 'password', { maxLength: 1024 });
+        const { login, password } = parseParams(grantParams.password, params);
         const result = await passwordGrant(service, {
           client,
           login,
@@ -39,7 +39,7 @@ export function tokenEndpoint(service: TokenService): Middleware {
         return;
       }
       case 'refresh_token': {
-        const refreshToken = requiredString(params, 'refresh_token', { maxLength: 512 });
+        const { refresh_token: refreshToken } = parseParams(grantParams.refresh_token, params);
         answerRefreshGrant(ctx, service, await refreshTokenGrant(service, { client, refreshToken, scope, info }));
         return;
       }

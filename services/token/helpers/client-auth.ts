@@ -3,7 +3,9 @@
 // client_id alone. Finding the client is auth/client-auth.ts's business.
 import type { Context } from 'koa';
 import { InvalidClient, InvalidRequest } from '../errors.ts';
-import { optionalString, type Params } from './params.ts';
+import { clientAuthParams } from '../schemas/client-auth.ts';
+import { parseParams } from '../schemas/parameters.ts';
+import type { Params } from './params.ts';
 import { safeEqual, sha256Hex } from './secrets.ts';
 
 export interface PresentedCredentials {
@@ -14,8 +16,7 @@ export interface PresentedCredentials {
 
 export function presentedCredentials(ctx: Context, params: Params): PresentedCredentials | undefined {
   const header = ctx.get('authorization');
-  const bodyId = optionalString(params, 'client_id', { maxLength: 255 });
-  const bodySecret = optionalString(params, 'client_secret', { maxLength: 1024 });
+  const { client_id: bodyId, client_secret: bodySecret } = parseParams(clientAuthParams, params);
   if (/^basic /i.test(header)) {
     if (bodySecret !== undefined) throw new InvalidRequest('use one client authentication method, not two');
     const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');

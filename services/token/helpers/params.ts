@@ -1,14 +1,8 @@
-// Reading request parameters strictly: a parameter is a single string of
-// bounded length; repeated parameters (RFC 6749 §3.2) and other JSON types are
-// rejected with a message naming the field.
+// Reading a request's body: its media type, and that it is an object (a JSON
+// object or a form). Its parameters are then read against the endpoint's
+// schema (services/token/schemas/).
 import type { Context } from 'koa';
 import { UnsupportedMediaType, ValidationFailed } from '../errors.ts';
-
-export const MAX_PARAMETER_LENGTH = 4096;
-
-export interface StringOptions {
-  maxLength?: number;
-}
 
 export type Params = Record<string, unknown>;
 
@@ -19,22 +13,6 @@ export function bodyParams(ctx: Context): Params {
     throw new ValidationFailed('body', 'the body must be a JSON object or a form');
   }
   return body as Params;
-}
-
-export function optionalString(params: Params, field: string, options: StringOptions = {}): string | undefined {
-  const value = params[field];
-  if (value === undefined || value === null || value === '') return undefined;
-  if (Array.isArray(value)) throw new ValidationFailed(field, `${field} must not be repeated`);
-  if (typeof value !== 'string') throw new ValidationFailed(field, `${field} must be a string`);
-  const maxLength = options.maxLength ?? MAX_PARAMETER_LENGTH;
-  if (value.length > maxLength) throw new ValidationFailed(field, `${field} must be at most ${maxLength} characters`);
-  return value;
-}
-
-export function requiredString(params: Params, field: string, options: StringOptions = {}): string {
-  const value = optionalString(params, field, options);
-  if (value === undefined) throw new ValidationFailed(field, `${field} is required`);
-  return value;
 }
 
 /** Rejects a body whose media type is not one of `types` (415). */

@@ -2,7 +2,7 @@
 // self-registration and the admin CLI.
 import { ValidationFailed } from '../errors.ts';
 
-const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
+export const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$/;
 // Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is not our business.
 const EMAIL = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/;
 export const PASSWORD_MIN_LENGTH = 10;
@@ -32,7 +32,7 @@ export interface Registration {
 export function checkRegistration(input: Registration): Registration {
   const username = input.username.normalize('NFKC');
   const email = input.email.normalize('NFKC');
-  if (!USERNAME.test(username)) {
+  if (!USERNAME_PATTERN.test(username)) {
     throw new ValidationFailed(
       'username',
       'username must be 3-32 characters: letters, digits, ".", "_" or "-", starting with a letter or digit',
