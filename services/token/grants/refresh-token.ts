@@ -22,9 +22,9 @@
 //   the same lock again and re-reads the token and its child, so it sees the
 //   winner's commit; a reuse revocation commits before the error is answered;
 // - the statement either commits whole or not at all: a crash leaves the token
-//   unconsumed (retry works) or consumed with its child stored (the client that
-//   lost the response gets grace, then the family on a later reuse). The race
-//   and kill -9 tests in test/reliability hold this on PGlite and PostgreSQL.
+//   unconsumed (a retry works) or consumed with its child stored (a retry inside
+//   the grace window is refused without revoking anything). The race and kill -9
+//   tests in test/reliability hold this on PGlite and PostgreSQL.
 import type { Knex } from 'knex';
 import type { TokenService } from '../context.ts';
 import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
