@@ -7,6 +7,7 @@ import * as canonicalIdentifiers from './migrations/0003_canonical_identifiers.t
 import * as loginDevices from './migrations/0004_login_devices.ts';
 import * as clientIdsNotUuids from './migrations/0005_client_ids_not_uuids.ts';
 import * as userTokensValidAfter from './migrations/0006_user_tokens_valid_after.ts';
+import * as refreshRotationFunction from './migrations/0007_refresh_rotation_function.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0004_login_devices': loginDevices,
   '0005_client_ids_not_uuids': clientIdsNotUuids,
   '0006_user_tokens_valid_after': userTokensValidAfter,
+  '0007_refresh_rotation_function': refreshRotationFunction,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

@@ -28,6 +28,7 @@ type Handler = (args: never) => Promise<unknown> | unknown;
 
 const closers: Array<() => Promise<unknown>> = [];
 let tokenService: TestTokenService | undefined;
+let sqlStatements = 0;
 let gateway: Gateway | undefined;
 const floods: Array<{ readonly flushed: number }> = [];
 
@@ -74,6 +75,8 @@ const handlers: Record<string, Handler> = {
     const { startTestTokenService } = await import('../../test/support/token-service.ts');
     const database: TestDatabase | undefined = args.database && { ...args.database, drop: async () => undefined };
     tokenService = await startTestTokenService({ env: args.env ?? {}, ...(database ? { database } : {}) });
+    // Every SQL statement the service sends is one round trip to the database: counted, not assumed.
+    tokenService.service.knex.on('query', () => (sqlStatements += 1));
     closers.push(() => (tokenService as TestTokenService).stop());
     return { url: tokenService.url, kind: tokenService.database.kind };
   },
@@ -391,6 +394,8 @@ const handlers: Record<string, Handler> = {
     return true;
   },
 
+  /** SQL statements the token service has sent since it started (each a round trip). */
+  sqlStatements: () => sqlStatements,
   startProfile: () => startProfile(),
   stopProfile: (args: { label: string; top?: number }) => stopProfile(args.label, args.top ?? 15),
   startAllocationProfile: (args: { survivorsOnly?: boolean }) => startAllocationProfile(args.survivorsOnly ?? false),

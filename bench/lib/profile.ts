@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { printTable, type Cell } from './stats.ts';
 
 interface CallFrame {
   functionName: string;
@@ -193,4 +194,15 @@ export async function stopAllocationProfile(top: number): Promise<AllocationSumm
       .slice(0, top)
       .map(([name, bytes]) => ({ name, bytes, percent: (100 * bytes) / (totalBytes || 1) })),
   };
+}
+
+export function printProfile(title: string, profile: ProfileSummary): void {
+  const rows = (items: ProfileSummary['byFunction']): Cell[][] =>
+    items.map((item) => [item.name, item.selfMs, `${item.percent.toFixed(1)}%`]);
+  console.log(
+    `\n${title}: ${Math.round(profile.busyMs)} ms busy of ${Math.round(profile.totalMs)} ms sampled; full profile: ${profile.file}`,
+  );
+  printTable('  by category (self time)', ['category', 'self ms', 'share'], rows(profile.byCategory));
+  printTable('  by file / package (self time)', ['file or package', 'self ms', 'share'], rows(profile.byFile));
+  printTable('  by function (self time)', ['function  location', 'self ms', 'share'], rows(profile.byFunction));
 }

@@ -25,7 +25,7 @@ import { printTable, quickMode, type Cell } from '../lib/stats.ts';
 import type { Host } from '../lib/children.ts';
 import { stopAll } from '../lib/children.ts';
 import type { LoadResult } from '../lib/load.ts';
-import type { ProfileSummary } from '../lib/profile.ts';
+import { printProfile } from '../lib/profile.ts';
 import {
   failures,
   profileOf,
@@ -61,17 +61,6 @@ interface Measured {
   cpuPerRequestUs: number;
   /** Garbage-collection pause of the front process per successful request, µs. */
   gcPerRequestUs: number;
-}
-
-export function printProfile(title: string, profile: ProfileSummary): void {
-  const rows = (items: ProfileSummary['byFunction']): Cell[][] =>
-    items.map((item) => [item.name, item.selfMs, `${item.percent.toFixed(1)}%`]);
-  console.log(
-    `\n${title}: ${Math.round(profile.busyMs)} ms busy of ${Math.round(profile.totalMs)} ms sampled; full profile: ${profile.file}`,
-  );
-  printTable('  by category (self time)', ['category', 'self ms', 'share'], rows(profile.byCategory));
-  printTable('  by file / package (self time)', ['file or package', 'self ms', 'share'], rows(profile.byFile));
-  printTable('  by function (self time)', ['function  location', 'self ms', 'share'], rows(profile.byFunction));
 }
 
 export async function gatewayOverhead(): Promise<void> {

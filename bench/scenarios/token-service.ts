@@ -12,6 +12,7 @@
 //
 // The token service runs in its own process; the load generator in another.
 import crypto from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import * as jose from 'jose';
 import { DEMO_SERVICE_CLIENT } from '../../test/support/token-service.ts';
@@ -19,10 +20,13 @@ import { basic } from '../../test/support/http.ts';
 import type { Host } from '../lib/children.ts';
 import { stopAll } from '../lib/children.ts';
 import type { LoadResult, LoadSpec } from '../lib/load.ts';
+import { printProfile, type ProfileSummary } from '../lib/profile.ts';
 import { printTable, quickMode, type Cell } from '../lib/stats.ts';
 import {
   databaseKinds,
   failures,
+  preferredKind,
+  profileOf,
   runLoad,
   startLoadGenerator,
   startTokenService,
@@ -90,12 +94,50 @@ export async function refreshBodies(token: RunningTokenService, userId: string, 
 
 export const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
-/** A load run and the token service's CPU time per successful request. */
-export async function measured(generator: Host, service: Host, spec: LoadSpec): Promise<{ load: LoadResult; cpuPerRequestMs: number }> {
+export interface Measured {
+  load: LoadResult;
+  /** CPU of the token-service process per successful request, ms. */
+  cpuPerRequestMs: number;
+  /** CPU of every PostgreSQL process per successful request, ms (undefined on PGlite, which runs inside the service). */
+  postgresCpuPerRequestMs: number | undefined;
+  /** SQL statements, each one round trip, per successful request. */
+  statementsPerRequest: number;
+}
+
+/** A load run and what each successful request cost: CPU of the service and of PostgreSQL, and SQL round trips. */
+export async function measured(generator: Host, service: Host, spec: LoadSpec, kind?: string): Promise<Measured> {
   const before = await statsOf(service);
+  const statementsBefore = await service.call<number>('sqlStatements');
+  const postgresBefore = kind === 'postgres' ? postgresCpuUs() : 0;
   const load = await runLoad(generator, spec);
+  const postgresAfter = kind === 'postgres' ? postgresCpuUs() : 0;
+  const statementsAfter = await service.call<number>('sqlStatements');
   const after = await statsOf(service);
-  return { load, cpuPerRequestMs: (after.cpuUs - before.cpuUs) / 1000 / Math.max(1, load.ok) };
+  const ok = Math.max(1, load.ok);
+  return {
+    load,
+    cpuPerRequestMs: (after.cpuUs - before.cpuUs) / 1000 / ok,
+    postgresCpuPerRequestMs: kind === 'postgres' ? (postgresAfter - postgresBefore) / 1000 / ok : undefined,
+    statementsPerRequest: (statementsAfter - statementsBefore) / ok,
+  };
+}
+
+/** User and system CPU of every process named postgres on this machine, µs (/proc; clock ticks of 10 ms). */
+function postgresCpuUs(): number {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const fields = stat.slice(close + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return ticks * 10_000;
 }
 
 export async function tokenServiceBench(): Promise<void> {
@@ -116,6 +158,7 @@ export async function tokenServiceBench(): Promise<void> {
 
   const rows: Cell[][] = [];
   const ratios: Cell[][] = [];
+  const profiles: Array<[string, ProfileSummary]> = [];
   for (const kind of databaseKinds()) {
     const hosts: Host[] = [];
     let token: RunningTokenService | undefined;
@@ -133,46 +176,72 @@ export async function tokenServiceBench(): Promise<void> {
       const warmup = await refreshBodies(token, user.userId, Math.ceil(perSecond * warmupSec) + connections);
       const bodies = await refreshBodies(token, user.userId, Math.ceil(perSecond * durationSec) + connections);
       await runLoad(generator, { url: tokenEndpoint, method: 'POST', headers: FORM, bodies: warmup, connections, durationSec: warmupSec });
-      const refresh = await measured(generator, token.host, {
-        url: tokenEndpoint,
-        method: 'POST',
-        headers: FORM,
-        bodies,
-        connections,
-        durationSec,
-      });
+      const refresh = await measured(
+        generator,
+        token.host,
+        { url: tokenEndpoint, method: 'POST', headers: FORM, bodies, connections, durationSec },
+        kind,
+      );
 
-      const clientCredentials = await measured(generator, token.host, {
-        url: tokenEndpoint,
-        method: 'POST',
-        headers: { ...FORM, authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
-        body: 'grant_type=client_credentials&scope=notes%3Aread',
-        connections,
-        durationSec,
-        warmupSec,
-      });
+      let refreshProfile: ProfileSummary | undefined;
+      if (kind === preferredKind()) {
+        // Where a refresh's CPU goes, under the same load.
+        const profiled = await refreshBodies(token, user.userId, Math.ceil(perSecond * (quick ? 1 : 5)) + connections);
+        await token.host.call('startProfile');
+        await runLoad(generator, {
+          url: tokenEndpoint,
+          method: 'POST',
+          headers: FORM,
+          bodies: profiled,
+          connections,
+          durationSec: quick ? 1 : 5,
+        });
+        refreshProfile = await profileOf(token.host, `token-refresh-${kind}`, quick ? 10 : 20);
+      }
+
+      const clientCredentials = await measured(
+        generator,
+        token.host,
+        {
+          url: tokenEndpoint,
+          method: 'POST',
+          headers: { ...FORM, authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
+          body: 'grant_type=client_credentials&scope=notes%3Aread',
+          connections,
+          durationSec,
+          warmupSec,
+        },
+        kind,
+      );
 
       // A user of its own: the refresh user holds thousands of seeded sessions, far over
       // SESSIONS_PER_USER_MAX, and its next login would revoke them all first.
       const loginUser = await userWithLogin(token.url);
       const loginConnections = 4;
-      const login = await measured(generator, token.host, {
-        url: `${token.url}/auth/login`,
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: loginUser.username, password: loginUser.password }),
-        connections: loginConnections,
-        durationSec: loginSec,
-        timeoutSec: 120,
-      });
+      const login = await measured(
+        generator,
+        token.host,
+        {
+          url: `${token.url}/auth/login`,
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: loginUser.username, password: loginUser.password }),
+          connections: loginConnections,
+          durationSec: loginSec,
+          timeoutSec: 120,
+        },
+        kind,
+      );
 
-      const row = (name: string, conns: number, m: { load: LoadResult; cpuPerRequestMs: number }): Cell[] => [
+      const row = (name: string, conns: number, m: Measured): Cell[] => [
         `${name} (${kind})`,
         conns,
         m.load.rps,
         m.load.latency.p50,
         m.load.latency.p99,
         m.cpuPerRequestMs,
+        m.postgresCpuPerRequestMs ?? '-',
+        m.statementsPerRequest.toFixed(2),
         failures(m.load) + (m.load.exhausted ? ' (tokens ran out)' : ''),
       ];
       rows.push(row('refresh, rotation', connections, refresh));
@@ -181,6 +250,7 @@ export async function tokenServiceBench(): Promise<void> {
       ratios.push([`refresh/s ÷ all-core sign rate (${kind})`, (refresh.load.rps / ceiling.allCores).toFixed(3)]);
       ratios.push([`refresh/s ÷ one-core sign rate (${kind})`, (refresh.load.rps / ceiling.oneCore).toFixed(3)]);
       ratios.push([`client_credentials/s ÷ all-core sign rate (${kind})`, (clientCredentials.load.rps / ceiling.allCores).toFixed(3)]);
+      if (refreshProfile) profiles.push([`CPU profile of the token service under refresh load (${kind})`, refreshProfile]);
     } finally {
       await stopAll(hosts);
       await token?.stop();
@@ -188,8 +258,9 @@ export async function tokenServiceBench(): Promise<void> {
   }
   printTable(
     `Token service: ${durationSec} s per grant (login ${loginSec} s); latency in ms; CPU = token-service process per request`,
-    ['grant', 'conns', 'req/s', 'p50', 'p99', 'CPU ms/req', 'non-200'],
+    ['grant', 'conns', 'req/s', 'p50', 'p99', 'CPU ms/req', 'PostgreSQL CPU ms/req', 'SQL round trips/req', 'non-200'],
     rows,
   );
   printTable('Token service against the signing ceiling (same run)', ['ratio', 'value'], ratios);
+  for (const [title, profile] of profiles) printProfile(title, profile);
 }

@@ -4,6 +4,7 @@ import type { Database } from '../../db/connection.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { TokenServiceConfig } from './config.ts';
 import type { PasswordHasher } from './helpers/passwords.ts';
+import type { ClientDirectory } from './models/clients.ts';
 import type { SigningKeys } from './models/signing-keys.ts';
 import type { RevocationHub } from './revocation-hub.ts';
 import type { TokenMetrics } from './metrics.ts';
@@ -13,6 +14,8 @@ export interface TokenService {
   db: Database;
   knex: Knex;
   keys: SigningKeys;
+  /** Client rows, cached in memory and forgotten on change (models/clients.ts ClientCache). */
+  clients: ClientDirectory;
   passwords: PasswordHasher;
   revocations: RevocationHub;
   logger: Logger;

@@ -14,6 +14,7 @@ import { seedClients } from './bootstrap.ts';
 import { PasswordHasher } from './helpers/passwords.ts';
 import { randomToken } from './helpers/secrets.ts';
 import { purgeExpired, purgeOptions } from './models/cleanup.ts';
+import { CLIENTS_CHANNEL, ClientCache } from './models/clients.ts';
 import { SIGNING_KEYS_CHANNEL, SigningKeys } from './models/signing-keys.ts';
 import { RevocationHub } from './revocation-hub.ts';
 import { TokenMetrics } from './metrics.ts';
@@ -28,6 +29,8 @@ export interface RunningTokenService {
 }
 
 const KEY_RELOAD_INTERVAL_MS = 60_000;
+// A cached client row is read again after this long even without a NOTIFY (one lost with its connection).
+const CLIENT_CACHE_MAX_AGE_MS = 30_000;
 
 export interface StartOptions {
   logger?: Logger | undefined;
@@ -68,6 +71,11 @@ export async function startTokenService(config: TokenServiceConfig, options: Sta
       await stopKeyListener();
     });
 
+    // Client rows are read once and forgotten when any instance changes them.
+    const clients = new ClientCache(db.knex, { maxAgeMs: CLIENT_CACHE_MAX_AGE_MS, maxEntries: 1000 });
+    const stopClientListener = await db.listen(CLIENTS_CHANNEL, (clientId) => clients.invalidate(clientId));
+    cleanups.unshift(() => stopClientListener());
+
     const revocations = new RevocationHub(db, logger);
     await revocations.start();
     cleanups.unshift(() => revocations.stop());
@@ -78,6 +86,7 @@ export async function startTokenService(config: TokenServiceConfig, options: Sta
       db,
       knex: db.knex,
       keys,
+      clients,
       passwords: new PasswordHasher(config.PASSWORD_HASH_COST, hashLimits(config)),
       revocations,
       logger,

@@ -81,7 +81,7 @@ describe('security: JWT attacks (RFC 8725) at the gateway, /oauth/introspect and
     claims = jose.decodeJwt(tokens.access_token) as Payload;
     const { kid, privateKey } = stack.token.service.keys.signer;
     realKid = kid;
-    realKey = crypto.KeyObject.from(privateKey);
+    realKey = privateKey;
     const jwks = (await request<{ keys: jose.JWK[] }>(T, 'GET', '/.well-known/jwks.json')).body;
     publicJwk = jwks.keys.find((key) => key.kid === realKid) as jose.JWK;
     publicPem = crypto

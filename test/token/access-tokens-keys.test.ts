@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import * as jose from 'jose';
+import { signCompactJws } from '../../services/token/helpers/access-tokens.ts';
 import { startTestTokenService, useTestTokenService } from '../support/token-service.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import { registerAndLogin, request } from '../support/http.ts';
@@ -9,6 +10,27 @@ describe('token service: access tokens, discovery and signing keys', () => {
   const svc = useTestTokenService({ env: { ACCESS_TOKEN_TTL: '2m' } });
 
   const remoteJwks = () => jose.createRemoteJWKSet(new URL(`${svc.url}/.well-known/jwks.json`), { cacheMaxAge: 0, cooldownDuration: 0 });
+
+  it('signs RS256 compact JWS that jose verifies, with exactly our header, for any claims', async () => {
+    const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const claims = { sub: 'ünïcode ✓', scope: 'a b', n: 1, nested: { list: [1, 'x'] } };
+    const token = await signCompactJws({ alg: 'RS256', typ: 'at+jwt', kid: 'k1' }, claims, privateKey);
+    const { payload, protectedHeader } = await jose.compactVerify(token, publicKey, { algorithms: ['RS256'] });
+    expect(protectedHeader).to.deep.equal({ alg: 'RS256', typ: 'at+jwt', kid: 'k1' });
+    expect(JSON.parse(new TextDecoder().decode(payload))).to.deep.equal(claims);
+    // Any change to header, payload or signature breaks it.
+    const [header, body, signature] = token.split('.') as [string, string, string];
+    const flipped = (part: string) => (part[5] === 'A' ? `${part.slice(0, 5)}B${part.slice(6)}` : `${part.slice(0, 5)}A${part.slice(6)}`);
+    for (const forged of [
+      `${flipped(header)}.${body}.${signature}`,
+      `${header}.${flipped(body)}.${signature}`,
+      `${header}.${body}.${flipped(signature)}`,
+    ]) {
+      let refused = false;
+      await jose.compactVerify(forged, publicKey, { algorithms: ['RS256'] }).catch(() => (refused = true));
+      expect(refused, forged).to.equal(true);
+    }
+  });
 
   it('publishes RFC 8414 metadata under both well-known names', async () => {
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {

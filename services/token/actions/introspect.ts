@@ -16,7 +16,7 @@ export function introspectionEndpoint(service: TokenService): Middleware {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
     const { token } = parseParams(introspectParams, params);
-    await authenticateConfidentialClient(ctx, service.knex, params);
+    await authenticateConfidentialClient(ctx, service.clients, params);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = (await introspect(service, token)) ?? { active: false };
   };

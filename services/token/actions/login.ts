@@ -7,7 +7,7 @@ import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { answerPasswordGrant } from './token-response.ts';
-import { findClient, FIRST_PARTY_CLIENT_ID } from '../models/clients.ts';
+import { FIRST_PARTY_CLIENT_ID } from '../models/clients.ts';
 import { loginParams } from '../schemas/login.ts';
 import { parseParams } from '../schemas/parameters.ts';
 
@@ -16,7 +16,7 @@ export function loginEndpoint(service: TokenService): Middleware {
     requireMediaType(ctx, ['json', 'urlencoded']);
     const params = bodyParams(ctx);
     const { login, password, scope } = parseParams(loginParams, params);
-    const client = await findClient(service.knex, FIRST_PARTY_CLIENT_ID);
+    const client = await service.clients.find(FIRST_PARTY_CLIENT_ID);
     if (!client) throw new Error(`the first-party client ${FIRST_PARTY_CLIENT_ID} is missing`);
     const deviceToken = readDeviceCookie(ctx, service.config);
     const result = await passwordGrant(service, { client, login, password, scope, info: requestInfo(ctx), deviceToken });

@@ -14,7 +14,7 @@ const KEEP_ALIVE_MS = 15_000;
 
 export function revocationCatchUpEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
-    await authenticateConfidentialClient(ctx, service.knex, {}, FEED_SCOPE);
+    await authenticateConfidentialClient(ctx, service.clients, {}, FEED_SCOPE);
     const { after, limit } = parseParams(revocationPageQuery, ctx.query);
     const { entries, hasMore } = await listRevocations(service.knex, after, limit);
     ctx.set('Cache-Control', 'no-store');
@@ -46,7 +46,7 @@ export class RevocationStreams {
 
 export function revocationStreamEndpoint(service: TokenService, streams: RevocationStreams): Middleware {
   return async (ctx) => {
-    await authenticateConfidentialClient(ctx, service.knex, {}, FEED_SCOPE);
+    await authenticateConfidentialClient(ctx, service.clients, {}, FEED_SCOPE);
     const { 'Last-Event-ID': replayFrom } = parseParams(revocationStreamParams, {
       'Last-Event-ID': ctx.get('last-event-id') || ctx.query.after,
     });

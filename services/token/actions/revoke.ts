@@ -23,7 +23,7 @@ export function revocationEndpoint(service: TokenService): Middleware {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
     const { token } = parseParams(revokeParams, params);
-    const { client } = await authenticateClient(ctx, service.knex, params);
+    const { client } = await authenticateClient(ctx, service.clients, params);
     const info = requestInfo(ctx);
 
     if (looksLikeJwt(token)) {

@@ -18,7 +18,7 @@ export function tokenEndpoint(service: TokenService): Middleware {
     requireMediaType(ctx, ['urlencoded', 'json']);
     const params = bodyParams(ctx);
     const { grant_type: grantType, scope } = parseParams(tokenParams, params);
-    const { client, confidential } = await authenticateClient(ctx, service.knex, params);
+    const { client, confidential } = await authenticateClient(ctx, service.clients, params);
     const info = requestInfo(ctx);
     if (['password', 'refresh_token', 'client_credentials'].includes(grantType)) {
       // Counted once the grant has answered successfully.

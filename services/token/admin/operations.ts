@@ -10,7 +10,15 @@ import type { PasswordHasher } from '../helpers/passwords.ts';
 import { checkRegistration } from '../helpers/registration-rules.ts';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
-import { clientIdProblem, findClient, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientRow, type GrantType } from '../models/clients.ts';
+import {
+  clientIdProblem,
+  deleteClient,
+  findClient,
+  FIRST_PARTY_CLIENT_ID,
+  upsertClient,
+  type ClientRow,
+  type GrantType,
+} from '../models/clients.ts';
 import { purgeExpired, purgeOptions } from '../models/cleanup.ts';
 import { listLiveSessions, revokeSession, revokeSessions, revokeUserSessions, type RevocationReason } from '../models/sessions.ts';
 import type { SigningKeys } from '../models/signing-keys.ts';
@@ -153,7 +161,7 @@ export const adminOperations = {
         reason: 'admin',
         accessTokenLifetimeMs: ctx.config.ACCESS_TOKEN_TTL,
       });
-      await trx('clients').where({ client_id: clientId }).del();
+      await deleteClient(trx, clientId);
       return ids;
     });
     return { client_id: clientId, deleted: true, sessions_revoked: revoked.length };

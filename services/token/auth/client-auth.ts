@@ -1,11 +1,10 @@
 // OAuth client authentication (RFC 6749 §2.3): the presented credentials
 // (helpers/client-auth.ts) checked against the client's row.
 import type { Context } from 'koa';
-import type { Knex } from 'knex';
 import { InvalidClient } from '../errors.ts';
 import { presentedCredentials, verifyPresentedSecret } from '../helpers/client-auth.ts';
 import type { Params } from '../helpers/params.ts';
-import { findClient, type ClientRow } from '../models/clients.ts';
+import type { ClientDirectory, ClientRow } from '../models/clients.ts';
 
 export interface AuthenticatedClient {
   client: ClientRow;
@@ -18,17 +17,22 @@ export interface AuthenticatedClient {
  * secret; a public client must not send one. Unknown clients and bad secrets
  * get the same answer.
  */
-export async function authenticateClient(ctx: Context, knex: Knex, params: Params): Promise<AuthenticatedClient> {
+export async function authenticateClient(ctx: Context, clients: ClientDirectory, params: Params): Promise<AuthenticatedClient> {
   const presented = presentedCredentials(ctx, params);
   if (!presented) throw new InvalidClient('client authentication is required (client_id, or HTTP Basic)');
-  const client = await findClient(knex, presented.clientId);
+  const client = await clients.find(presented.clientId);
   if (!client) throw new InvalidClient('client authentication failed', presented.viaBasic);
   return { client, confidential: verifyPresentedSecret(presented, client.secret_hash) };
 }
 
 /** For endpoints only confidential clients may call (introspection, the revocation feed). */
-export async function authenticateConfidentialClient(ctx: Context, knex: Knex, params: Params, requiredScope?: string): Promise<ClientRow> {
-  const { client, confidential } = await authenticateClient(ctx, knex, params);
+export async function authenticateConfidentialClient(
+  ctx: Context,
+  clients: ClientDirectory,
+  params: Params,
+  requiredScope?: string,
+): Promise<ClientRow> {
+  const { client, confidential } = await authenticateClient(ctx, clients, params);
   if (!confidential) throw new InvalidClient('this endpoint requires a confidential client');
   if (requiredScope && !client.scopes.includes(requiredScope)) {
     throw new InvalidClient(`this client is not allowed ${requiredScope}`);

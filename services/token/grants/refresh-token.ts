@@ -8,6 +8,23 @@
 // replaying a just-rotated token gains nothing: we never mint from a consumed
 // token. Minting a replacement pair instead would hand a live token to whoever
 // presents a stolen parent inside the window.
+//
+// Why rotation is safe under concurrency (one statement, rotate_refresh_token,
+// migration 0007, in its own implicit transaction):
+// - the family's session row is locked FOR UPDATE first, so a rotation, a
+//   logout and a reuse revocation of one family run one after the other, and a
+//   revocation committed before the lock is seen (READ COMMITTED re-reads the
+//   locked row);
+// - `UPDATE … SET consumed_at WHERE consumed_at IS NULL` is the single atomic
+//   step: of any number of concurrent presentations exactly one consumes the
+//   token and stores a child; the others get 'consumed';
+// - a 'consumed' outcome is judged (grace or reuse) in a transaction that takes
+//   the same lock again and re-reads the token and its child, so it sees the
+//   winner's commit; a reuse revocation commits before the error is answered;
+// - the statement either commits whole or not at all: a crash leaves the token
+//   unconsumed (a retry works) or consumed with its child stored (a retry inside
+//   the grace window is refused without revoking anything). The race and kill -9
+//   tests in test/reliability hold this on PGlite and PostgreSQL.
 import type { Knex } from 'knex';
 import type { TokenService } from '../context.ts';
 import { InvalidGrant, UnauthorizedClient } from '../errors.ts';
@@ -16,15 +33,14 @@ import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
 import {
-  consumeRefreshToken,
+  findFamilyScope,
   findLiveChild,
-  findRefreshToken,
   findRefreshTokenById,
+  rotateRefreshToken,
   type RefreshTokenRow,
 } from '../models/refresh-tokens.ts';
-import { isSessionLive, lockSession, revokeSessions, touchSession, type SessionRow } from '../models/sessions.ts';
-import { findUserById } from '../models/users.ts';
-import { issueTokenPair, type TokenResponse } from './token-pair.ts';
+import { lockSession, revokeSessions } from '../models/sessions.ts';
+import { pairWith, type TokenResponse } from './token-pair.ts';
 
 export interface RefreshGrantRequest {
   client: ClientRow;
@@ -46,91 +62,75 @@ export type RefreshGrantResult =
       sessionsRevoked: number;
     };
 
-type Outcome =
-  | { kind: 'rotated'; response: TokenResponse }
-  | { kind: 'rejected'; reason: string }
-  | { kind: 'grace' }
-  | { kind: 'reused'; sessionsRevoked: number };
+type Outcome = { kind: 'rejected'; reason: string } | { kind: 'grace' } | { kind: 'reused'; sessionsRevoked: number };
 
 export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<RefreshGrantResult> {
   const { client } = request;
   if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
-  const presented = await findRefreshToken(service.knex, request.refreshToken);
-  if (!presented) return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
+  // RFC 6749 §6: a refresh may narrow the scope, never widen it. A family's scope never changes, so
+  // a requested scope is judged before anything is written (one extra read, only when a scope is sent).
+  let requestedScope: string | undefined;
+  if (request.scope !== undefined) {
+    const familyScope = await findFamilyScope(service.knex, request.refreshToken);
+    if (familyScope === undefined) return rejected();
+    requestedScope = resolveScope(request.scope, familyScope.split(' ').filter(Boolean));
+  }
 
-  // The outcome is decided and committed first; the error is answered only
-  // after the commit, so a reuse revocation is durable before we answer.
-  const outcome = await service.knex.transaction((trx) => rotate(service, trx, presented, request));
-  switch (outcome.kind) {
-    case 'rotated':
-      return { outcome: 'rotated', tokens: outcome.response };
-    case 'grace':
-      return {
-        outcome: 'grace',
-        error: new InvalidGrant('this refresh token has just been rotated; use the newest one'),
-        sessionsRevoked: 0,
-      };
-    case 'reused':
-      return { outcome: 'reuse_detected', error: new InvalidGrant(), sessionsRevoked: outcome.sessionsRevoked };
+  // The common case is one statement (models/refresh-tokens.ts rotateRefreshToken): the family
+  // locked, the token consumed, its child stored, the session touched and the refresh audited.
+  // Every outcome is committed before it is answered.
+  const rotation = await rotateRefreshToken(service.knex, {
+    token: request.refreshToken,
+    clientId: client.client_id,
+    now: service.now(),
+    idleTtlMs: service.config.REFRESH_TOKEN_IDLE_TTL,
+    ip: request.info.ip,
+    userAgent: request.info.userAgent,
+  });
+  switch (rotation.outcome) {
+    case 'unknown':
     case 'rejected':
-      return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
+      return rejected();
+    case 'consumed': {
+      const outcome = await service.knex.transaction((trx) => handleReuse(service, trx, rotation, request));
+      if (outcome.kind === 'grace') {
+        return {
+          outcome: 'grace',
+          error: new InvalidGrant('this refresh token has just been rotated; use the newest one'),
+          sessionsRevoked: 0,
+        };
+      }
+      if (outcome.kind === 'reused')
+        return { outcome: 'reuse_detected', error: new InvalidGrant(), sessionsRevoked: outcome.sessionsRevoked };
+      return rejected();
+    }
+    case 'rotated': {
+      const scope = requestedScope ?? resolveScope(undefined, rotation.session.scope.split(' ').filter(Boolean));
+      const tokens = await pairWith(service, rotation.token, {
+        session: rotation.session,
+        scope,
+        tokensValidAfter: rotation.tokensValidAfter,
+      });
+      return { outcome: 'rotated', tokens };
+    }
   }
 }
 
-async function rotate(
-  service: TokenService,
-  trx: Knex.Transaction,
-  presented: RefreshTokenRow,
-  request: RefreshGrantRequest,
-): Promise<Outcome> {
-  const { client, info } = request;
-  // Locking the family serialises this refresh with other refreshes and with logout.
-  const session = await lockSession(trx, presented.session_id);
-  if (!session || session.revoked_at !== null) return { kind: 'rejected', reason: 'session revoked' };
-  // RFC 6749 §6: a refresh token is bound to the client it was issued to.
-  if (session.client_id !== client.client_id) return { kind: 'rejected', reason: 'issued to another client' };
-
-  const now = service.now();
-  if (presented.expires_at.getTime() <= now || !isSessionLive(session, service.config.REFRESH_TOKEN_IDLE_TTL, now)) {
-    return { kind: 'rejected', reason: 'expired' };
-  }
-
-  const consumed = await consumeRefreshToken(trx, presented.id);
-  if (!consumed) return handleReuse(service, trx, presented, session, request);
-
-  const user = await findUserById(trx, session.user_id);
-  if (!user || user.disabled_at !== null) return { kind: 'rejected', reason: 'user disabled' };
-
-  // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-  const scope = resolveScope(request.scope, session.scope.split(' ').filter(Boolean));
-  const response = await issueTokenPair(trx, service, {
-    session,
-    parentId: presented.id,
-    scope,
-    tokensValidAfter: user.tokens_valid_after,
-  });
-  await touchSession(trx, session.id);
-  await recordAudit(trx, {
-    type: 'token_refreshed',
-    userId: session.user_id,
-    sessionId: session.id,
-    clientId: client.client_id,
-    ip: info.ip,
-    userAgent: info.userAgent,
-  });
-  return { kind: 'rotated', response };
+function rejected(): RefreshGrantResult {
+  return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };
 }
 
 async function handleReuse(
   service: TokenService,
   trx: Knex.Transaction,
-  presented: RefreshTokenRow,
-  session: SessionRow,
+  lost: { presentedId: number; sessionId: string },
   request: RefreshGrantRequest,
 ): Promise<Outcome> {
-  // Re-read under the family lock: the consumption we lost to is committed now.
-  const current = (await findRefreshTokenById(trx, presented.id)) as RefreshTokenRow;
-  const liveChild = await findLiveChild(trx, presented.id);
+  // Under the family lock, as the rotation was: the consumption we lost to is committed now.
+  const session = await lockSession(trx, lost.sessionId);
+  if (!session || session.revoked_at !== null) return { kind: 'rejected', reason: 'session revoked' };
+  const current = (await findRefreshTokenById(trx, lost.presentedId)) as RefreshTokenRow;
+  const liveChild = await findLiveChild(trx, lost.presentedId);
   const consumedAgoMs = service.now() - (current.consumed_at?.getTime() ?? 0);
   if (liveChild && consumedAgoMs <= service.config.REFRESH_REUSE_GRACE) return { kind: 'grace' };
 
@@ -147,7 +147,7 @@ async function handleReuse(
     clientId: request.client.client_id,
     ip: request.info.ip,
     userAgent: request.info.userAgent,
-    details: { refresh_token_id: presented.id },
+    details: { refresh_token_id: lost.presentedId },
   });
   service.logger.warn({ sessionId, clientId: request.client.client_id }, 'refresh token reuse detected; family revoked');
   return { kind: 'reused', sessionsRevoked: revoked.length };

@@ -24,12 +24,23 @@ export async function issueTokenPair(
   fields: { session: SessionRow; parentId: number | null; scope: string; tokensValidAfter: Date | null },
 ): Promise<TokenResponse> {
   const { config } = service;
-  const { session, scope } = fields;
+  const { session } = fields;
   const refresh = await issueRefreshToken(trx, {
     sessionId: session.id,
     parentId: fields.parentId,
     expiresAt: new Date(Math.min(service.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
   });
+  return pairWith(service, refresh.token, fields);
+}
+
+/** The response for a refresh token already stored (a rotation's child): the access token is signed here. */
+export async function pairWith(
+  service: TokenService,
+  refreshToken: string,
+  fields: { session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'audiences'>; scope: string; tokensValidAfter: Date | null },
+): Promise<TokenResponse> {
+  const { config } = service;
+  const { session, scope } = fields;
   const access = await issueAccessToken(
     service.keys,
     { issuer: config.ISSUER, lifetimeMs: config.ACCESS_TOKEN_TTL, now: service.now() },
@@ -42,5 +53,5 @@ export async function issueTokenPair(
       issuedAfter: fields.tokensValidAfter,
     },
   );
-  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refresh.token, scope };
+  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken, scope };
 }

@@ -1,5 +1,6 @@
 // RFC 9068 access tokens: RS256 JWTs with `typ: at+jwt` and a `kid`.
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import * as jose from 'jose';
 import { ACCESS_TOKEN_TYPE, FORBIDDEN_JOSE_HEADERS, type AccessTokenClaims } from '../../../contract/access-token.ts';
 
@@ -8,7 +9,7 @@ export const SIGNING_ALGORITHM = 'RS256';
 
 /** What signing and verifying need of the key set (models/signing-keys.ts holds it). */
 export interface AccessTokenKeys {
-  readonly signer: { kid: string; privateKey: jose.CryptoKey };
+  readonly signer: { kid: string; privateKey: KeyObject };
   publicKey(kid: string): jose.CryptoKey | undefined;
 }
 
@@ -51,11 +52,28 @@ export async function issueAccessToken(
     sid: fields.sid ?? jti,
   };
   const { kid, privateKey } = keys.signer;
-  const token = await new jose.SignJWT({ ...claims })
-    .setProtectedHeader({ alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid })
-    .sign(privateKey);
+  const token = await signCompactJws({ alg: SIGNING_ALGORITHM, typ: ACCESS_TOKEN_TYPE, kid }, claims, privateKey);
   return { token, claims, expiresIn };
 }
+
+// With a callback, node:crypto signs on libuv's thread pool. Measured against
+// jose's SignJWT (WebCrypto) on this machine, it costs the event loop about a
+// third of the time per token (docs/BENCHMARKS.md, token service).
+const signOnThreadPool = promisify(crypto.sign);
+
+/**
+ * An RS256 compact JWS (RFC 7515 §7.1; RFC 7518 §3.3: RSASSA-PKCS1-v1_5 with
+ * SHA-256, node:crypto's default padding for RSA keys). The header is always
+ * ours, so nothing here needs jose's header validation; tokens are verified
+ * with jose (verifyAccessToken below, and every gateway).
+ */
+export async function signCompactJws(header: { alg: 'RS256'; typ: string; kid: string }, claims: object, key: KeyObject): Promise<string> {
+  const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+  const signature = await signOnThreadPool('sha256', Buffer.from(input), key);
+  return `${input}.${signature.toString('base64url')}`;
+}
+
+const base64url = (text: string): string => Buffer.from(text).toString('base64url');
 
 /** A token that is syntactically a JWS: three base64url segments. */
 export function looksLikeJwt(token: string): boolean {

@@ -14,7 +14,7 @@ const scryptOnPool = promisify(crypto.scrypt) as (
 ) => Promise<Buffer>;
 
 // libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default) also runs the RS256
-// signing of every token (jose signs with WebCrypto, on the pool). A login storm
+// signing of every token (helpers/access-tokens.ts signs there). A login storm
 // that filled it with second-long scrypt jobs queued every refresh behind them:
 // refreshes stalled completely while 20 clients logged in (docs/BENCHMARKS.md,
 // event-loop scenario). So at most min(pool - 2, cores - 1) hashes run at once:

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
+import type { SessionRow } from './sessions.ts';
 
 export interface RefreshTokenRow {
   id: number;
@@ -34,6 +35,15 @@ export async function findRefreshToken(knex: Knex, token: string): Promise<Refre
     .first();
 }
 
+/** The scope of the family a refresh token belongs to (fixed when the family began). */
+export async function findFamilyScope(knex: Knex, token: string): Promise<string | undefined> {
+  const row = await knex('refresh_tokens')
+    .join('sessions', 'sessions.id', 'refresh_tokens.session_id')
+    .where('refresh_tokens.token_hash', sha256Hex(token))
+    .first<{ scope: string } | undefined>('sessions.scope');
+  return row?.scope;
+}
+
 export async function findRefreshTokenById(knex: Knex, id: number): Promise<RefreshTokenRow | undefined> {
   return knex<RefreshTokenRow>('refresh_tokens').where({ id }).first();
 }
@@ -54,4 +64,76 @@ export async function consumeRefreshToken(trx: Knex.Transaction, id: number): Pr
 /** The live (unconsumed) child of a token, if the family moved on from it. */
 export async function findLiveChild(trx: Knex.Transaction, parentId: number): Promise<RefreshTokenRow | undefined> {
   return trx<RefreshTokenRow>('refresh_tokens').where({ parent_id: parentId }).whereNull('consumed_at').first();
+}
+
+export type RotationResult =
+  | { outcome: 'unknown' }
+  | { outcome: 'rejected'; reason: string }
+  /** Someone consumed the token first (presentedId, sessionId): grace or reuse, decided under the family lock. */
+  | { outcome: 'consumed'; presentedId: number; sessionId: string }
+  | {
+      outcome: 'rotated';
+      /** The child's secret; only its hash was stored. */
+      token: string;
+      childExpiresAt: Date;
+      session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'scope' | 'audiences' | 'expires_at'>;
+      tokensValidAfter: Date | null;
+    };
+
+interface RotationRow {
+  outcome: 'unknown' | 'rejected' | 'consumed' | 'rotated';
+  reason: string | null;
+  presented_id: string | number | null;
+  session_id: string | null;
+  user_id: string | null;
+  scope: string | null;
+  audiences: string[] | null;
+  session_expires_at: Date | null;
+  tokens_valid_after: Date | null;
+  child_expires_at: Date | null;
+}
+
+/**
+ * Rotates a refresh token in one statement (the rotate_refresh_token function,
+ * migration 0007): checks the family, consumes the token, stores its child,
+ * touches the session and audits, or says why not.
+ */
+export async function rotateRefreshToken(
+  knex: Knex,
+  input: { token: string; clientId: string; now: number; idleTtlMs: number; ip: string | null; userAgent: string | null },
+): Promise<RotationResult> {
+  const child = randomToken(32);
+  const result = await knex.raw<{ rows: RotationRow[] }>('SELECT * FROM rotate_refresh_token(?, ?, ?, ?::interval, ?, ?, ?)', [
+    sha256Hex(input.token),
+    input.clientId,
+    new Date(input.now),
+    `${input.idleTtlMs} milliseconds`,
+    sha256Hex(child),
+    input.ip,
+    input.userAgent,
+  ]);
+  const row = result.rows[0] as RotationRow;
+  switch (row.outcome) {
+    case 'unknown':
+      return { outcome: 'unknown' };
+    case 'rejected':
+      return { outcome: 'rejected', reason: row.reason ?? '' };
+    case 'consumed':
+      return { outcome: 'consumed', presentedId: Number(row.presented_id), sessionId: row.session_id as string };
+    case 'rotated':
+      return {
+        outcome: 'rotated',
+        token: child,
+        childExpiresAt: row.child_expires_at as Date,
+        session: {
+          id: row.session_id as string,
+          user_id: row.user_id as string,
+          client_id: input.clientId,
+          scope: row.scope as string,
+          audiences: row.audiences as string[],
+          expires_at: row.session_expires_at as Date,
+        },
+        tokensValidAfter: row.tokens_valid_after,
+      };
+  }
 }

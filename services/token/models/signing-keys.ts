@@ -1,6 +1,7 @@
 // RSA signing keys live in the database so that every instance signs with the
 // same key and publishes the same JWKS. The newest unretired key signs; retired
 // keys stay published until every token they signed has expired.
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import * as jose from 'jose';
 import type { Logger } from '../../../common/logger.ts';
@@ -32,7 +33,7 @@ export interface SigningKeySummary {
 }
 
 interface LoadedKeys {
-  signer: { kid: string; privateKey: jose.CryptoKey };
+  signer: { kid: string; privateKey: KeyObject };
   publicKeys: Map<string, jose.CryptoKey>;
   jwks: { keys: jose.JWK[] };
 }
@@ -75,7 +76,8 @@ export class SigningKeys implements AccessTokenKeys {
     }
     const pem = this.readPrivateKey(activeRow);
     this.loaded = {
-      signer: { kid: activeRow.kid, privateKey: await jose.importPKCS8(pem, SIGNING_ALGORITHM) },
+      // A node:crypto KeyObject, parsed once: helpers/access-tokens.ts signs with it on the thread pool.
+      signer: { kid: activeRow.kid, privateKey: createPrivateKey(pem) },
       publicKeys,
       jwks: { keys: rows.map((row) => ({ ...row.public_jwk, kid: row.kid, alg: SIGNING_ALGORITHM, use: 'sig' })) },
     };
