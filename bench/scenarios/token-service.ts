@@ -108,23 +108,23 @@ export interface Measured {
 export async function measured(generator: Host, service: Host, spec: LoadSpec, kind?: string): Promise<Measured> {
   const before = await statsOf(service);
   const statementsBefore = await service.call<number>('sqlStatements');
-  const postgresBefore = kind === 'postgres' ? postgresCpuUs() : 0;
+  const postgresBefore = kind === 'postgres' ? postgresCpuUs() : new Map<string, number>();
   const load = await runLoad(generator, spec);
-  const postgresAfter = kind === 'postgres' ? postgresCpuUs() : 0;
+  const postgresAfter = kind === 'postgres' ? postgresCpuUs() : new Map<string, number>();
   const statementsAfter = await service.call<number>('sqlStatements');
   const after = await statsOf(service);
   const ok = Math.max(1, load.ok);
   return {
     load,
     cpuPerRequestMs: (after.cpuUs - before.cpuUs) / 1000 / ok,
-    postgresCpuPerRequestMs: kind === 'postgres' ? (postgresAfter - postgresBefore) / 1000 / ok : undefined,
+    postgresCpuPerRequestMs: kind === 'postgres' ? postgresCpuBetween(postgresBefore, postgresAfter) / 1000 / ok : undefined,
     statementsPerRequest: (statementsAfter - statementsBefore) / ok,
   };
 }
 
-/** User and system CPU of every process named postgres on this machine, µs (/proc; clock ticks of 10 ms). */
-function postgresCpuUs(): number {
-  let ticks = 0;
+/** User and system CPU of each process named postgres on this machine, µs by pid (/proc; clock ticks of 10 ms). */
+function postgresCpuUs(): Map<string, number> {
+  const byPid = new Map<string, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
@@ -132,12 +132,23 @@ function postgresCpuUs(): number {
       const close = stat.lastIndexOf(')');
       if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
       const fields = stat.slice(close + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+      byPid.set(pid, (Number(fields[11]) + Number(fields[12])) * 10_000); // utime, stime (fields 14 and 15 of stat)
     } catch {
       // the process ended meanwhile
     }
   }
-  return ticks * 10_000;
+  return byPid;
+}
+
+/**
+ * CPU PostgreSQL spent between two readings: per process, so that a backend that
+ * ends meanwhile (a pooled connection closing) does not take its earlier time with
+ * it; one that starts counts from zero. A backend that ends is undercounted.
+ */
+function postgresCpuBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let total = 0;
+  for (const [pid, cpu] of after) total += Math.max(0, cpu - (before.get(pid) ?? 0));
+  return total;
 }
 
 export async function tokenServiceBench(): Promise<void> {
