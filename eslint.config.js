@@ -61,9 +61,21 @@ export default tseslint.config(
     },
   },
   {
-    // chai's property assertions (`expect(x).to.exist`) are expressions by design.
+    // Tests assert with chai's expect only; its property assertions (`expect(x).to.exist`)
+    // are expressions by design. No other block sets no-restricted-imports for test/**.
     files: ['test/**/*.ts'],
-    rules: { '@typescript-eslint/no-unused-expressions': 'off' },
+    rules: {
+      '@typescript-eslint/no-unused-expressions': 'off',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: ['node:assert', 'node:assert/strict', 'assert', 'assert/strict'].map((name) => ({
+            name,
+            message: "tests use chai's expect (one assertion style)",
+          })),
+        },
+      ],
+    },
   },
   {
     // The token service's layers: actions -> grants -> models -> db,

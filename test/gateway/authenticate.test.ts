@@ -1,14 +1,15 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { discoverIssuer, metadataUrl } from '../../gateway/keys/discovery.ts';
 import { KeyStore } from '../../gateway/keys/key-store.ts';
-import { authenticate, extractBearerToken } from '../../gateway/pipeline/authenticate.ts';
+import { authenticate, extractBearerToken, type AuthenticationResult } from '../../gateway/pipeline/authenticate.ts';
 import { checkRevocation } from '../../gateway/pipeline/check-revocation.ts';
 import { Denylist } from '../../gateway/revocations/denylist.ts';
-import { compileRoutes } from '../../gateway/routes/schema.ts';
+import { compileRoutes, type Route } from '../../gateway/routes/schema.ts';
 import { AccessTokenVerifier, TokenRejected } from '../../gateway/tokens/verify-access-token.ts';
 import { tokenCacheKey, VerificationCache } from '../../gateway/tokens/verification-cache.ts';
 import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 import { FakeAuthority, testLogger } from './helpers/fake-authority.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 describe('gateway: authenticate', () => {
   let authority: FakeAuthority;
@@ -32,67 +33,69 @@ describe('gateway: authenticate', () => {
     try {
       await verifier.verify(token);
     } catch (error) {
-      assert.ok(error instanceof TokenRejected, String(error));
-      return error.reason;
+      expect(error instanceof TokenRejected, String(error)).to.be.ok;
+      return (error as TokenRejected).reason;
     }
-    assert.fail('the token was accepted');
+    expect.fail('the token was accepted');
   }
 
   it('finds the JWKS through RFC 8414 metadata and checks the metadata issuer', async () => {
-    assert.equal(metadataUrl('https://as.example/tenant/'), 'https://as.example/.well-known/oauth-authorization-server/tenant');
+    expect(metadataUrl('https://as.example/tenant/')).to.equal('https://as.example/.well-known/oauth-authorization-server/tenant');
     const metadata = await discoverIssuer(authority.url);
-    assert.equal(metadata.jwksUri, `${authority.url}/.well-known/jwks.json`);
-    assert.equal(metadata.revocationStreamEndpoint, `${authority.url}/revocations/stream`);
-    await assert.rejects(discoverIssuer(`${authority.url}/`), /is not the configured issuer/);
+    expect(metadata.jwksUri).to.equal(`${authority.url}/.well-known/jwks.json`);
+    expect(metadata.revocationStreamEndpoint).to.equal(`${authority.url}/revocations/stream`);
+    expect(await rejectionOf(discoverIssuer(`${authority.url}/`)))
+      .to.have.property('message')
+      .that.matches(/is not the configured issuer/);
   });
 
   it('accepts a valid token and exposes its claims', async () => {
     const token = await authority.token({ sub: 'alice', sid: 'sess-1', jti: 'jti-1', scope: 'notes:read', client_id: 'web' });
     const claims = await verifier.verify(token);
-    assert.equal(claims.sub, 'alice');
-    assert.equal(claims.sid, 'sess-1');
-    assert.equal(claims.jti, 'jti-1');
-    assert.deepEqual(claims.scopes, ['notes:read']);
-    assert.deepEqual(claims.aud, ['whoami', 'notes']);
-    assert.equal(claims.clientId, 'web');
+    expect(claims.sub).to.equal('alice');
+    expect(claims.sid).to.equal('sess-1');
+    expect(claims.jti).to.equal('jti-1');
+    expect(claims.scopes).to.deep.equal(['notes:read']);
+    expect(claims.aud).to.deep.equal(['whoami', 'notes']);
+    expect(claims.clientId).to.equal('web');
   });
 
   it('rejects other algorithms, other typ, other issuers and expired tokens', async () => {
     const now = Math.floor(Date.now() / 1000);
-    assert.equal(await rejection(authority.forgedToken('HS256')), 'algorithm not allowed');
-    assert.equal(await rejection(authority.forgedToken('none')), 'malformed token');
-    assert.equal(await rejection(await authority.token({}, { typ: 'JWT' })), '"typ" claim invalid');
-    assert.equal(await rejection(await authority.token({ iss: 'http://evil.example' })), '"iss" claim invalid');
-    assert.equal(await rejection(await authority.token({ iat: now - 400, exp: now - 31 })), 'token expired');
-    assert.equal(await rejection(await authority.token({ iat: now + 120, exp: now + 400 })), '"iat" claim in the future');
+    expect(await rejection(authority.forgedToken('HS256'))).to.equal('algorithm not allowed');
+    expect(await rejection(authority.forgedToken('none'))).to.equal('malformed token');
+    expect(await rejection(await authority.token({}, { typ: 'JWT' }))).to.equal('"typ" claim invalid');
+    expect(await rejection(await authority.token({ iss: 'http://evil.example' }))).to.equal('"iss" claim invalid');
+    expect(await rejection(await authority.token({ iat: now - 400, exp: now - 31 }))).to.equal('token expired');
+    expect(await rejection(await authority.token({ iat: now + 120, exp: now + 400 }))).to.equal('"iat" claim in the future');
     // Within the clock tolerance an expired-by-a-little token still passes.
     await verifier.verify(await authority.token({ iat: now - 300, exp: now - 10 }));
   });
 
   it('requires exp, iat, jti, sub and sid', async () => {
     for (const claim of ['exp', 'iat', 'jti', 'sub', 'sid']) {
-      assert.equal(await rejection(await authority.token({ [claim]: undefined })), `"${claim}" claim invalid`, claim);
+      expect(await rejection(await authority.token({ [claim]: undefined })), claim).to.equal(`"${claim}" claim invalid`);
     }
-    assert.equal(await rejection(await authority.token({ sid: 42 })), '"sid" claim invalid');
+    expect(await rejection(await authority.token({ sid: 42 }))).to.equal('"sid" claim invalid');
     // aud may be absent (the route's audience check then fails), but never malformed.
-    assert.equal(await rejection(await authority.token({ aud: 5 as never })), '"aud" claim invalid');
-    assert.equal(await rejection(await authority.token({ aud: ['whoami', 7] as never })), '"aud" claim invalid');
+    expect(await rejection(await authority.token({ aud: 5 as never }))).to.equal('"aud" claim invalid');
+    expect(await rejection(await authority.token({ aud: ['whoami', 7] as never }))).to.equal('"aud" claim invalid');
   });
 
   it('never follows jku, x5u, jwk or x5c, and rejects crit', async () => {
-    assert.equal(await rejection(await authority.token({}, { jku: 'http://evil.example/jwks' })), '"jku" header not accepted');
-    assert.equal(await rejection(await authority.token({}, { x5u: 'http://evil.example/cert' })), '"x5u" header not accepted');
-    assert.equal(await rejection(await authority.token({}, { jwk: { kty: 'RSA', n: 'x', e: 'AQAB' } })), '"jwk" header not accepted');
-    assert.equal(await rejection(await authority.token({}, { x5c: ['MIIB'] })), '"x5c" header not accepted');
-    assert.ok(await rejection(await authority.token({}, { crit: ['x-ext'], 'x-ext': 1 })));
+    expect(await rejection(await authority.token({}, { jku: 'http://evil.example/jwks' }))).to.equal('"jku" header not accepted');
+    expect(await rejection(await authority.token({}, { x5u: 'http://evil.example/cert' }))).to.equal('"x5u" header not accepted');
+    expect(await rejection(await authority.token({}, { jwk: { kty: 'RSA', n: 'x', e: 'AQAB' } }))).to.equal('"jwk" header not accepted');
+    expect(await rejection(await authority.token({}, { x5c: ['MIIB'] }))).to.equal('"x5c" header not accepted');
+    expect(await rejection(await authority.token({}, { crit: ['x-ext'], 'x-ext': 1 }))).to.be.ok;
   });
 
   it('rejects a tampered token and an opaque refresh token', async () => {
     const token = await authority.token({ sub: 'alice' });
     const [header, , signature] = token.split('.');
     const payload = Buffer.from(JSON.stringify(authority.claims({ sub: 'root' }))).toString('base64url');
-    assert.equal(await rejection(`${header}.${payload}.${signature}`), 'signature invalid');
-    assert.equal(await rejection('x7Gm2v0T2kq8y7VYd3_4w6vJ2e4nqB5rS1uPzT0aXyE'), 'malformed token');
+    expect(await rejection(`${header}.${payload}.${signature}`)).to.equal('signature invalid');
+    expect(await rejection('x7Gm2v0T2kq8y7VYd3_4w6vJ2e4nqB5rS1uPzT0aXyE')).to.equal('malformed token');
   });
 
   it('refetches the JWKS once for an unknown kid, then not again within the cooldown', async () => {
@@ -101,32 +104,32 @@ describe('gateway: authenticate', () => {
     const token = await authority.token({}, {}, rotated);
     // Many concurrent requests with the new kid share one refetch.
     const results = await Promise.all(Array.from({ length: 5 }, () => verifier.verify(token)));
-    assert.equal(results.length, 5);
-    assert.equal(authority.jwksFetches, fetchesBefore + 1);
-    assert.equal(keys.stats.unknownKidRefetches, 1);
+    expect(results.length).to.equal(5);
+    expect(authority.jwksFetches).to.equal(fetchesBefore + 1);
+    expect(keys.stats.unknownKidRefetches).to.equal(1);
 
     // A forged kid right after: refused without another fetch (no refetch storm).
     const unpublished = await authority.addKey(false);
-    assert.equal(await rejection(await authority.token({}, {}, unpublished)), 'unknown signing key');
-    assert.equal(await rejection(await authority.token({}, {}, unpublished)), 'unknown signing key');
-    assert.equal(authority.jwksFetches, fetchesBefore + 1);
-    assert.equal(keys.stats.cooldownRefusals, 2);
+    expect(await rejection(await authority.token({}, {}, unpublished))).to.equal('unknown signing key');
+    expect(await rejection(await authority.token({}, {}, unpublished))).to.equal('unknown signing key');
+    expect(authority.jwksFetches).to.equal(fetchesBefore + 1);
+    expect(keys.stats.cooldownRefusals).to.equal(2);
   });
 
   it('answers a repeated token from the cache, but never past its exp', async () => {
     const token = await authority.token();
     await verifier.verify(token);
     await verifier.verify(token);
-    assert.equal(verifier.stats.verifications, 1);
-    assert.equal(verifier.stats.cacheHits, 1);
+    expect(verifier.stats.verifications).to.equal(1);
+    expect(verifier.stats.cacheHits).to.equal(1);
 
     const cache = new VerificationCache(2);
     const claims = { exp: 1000 } as VerifiedClaims;
     cache.set('a', claims, 'k');
-    assert.equal(cache.get('a', 999_999), claims);
-    assert.equal(cache.get('a', 1_000_000), undefined, 'expired at exp');
-    assert.equal(cache.size, 0);
-    assert.equal(tokenCacheKey('abc').length, 43, 'a SHA-256, not the token');
+    expect(cache.get('a', 999_999)).to.equal(claims);
+    expect(cache.get('a', 1_000_000), 'expired at exp').to.equal(undefined);
+    expect(cache.size).to.equal(0);
+    expect(tokenCacheKey('abc').length, 'a SHA-256, not the token').to.equal(43);
   });
 
   it('bounds the cache, evicting the least recently used, and forgets tokens of retired keys', () => {
@@ -136,14 +139,15 @@ describe('gateway: authenticate', () => {
     cache.set('b', claims, 'k2');
     cache.get('a', 0); // a is now the most recently used
     cache.set('c', claims, 'k2');
-    assert.ok(cache.get('a', 0));
-    assert.equal(cache.get('b', 0), undefined);
+    expect(cache.get('a', 0)).to.be.ok;
+    expect(cache.get('b', 0)).to.equal(undefined);
     cache.evictKids(['k2']);
-    assert.equal(cache.get('c', 0), undefined);
-    assert.ok(cache.get('a', 0));
+    expect(cache.get('c', 0)).to.equal(undefined);
+    expect(cache.get('a', 0)).to.be.ok;
   });
 
   describe('as a pipeline stage', () => {
+    type Refused = Extract<AuthenticationResult, { ok: false }>;
     const [required, optional, none] = compileRoutes(
       {
         routes: [
@@ -154,45 +158,45 @@ describe('gateway: authenticate', () => {
       },
       {},
       'test',
-    );
+    ) as [Route, Route, Route];
 
     it('extracts RFC 6750 bearer tokens only', () => {
-      assert.equal(extractBearerToken('Bearer abc.def.ghi'), 'abc.def.ghi');
-      assert.equal(extractBearerToken('bearer abc'), 'abc');
-      assert.equal(extractBearerToken('Basic dXNlcjpwYXNz'), undefined);
-      assert.equal(extractBearerToken('Bearer'), undefined);
-      assert.equal(extractBearerToken('Bearer a b'), undefined);
-      assert.equal(extractBearerToken(undefined), undefined);
+      expect(extractBearerToken('Bearer abc.def.ghi')).to.equal('abc.def.ghi');
+      expect(extractBearerToken('bearer abc')).to.equal('abc');
+      expect(extractBearerToken('Basic dXNlcjpwYXNz')).to.equal(undefined);
+      expect(extractBearerToken('Bearer')).to.equal(undefined);
+      expect(extractBearerToken('Bearer a b')).to.equal(undefined);
+      expect(extractBearerToken(undefined)).to.equal(undefined);
     });
 
     it('answers 401 invalid_token for a missing or bad token on a required route', async () => {
-      assert.ok(required);
+      expect(required).to.be.ok;
       const missing = await authenticate(required, undefined, verifier);
-      assert.ok(!missing.ok);
-      assert.equal(missing.rejection.status, 401);
-      assert.match(missing.rejection.headers?.['www-authenticate'] ?? '', /^Bearer realm="gateway", error="invalid_token"/);
+      expect(missing.ok).to.not.be.ok;
+      expect((missing as Refused).rejection.status).to.equal(401);
+      expect((missing as Refused).rejection.headers?.['www-authenticate'] ?? '').to.match(/^Bearer realm="gateway", error="invalid_token"/);
       const bad = await authenticate(required, 'Bearer not-a-jwt', verifier);
-      assert.ok(!bad.ok && bad.rejection.status === 401);
+      expect(!bad.ok && bad.rejection.status === 401).to.be.ok;
     });
 
     it('checks the audience per route', async () => {
-      assert.ok(required);
+      expect(required).to.be.ok;
       const notesOnly = await authority.token({ aud: 'notes' });
       const result = await authenticate(required, `Bearer ${notesOnly}`, verifier);
-      assert.ok(!result.ok);
-      assert.equal(result.rejection.description, 'token not issued for this audience');
+      expect(result.ok).to.not.be.ok;
+      expect((result as Refused).rejection.description).to.equal('token not issued for this audience');
       const good = await authenticate(required, `Bearer ${await authority.token({ aud: 'whoami' })}`, verifier);
-      assert.ok(good.ok && good.claims?.sub === 'user-1');
+      expect(good.ok && good.claims?.sub === 'user-1').to.be.ok;
     });
 
     it('lets anonymous callers through optional routes but still rejects a bad token there', async () => {
-      assert.ok(optional && none);
+      expect(optional && none).to.be.ok;
       const anonymous = await authenticate(optional, undefined, verifier);
-      assert.ok(anonymous.ok && anonymous.claims === undefined);
+      expect(anonymous.ok && anonymous.claims === undefined).to.be.ok;
       const bad = await authenticate(optional, 'Bearer not-a-jwt', verifier);
-      assert.ok(!bad.ok);
+      expect(bad.ok).to.not.be.ok;
       const skipped = await authenticate(none, 'Bearer not-a-jwt', verifier);
-      assert.ok(skipped.ok && skipped.claims === undefined, 'auth none never looks at the token');
+      expect(skipped.ok && skipped.claims === undefined, 'auth none never looks at the token').to.be.ok;
     });
 
     it('checks revocation after verification, even for a cached token', async () => {
@@ -200,19 +204,19 @@ describe('gateway: authenticate', () => {
       const claims = await verifier.verify(token);
       const denylist = new Denylist();
       const healthy = { synced: true, stalenessMs: 0 };
-      assert.equal(checkRevocation(claims, denylist, healthy, undefined), undefined);
+      expect(checkRevocation(claims, denylist, healthy, undefined)).to.equal(undefined);
       denylist.apply({ id: 1, kind: 'session', key: 'sess-r', notBeforeSec: Infinity, expiresAtMs: Date.now() + 60_000 });
       const cached = await verifier.verify(token);
-      assert.equal(verifier.stats.cacheHits, 1);
+      expect(verifier.stats.cacheHits).to.equal(1);
       const revoked = checkRevocation(cached, denylist, healthy, undefined);
-      assert.equal(revoked?.status, 401);
-      assert.equal(revoked?.description, 'session revoked');
+      expect(revoked?.status).to.equal(401);
+      expect(revoked?.description).to.equal('session revoked');
       // A stale feed refuses authenticated requests only when a maximum staleness is configured.
       const other = await verifier.verify(await authority.token());
-      assert.equal(checkRevocation(other, denylist, { synced: true, stalenessMs: 10_000 }, undefined), undefined);
-      assert.equal(checkRevocation(other, denylist, { synced: true, stalenessMs: 10_000 }, 5_000)?.status, 503);
-      assert.equal(checkRevocation(other, denylist, { synced: false, stalenessMs: 0 }, undefined)?.status, 503);
-      assert.equal(checkRevocation(undefined, denylist, { synced: false, stalenessMs: 0 }, 1), undefined, 'anonymous');
+      expect(checkRevocation(other, denylist, { synced: true, stalenessMs: 10_000 }, undefined)).to.equal(undefined);
+      expect(checkRevocation(other, denylist, { synced: true, stalenessMs: 10_000 }, 5_000)?.status).to.equal(503);
+      expect(checkRevocation(other, denylist, { synced: false, stalenessMs: 0 }, undefined)?.status).to.equal(503);
+      expect(checkRevocation(undefined, denylist, { synced: false, stalenessMs: 0 }, 1), 'anonymous').to.equal(undefined);
     });
   });
 });

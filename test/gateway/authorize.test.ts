@@ -1,6 +1,6 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { authorize, missingScopes } from '../../gateway/pipeline/authorize.ts';
-import { compileRoutes } from '../../gateway/routes/schema.ts';
+import { compileRoutes, type Route } from '../../gateway/routes/schema.ts';
 import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 
 const [admin, open] = compileRoutes(
@@ -12,7 +12,7 @@ const [admin, open] = compileRoutes(
   },
   {},
   'test',
-);
+) as [Route, Route];
 
 const withScopes = (...scopes: string[]): VerifiedClaims => ({
   sub: 'alice',
@@ -27,26 +27,25 @@ const withScopes = (...scopes: string[]): VerifiedClaims => ({
 
 describe('gateway: authorize', () => {
   it('requires every listed scope (all-of)', () => {
-    assert.ok(admin && open);
-    assert.equal(authorize(admin, withScopes('audit', 'admin', 'other')), undefined);
-    assert.deepEqual(missingScopes(admin, withScopes('admin')), ['audit']);
-    assert.equal(authorize(open, withScopes()), undefined);
+    expect(admin && open).to.be.ok;
+    expect(authorize(admin, withScopes('audit', 'admin', 'other'))).to.equal(undefined);
+    expect(missingScopes(admin, withScopes('admin'))).to.deep.equal(['audit']);
+    expect(authorize(open, withScopes())).to.equal(undefined);
   });
 
   it('answers 403 insufficient_scope with an RFC 6750 challenge naming the scopes', () => {
-    assert.ok(admin);
+    expect(admin).to.be.ok;
     const rejection = authorize(admin, withScopes('notes:read'));
-    assert.equal(rejection?.status, 403);
-    assert.equal(rejection?.error, 'insufficient_scope');
-    assert.equal(
-      rejection?.headers?.['www-authenticate'],
+    expect(rejection?.status).to.equal(403);
+    expect(rejection?.error).to.equal('insufficient_scope');
+    expect(rejection?.headers?.['www-authenticate']).to.equal(
       'Bearer realm="gateway", error="insufficient_scope", error_description="requires scope admin audit", scope="admin audit"',
     );
   });
 
   it('does not mistake a scope for a prefix or a substring of another', () => {
-    assert.ok(admin);
-    assert.ok(authorize(admin, withScopes('administrator', 'audit')));
-    assert.ok(authorize(admin, withScopes('admin audit')));
+    expect(admin).to.be.ok;
+    expect(authorize(admin, withScopes('administrator', 'audit'))).to.be.ok;
+    expect(authorize(admin, withScopes('admin audit'))).to.be.ok;
   });
 });

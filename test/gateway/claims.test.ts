@@ -1,7 +1,7 @@
 // The gateway reads a verified token's claims by hand (readClaims, on every
 // cache miss) instead of parsing them with the contract's zod schema. These
 // properties prove the two agree, so the schema stays the source of truth.
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import fc from 'fast-check';
 import { accessTokenClaimsSchema, type AccessTokenClaims } from '../../contract/access-token.ts';
 import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
@@ -69,7 +69,7 @@ describe('gateway: claims read by hand agree with the contract schema (contract/
       fc.property(validClaims, (claims) => {
         const payload = JSON.parse(JSON.stringify(claims)) as Record<string, unknown>;
         const parsed = accessTokenClaimsSchema.parse(payload);
-        assert.deepEqual(readClaims(payload), expectedView(parsed, payload));
+        expect(readClaims(payload)).to.deep.equal(expectedView(parsed, payload));
       }),
       { numRuns: 2000 },
     );
@@ -81,25 +81,23 @@ describe('gateway: claims read by hand agree with the contract schema (contract/
       fc.property(perturbed, (payload) => {
         const schema = requiredByGateway.safeParse(payload);
         const read = attempt(payload);
-        if (schema.success) assert.deepEqual(read, expectedView(schema.data, payload), JSON.stringify(payload));
+        if (schema.success) expect(read, JSON.stringify(payload)).to.deep.equal(expectedView(schema.data, payload));
         else {
           rejected += 1;
-          assert.ok(read instanceof TokenRejected, `accepted what the schema refuses: ${JSON.stringify(payload)}`);
+          expect(read instanceof TokenRejected, `accepted what the schema refuses: ${JSON.stringify(payload)}`).to.be.ok;
         }
       }),
       { numRuns: 5000 },
     );
-    assert.ok(rejected > 500, `the generator exercised rejection (${rejected} of 5000)`);
+    expect(rejected > 500, `the generator exercised rejection (${rejected} of 5000)`).to.be.ok;
   });
 
   it('refuses an aud that is neither a string nor a list of strings', () => {
     const base = { sub: 's', sid: 'x', jti: 'j', iat: 1, exp: 2 };
     for (const aud of [5, {}, [1], ['a', null], null]) {
-      assert.throws(
-        () => readClaims({ ...base, aud } as never),
-        (error) => error instanceof TokenRejected && error.reason === '"aud" claim invalid',
-        JSON.stringify(aud),
-      );
+      expect(() => readClaims({ ...base, aud } as never), JSON.stringify(aud))
+        .to.throw(TokenRejected)
+        .with.property('reason', '"aud" claim invalid');
     }
   });
 });

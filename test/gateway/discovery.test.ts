@@ -1,7 +1,8 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { discoverIssuer } from '../../gateway/keys/discovery.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 describe('gateway: discovery through an internal token-service URL', () => {
   const issuer = 'https://auth.example.test';
@@ -28,15 +29,17 @@ describe('gateway: discovery through an internal token-service URL', () => {
 
   it('fetches metadata from the internal URL and rewrites endpoints under the issuer onto it', async () => {
     const metadata = await discoverIssuer(issuer, { serviceUrl: `${internal}/` });
-    assert.deepEqual(requested, ['/.well-known/oauth-authorization-server']);
-    assert.equal(metadata.issuer, issuer);
-    assert.equal(metadata.jwksUri, `${internal}/.well-known/jwks.json`);
-    assert.equal(metadata.revocationFeedEndpoint, `${internal}/revocations`);
+    expect(requested).to.deep.equal(['/.well-known/oauth-authorization-server']);
+    expect(metadata.issuer).to.equal(issuer);
+    expect(metadata.jwksUri).to.equal(`${internal}/.well-known/jwks.json`);
+    expect(metadata.revocationFeedEndpoint).to.equal(`${internal}/revocations`);
     // Endpoints the issuer places elsewhere are left alone.
-    assert.equal(metadata.revocationStreamEndpoint, 'https://elsewhere.example.test/stream');
+    expect(metadata.revocationStreamEndpoint).to.equal('https://elsewhere.example.test/stream');
   });
 
   it('still insists that the metadata names the configured issuer', async () => {
-    await assert.rejects(discoverIssuer('https://other.example.test', { serviceUrl: internal }), /is not the configured issuer/);
+    expect(await rejectionOf(discoverIssuer('https://other.example.test', { serviceUrl: internal })))
+      .to.have.property('message')
+      .that.matches(/is not the configured issuer/);
   });
 });

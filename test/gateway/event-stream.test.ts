@@ -2,7 +2,7 @@
 // whatever pieces TCP delivers them, events out (createEventDecoder, on
 // eventsource-parser). The parser's own conformance is its project's to test;
 // these are the properties the feed relies on.
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import type { EventSourceMessage } from 'eventsource-parser';
 import { createEventDecoder, MAX_PENDING_EVENT_CHARS } from '../../gateway/revocations/event-stream.ts';
 
@@ -30,8 +30,8 @@ describe('gateway: revocation event stream decoding', () => {
     const stream =
       'retry: 1000\n\nid: 42\nevent: revocation\ndata: {"id":42,"kind":"session"}\n\nevent: ready\ndata: {"cursor":42}\n\n: keep-alive\n\n';
     const { events, retries } = decode([stream]);
-    assert.deepEqual(retries, [1000]);
-    assert.deepEqual(events, [
+    expect(retries).to.deep.equal([1000]);
+    expect(events).to.deep.equal([
       { event: 'revocation', data: '{"id":42,"kind":"session"}' },
       { event: 'ready', data: '{"cursor":42}' },
     ]);
@@ -40,32 +40,29 @@ describe('gateway: revocation event stream decoding', () => {
   it('gives the same events whatever the chunking, including CRLF and multi-byte characters split across chunks', () => {
     const stream = 'id: 7\r\nevent: revocation\r\ndata: line one\r\ndata: line two\r\n\r\ndata: tail é€😀\r\n\r\n';
     const whole = decode([stream]).events;
-    assert.equal(whole.length, 2);
-    assert.equal(whole[0]?.data, 'line one\nline two');
-    assert.equal(whole[1]?.data, 'tail é€😀');
+    expect(whole.length).to.equal(2);
+    expect(whole[0]?.data).to.equal('line one\nline two');
+    expect(whole[1]?.data).to.equal('tail é€😀');
     for (let size = 1; size <= 5; size += 1) {
-      assert.deepEqual(decode(pieces(stream, size)).events, whole, `chunk size ${size}`);
+      expect(decode(pieces(stream, size)).events, `chunk size ${size}`).to.deep.equal(whole);
     }
     // Split exactly between CR and LF: must not produce an extra blank line (an empty dispatch).
     const split = decode(['data: a\r', '\n\r', '\ndata: b\r\n\r\n']).events;
-    assert.deepEqual(
-      split.map((e) => e.data),
-      ['a', 'b'],
-    );
+    expect(split.map((e) => e.data)).to.deep.equal(['a', 'b']);
   });
 
   it('follows the spec on edge cases: BOM, bare CR, no space after colon, field without colon, empty data, NUL in id', () => {
     const { events } = decode(['\uFEFFdata:x\r\rdata\n\nid: a\0b\ndata: y\n\nevent: e\n\n']);
-    assert.deepEqual(events, [{ data: 'x' }, { data: '' }, { data: 'y' }]);
+    expect(events).to.deep.equal([{ data: 'x' }, { data: '' }, { data: 'y' }]);
   });
 
   it('does not dispatch an unterminated event', () => {
-    assert.deepEqual(decode(['event: revocation\ndata: {}\n']).events, []);
+    expect(decode(['event: revocation\ndata: {}\n']).events).to.deep.equal([]);
   });
 
   it('ignores a non-numeric retry and unknown fields', () => {
-    assert.deepEqual(decode(['retry: soon\n\n']).retries, []);
-    assert.deepEqual(decode(['colour: blue\ndata: kept\n\n']).events, [{ data: 'kept' }]);
+    expect(decode(['retry: soon\n\n']).retries).to.deep.equal([]);
+    expect(decode(['colour: blue\ndata: kept\n\n']).events).to.deep.equal([{ data: 'kept' }]);
   });
 
   it('lets an exception from the event handler through, so that the stream is ended on a bad entry', () => {
@@ -74,19 +71,19 @@ describe('gateway: revocation event stream decoding', () => {
         throw new Error(`bad entry ${event.data}`);
       },
     });
-    assert.throws(() => push(Buffer.from('event: revocation\ndata: {"id":\n\n')), /bad entry \{"id":/);
+    expect(() => push(Buffer.from('event: revocation\ndata: {"id":\n\n'))).to.throw(/bad entry \{"id":/);
   });
 
   it('bounds what it holds: a line or an event that never ends is an error once over MAX_PENDING_EVENT_CHARS', () => {
     const big = 'x'.repeat(MAX_PENDING_EVENT_CHARS - 100);
-    assert.equal(decode([`data: ${big}\n\n`]).events[0]?.data.length, big.length, 'a large event that ends is fine');
+    expect(decode([`data: ${big}\n\n`]).events[0]?.data.length, 'a large event that ends is fine').to.equal(big.length);
     const endlessLine = createEventDecoder({ onEvent: () => undefined });
     endlessLine(Buffer.from(`data: ${big}`));
-    assert.throws(() => endlessLine(Buffer.from('x'.repeat(200))), /max buffer size/);
+    expect(() => endlessLine(Buffer.from('x'.repeat(200)))).to.throw(/max buffer size/);
     const endlessEvent = createEventDecoder({ onEvent: () => undefined });
     const line = Buffer.from(`data: ${'y'.repeat(1000)}\n`);
-    assert.throws(() => {
+    expect(() => {
       for (let i = 0; i <= MAX_PENDING_EVENT_CHARS / 1000; i += 1) endlessEvent(line);
-    }, /max buffer size/);
+    }).to.throw(/max buffer size/);
   });
 });

@@ -1,4 +1,4 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { AppliedIds, ExpiringKeys } from '../../gateway/revocations/expiring-keys.ts';
@@ -26,11 +26,11 @@ describe('gateway: compact denylist storage', () => {
           } else {
             let expected = 0;
             for (const [k, until] of model) if (until <= step.now && model.delete(k)) expected += 1;
-            assert.equal(table.prune(step.now), expected);
+            expect(table.prune(step.now)).to.equal(expected);
           }
-          assert.equal(table.size, model.size);
+          expect(table.size).to.equal(model.size);
         }
-        for (const k of [...uuids, ...uuids.map((u) => u.toUpperCase()), ...model.keys()]) assert.equal(table.get(k), model.get(k), k);
+        for (const k of [...uuids, ...uuids.map((u) => u.toUpperCase()), ...model.keys()]) expect(table.get(k), k).to.equal(model.get(k));
       }),
       { numRuns: 200 },
     );
@@ -40,15 +40,15 @@ describe('gateway: compact denylist storage', () => {
     const table = new ExpiringKeys();
     const keys = Array.from({ length: 200_000 }, () => randomUUID());
     keys.forEach((k, i) => table.set(k, 2_000_000_000 + (i % 2)));
-    assert.equal(table.size, keys.length);
-    assert.ok(keys.every((k, i) => table.get(k) === 2_000_000_000 + (i % 2)));
-    assert.equal(table.get(randomUUID()), undefined);
-    assert.equal(table.prune(2_000_000_000), keys.length / 2);
-    assert.ok(keys.every((k, i) => table.get(k) === (i % 2 ? 2_000_000_001 : undefined)));
-    assert.equal(table.prune(2_000_000_001), keys.length / 2);
-    assert.equal(table.size, 0);
+    expect(table.size).to.equal(keys.length);
+    expect(keys.every((k, i) => table.get(k) === 2_000_000_000 + (i % 2))).to.be.ok;
+    expect(table.get(randomUUID())).to.equal(undefined);
+    expect(table.prune(2_000_000_000)).to.equal(keys.length / 2);
+    expect(keys.every((k, i) => table.get(k) === (i % 2 ? 2_000_000_001 : undefined))).to.be.ok;
+    expect(table.prune(2_000_000_001)).to.equal(keys.length / 2);
+    expect(table.size).to.equal(0);
     table.set(keys[0]!, 2_100_000_000);
-    assert.equal(table.get(keys[0]!), 2_100_000_000);
+    expect(table.get(keys[0]!)).to.equal(2_100_000_000);
   });
 
   it('AppliedIds is an exact set of ids, whatever the order', () => {
@@ -57,15 +57,15 @@ describe('gateway: compact denylist storage', () => {
         const set = new AppliedIds();
         const model = new Set<number>();
         for (const id of ids) {
-          assert.equal(set.add(id), !model.has(id));
+          expect(set.add(id)).to.equal(!model.has(id));
           model.add(id);
         }
-        for (let id = 0; id <= 201; id += 1) assert.equal(set.has(id), model.has(id));
+        for (let id = 0; id <= 201; id += 1) expect(set.has(id)).to.equal(model.has(id));
       }),
       { numRuns: 300 },
     );
     const inOrder = new AppliedIds();
     for (let id = 1; id <= 100_000; id += 1) inOrder.add(id);
-    assert.equal(inOrder.intervals, 1);
+    expect(inOrder.intervals).to.equal(1);
   });
 });

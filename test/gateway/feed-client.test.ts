@@ -1,4 +1,4 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { once } from 'node:events';
 import { Denylist } from '../../gateway/revocations/denylist.ts';
 import { RevocationFeedClient, type FeedClientOptions } from '../../gateway/revocations/feed-client.ts';
@@ -39,24 +39,24 @@ describe('gateway: revocation feed client', () => {
   it('syncs fully through the paged catch-up before reporting synced, with Basic client auth', async () => {
     for (let i = 1; i <= 5; i += 1) authority.revoke('session', `s${i}`);
     await startFeed({ pageSize: 2 });
-    assert.ok(feed?.status().synced);
-    assert.deepEqual(authority.catchUpRequests.slice(0, 3), ['?after=0&limit=2', '?after=2&limit=2', '?after=4&limit=2']);
-    for (let i = 1; i <= 5; i += 1) assert.ok(denylist.hasApplied(i), `entry ${i}`);
-    assert.equal(feed?.cursor, 5);
+    expect(feed?.status().synced).to.be.ok;
+    expect(authority.catchUpRequests.slice(0, 3)).to.deep.equal(['?after=0&limit=2', '?after=2&limit=2', '?after=4&limit=2']);
+    for (let i = 1; i <= 5; i += 1) expect(denylist.hasApplied(i), `entry ${i}`).to.be.ok;
+    expect(feed?.cursor).to.equal(5);
   });
 
   it('then follows the live stream from its cursor', async () => {
     authority.revoke('token', 'old');
     await startFeed();
     await feed?.whenLive();
-    assert.equal(authority.streamRequests[0]?.lastEventId, '1');
-    assert.match(authority.streamRequests[0]?.authorization ?? '', /^Basic /);
+    expect(authority.streamRequests[0]?.lastEventId).to.equal('1');
+    expect(authority.streamRequests[0]?.authorization ?? '').to.match(/^Basic /);
     const entry = authority.revoke('session', 'live-session');
     const applied = await denylist.waitFor(entry.id);
-    assert.equal(applied.key, 'live-session');
-    assert.deepEqual(denylist.check({ sub: 'x', sid: 'live-session', jti: 'y', iat: 0 }), { kind: 'session', key: 'live-session' });
-    assert.equal(feed?.status().live, true);
-    assert.equal(feed?.stalenessMs(), 0);
+    expect(applied.key).to.equal('live-session');
+    expect(denylist.check({ sub: 'x', sid: 'live-session', jti: 'y', iat: 0 })).to.deep.equal({ kind: 'session', key: 'live-session' });
+    expect(feed?.status().live).to.equal(true);
+    expect(feed?.stalenessMs()).to.equal(0);
   });
 
   it('reconnects after the stream drops and misses nothing revoked meanwhile', async () => {
@@ -71,18 +71,18 @@ describe('gateway: revocation feed client', () => {
     // Written while the gateway was disconnected and never pushed to it.
     const missed = authority.revokeSilently('user', 'mallory');
     await feed?.whenLive();
-    assert.equal((await denylist.waitFor(missed.id)).key, 'mallory');
-    assert.ok((feed?.status().connects ?? 0) >= 2);
-    assert.equal(authority.streamRequests.at(-1)?.lastEventId, String(missed.id), 'resumed from the cursor after catch-up');
+    expect((await denylist.waitFor(missed.id)).key).to.equal('mallory');
+    expect((feed?.status().connects ?? 0) >= 2).to.be.ok;
+    expect(authority.streamRequests.at(-1)?.lastEventId, 'resumed from the cursor after catch-up').to.equal(String(missed.id));
   });
 
   it('treats a silent stream as dead and reconnects', async () => {
     await startFeed({ idleTimeoutMs: 100 });
     await feed?.whenLive();
     const [reason] = (await once(feed as RevocationFeedClient, 'down')) as [string];
-    assert.match(reason, /no data for 100 ms/);
+    expect(reason).to.match(/no data for 100 ms/);
     await feed?.whenLive();
-    assert.ok(authority.streamRequests.length >= 2);
+    expect(authority.streamRequests.length >= 2).to.be.ok;
   });
 
   it('tracks staleness while the feed is down and clears it when live again', async () => {
@@ -93,20 +93,20 @@ describe('gateway: revocation feed client', () => {
     authority.dropStreams();
     await down;
     clock += 10_000;
-    assert.ok((feed?.stalenessMs() ?? 0) >= 10_000);
-    assert.equal(feed?.status().live, false);
+    expect((feed?.stalenessMs() ?? 0) >= 10_000).to.be.ok;
+    expect(feed?.status().live).to.equal(false);
     authority.feedAvailable = true;
     await feed?.whenLive();
-    assert.equal(feed?.stalenessMs(), 0);
+    expect(feed?.stalenessMs()).to.equal(0);
   });
 
   it('keeps retrying with wrong credentials, never reporting synced', async () => {
     const started = startFeed({ clientSecret: 'wrong-secret-0123456789' });
     await once(feed as RevocationFeedClient, 'down');
     const status = feed?.status();
-    assert.equal(status?.synced, false);
-    assert.match(status?.lastError ?? '', /401/);
-    assert.equal(feed?.stalenessMs(), Number.POSITIVE_INFINITY);
+    expect(status?.synced).to.equal(false);
+    expect(status?.lastError ?? '').to.match(/401/);
+    expect(feed?.stalenessMs()).to.equal(Number.POSITIVE_INFINITY);
     await feed?.close();
     await started; // close() releases a pending start()
   });

@@ -1,6 +1,6 @@
 // The assembled gateway in-process, against the fake token service and the two
 // real demo apps, using the shipped routes.json (upstreams substituted from env).
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { once } from 'node:events';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { startTestGateway } from '../support/gateway.ts';
 import { request } from '../support/http.ts';
 import { eventually } from '../support/stack.ts';
 import { FakeAuthority } from './helpers/fake-authority.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 const ROUTES = fileURLToPath(new URL('../../gateway/routes.json', import.meta.url));
 
@@ -51,71 +52,71 @@ describe('gateway: in-process with demo apps', function () {
 
   it('reports health and readiness', async () => {
     const health = await request(gateway.url, 'GET', '/healthz');
-    assert.equal(health.status, 200);
+    expect(health.status).to.equal(200);
     const ready = await request(gateway.url, 'GET', '/readyz');
-    assert.equal(ready.status, 200);
-    assert.equal(ready.body.status, 'ready');
-    assert.equal(ready.body.keys, true);
-    assert.equal(ready.body.denylist, true);
-    assert.equal(ready.body.feed, 'live');
-    assert.equal(gateway.readiness().checks.feed, 'live');
+    expect(ready.status).to.equal(200);
+    expect(ready.body.status).to.equal('ready');
+    expect(ready.body.keys).to.equal(true);
+    expect(ready.body.denylist).to.equal(true);
+    expect(ready.body.feed).to.equal('live');
+    expect(gateway.readiness().checks.feed).to.equal('live');
   });
 
   it('answers unmatched paths with 404 JSON and wrong methods with 405', async () => {
     const missing = await request(gateway.url, 'GET', '/nowhere');
-    assert.equal(missing.status, 404);
-    assert.equal(missing.body.error, 'not_found');
+    expect(missing.status).to.equal(404);
+    expect(missing.body.error).to.equal('not_found');
     const put = await request(gateway.url, 'PUT', '/notes/1', { token: await authority.token() });
-    assert.equal(put.status, 405);
-    assert.equal(put.headers.get('allow'), 'DELETE, GET, HEAD, POST');
+    expect(put.status).to.equal(405);
+    expect(put.headers.get('allow')).to.equal('DELETE, GET, HEAD, POST');
   });
 
   it('requires a token on /whoami (401 invalid_token) and forwards the verified identity', async () => {
     const anonymous = await request(gateway.url, 'GET', '/whoami');
-    assert.equal(anonymous.status, 401);
-    assert.match(anonymous.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    expect(anonymous.status).to.equal(401);
+    expect(anonymous.headers.get('www-authenticate') ?? '').to.match(/error="invalid_token"/);
 
     const token = await authority.token({ sub: 'alice', sid: 'sess-alice', client_id: 'web', scope: 'notes:read' });
     const reply = await request(gateway.url, 'GET', '/whoami/me', { token, headers: { 'x-request-id': 'trace-12345678' } });
-    assert.equal(reply.status, 200);
-    assert.equal(reply.body.subject, 'alice');
-    assert.equal(reply.body.session, 'sess-alice');
-    assert.equal(reply.body.client, 'web');
-    assert.deepEqual(reply.body.scopes, ['notes:read']);
-    assert.equal(reply.body.path, '/whoami/me');
-    assert.equal(reply.body.authorization, 'present');
-    assert.equal(reply.body.request_id, 'trace-12345678');
-    assert.equal(reply.headers.get('x-request-id'), 'trace-12345678');
+    expect(reply.status).to.equal(200);
+    expect(reply.body.subject).to.equal('alice');
+    expect(reply.body.session).to.equal('sess-alice');
+    expect(reply.body.client).to.equal('web');
+    expect(reply.body.scopes).to.deep.equal(['notes:read']);
+    expect(reply.body.path).to.equal('/whoami/me');
+    expect(reply.body.authorization).to.equal('present');
+    expect(reply.body.request_id).to.equal('trace-12345678');
+    expect(reply.headers.get('x-request-id')).to.equal('trace-12345678');
   });
 
   it('never lets a spoofed X-Auth-Subject (or X-User-*, X-Forwarded-*) reach the upstream', async () => {
     const spoof = { 'x-auth-subject': 'root', 'x-auth-scopes': 'admin', 'x-user-id': 'root', 'x-forwarded-for': '6.6.6.6' };
     const publicReply = await request(gateway.url, 'GET', '/public', { headers: spoof });
-    assert.equal(publicReply.status, 200);
-    assert.equal(publicReply.body.subject, null);
+    expect(publicReply.status).to.equal(200);
+    expect(publicReply.body.subject).to.equal(null);
     const seen = publicReply.body.headers as Record<string, string>;
-    assert.equal(seen['x-user-id'], undefined);
-    assert.equal(seen['x-auth-scopes'], undefined);
-    assert.equal(seen['x-forwarded-for'], '127.0.0.1');
+    expect(seen['x-user-id']).to.equal(undefined);
+    expect(seen['x-auth-scopes']).to.equal(undefined);
+    expect(seen['x-forwarded-for']).to.equal('127.0.0.1');
 
     const token = await authority.token({ sub: 'alice' });
     const authed = await request(gateway.url, 'GET', '/whoami', { token, headers: spoof });
-    assert.equal(authed.body.subject, 'alice');
-    assert.deepEqual(authed.body.scopes, ['notes:read', 'notes:write']);
+    expect(authed.body.subject).to.equal('alice');
+    expect(authed.body.scopes).to.deep.equal(['notes:read', 'notes:write']);
   });
 
   it('does not forward Authorization on the public route (forward_authorization: false)', async () => {
     const reply = await request(gateway.url, 'GET', '/public', { token: await authority.token() });
-    assert.equal(reply.status, 200);
-    assert.equal(reply.body.authorization, 'absent');
+    expect(reply.status).to.equal(200);
+    expect(reply.body.authorization).to.equal('absent');
   });
 
   it('answers 403 insufficient_scope on /admin for a token without the admin scope', async () => {
     const reply = await request(gateway.url, 'GET', '/admin', { token: await authority.token() });
-    assert.equal(reply.status, 403);
-    assert.match(reply.headers.get('www-authenticate') ?? '', /error="insufficient_scope", .*scope="admin"/);
+    expect(reply.status).to.equal(403);
+    expect(reply.headers.get('www-authenticate') ?? '').to.match(/error="insufficient_scope", .*scope="admin"/);
     const admin = await request(gateway.url, 'GET', '/admin', { token: await authority.token({ scope: 'admin' }) });
-    assert.equal(admin.status, 200);
+    expect(admin.status).to.equal(200);
   });
 
   it('matches the normalized path, so dot segments cannot reach /admin through /public', async () => {
@@ -126,68 +127,65 @@ describe('gateway: in-process with demo apps', function () {
       response.resume();
       return response.statusCode;
     };
-    assert.equal(await status('/public/%2e%2e/admin'), 403);
-    assert.equal(await status('/public/../admin'), 403);
-    assert.equal(await status('/public/./x'), 200);
+    expect(await status('/public/%2e%2e/admin')).to.equal(403);
+    expect(await status('/public/../admin')).to.equal(403);
+    expect(await status('/public/./x')).to.equal(200);
   });
 
   it('rejects a token for another audience', async () => {
     const reply = await request(gateway.url, 'GET', '/whoami', { token: await authority.token({ aud: 'notes' }) });
-    assert.equal(reply.status, 401);
-    assert.equal(reply.body.error_description, 'token not issued for this audience');
+    expect(reply.status).to.equal(401);
+    expect(reply.body.error_description).to.equal('token not issued for this audience');
   });
 
   it('runs the notes API per user, with notes:read for GET and notes:write for POST/DELETE', async () => {
     const writer = await authority.token({ sub: 'nora', scope: 'notes:read notes:write' });
     const reader = await authority.token({ sub: 'nora', scope: 'notes:read' });
     const created = await request(gateway.url, 'POST', '/notes', { token: writer, json: { text: 'buy milk' } });
-    assert.equal(created.status, 201);
+    expect(created.status).to.equal(201);
     const forbidden = await request(gateway.url, 'POST', '/notes', { token: reader, json: { text: 'nope' } });
-    assert.equal(forbidden.status, 403);
+    expect(forbidden.status).to.equal(403);
     const listed = await request(gateway.url, 'GET', '/notes', { token: reader });
-    assert.deepEqual(
-      (listed.body.notes as { text: string }[]).map((n) => n.text),
-      ['buy milk'],
-    );
+    expect((listed.body.notes as { text: string }[]).map((n) => n.text)).to.deep.equal(['buy milk']);
     const someoneElse = await request(gateway.url, 'GET', '/notes', { token: await authority.token({ sub: 'otto' }) });
-    assert.deepEqual(someoneElse.body.notes, []);
+    expect(someoneElse.body.notes).to.deep.equal([]);
     const deleted = await request(gateway.url, 'DELETE', `/notes/${String(created.body.id)}`, { token: writer });
-    assert.equal(deleted.status, 204);
-    assert.deepEqual(notes.notebooks.get('nora'), []);
+    expect(deleted.status).to.equal(204);
+    expect(notes.notebooks.get('nora')).to.deep.equal([]);
   });
 
   it('answers 401 for a session once its revocation arrives, while other sessions carry on', async () => {
     const revoked = await authority.token({ sid: 'sess-to-revoke' });
     const other = await authority.token({ sid: 'sess-other' });
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token: revoked })).status, 200); // now cached as verified
+    expect((await request(gateway.url, 'GET', '/whoami', { token: revoked })).status).to.equal(200); // now cached as verified
     const entry = authority.revoke('session', 'sess-to-revoke');
     await gateway.denylist.waitFor(entry.id);
     const after = await request(gateway.url, 'GET', '/whoami', { token: revoked });
-    assert.equal(after.status, 401);
-    assert.equal(after.body.error_description, 'session revoked');
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token: other })).status, 200);
+    expect(after.status).to.equal(401);
+    expect(after.body.error_description).to.equal('session revoked');
+    expect((await request(gateway.url, 'GET', '/whoami', { token: other })).status).to.equal(200);
   });
 
   it('revokes single tokens by jti and users from a not-before instant', async () => {
     const now = Math.floor(Date.now() / 1000);
     const single = await authority.token({ jti: 'jti-to-revoke' });
     await gateway.denylist.waitFor(authority.revoke('token', 'jti-to-revoke').id);
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token: single })).status, 401);
+    expect((await request(gateway.url, 'GET', '/whoami', { token: single })).status).to.equal(401);
 
     const oldToken = await authority.token({ sub: 'victor', iat: now - 60 });
     const entry = authority.revoke('user', 'victor', { notBefore: new Date((now - 30) * 1000) });
     await gateway.denylist.waitFor({ kind: 'user', key: 'victor' });
-    assert.equal(entry.kind, 'user');
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token: oldToken })).status, 401);
+    expect(entry.kind).to.equal('user');
+    expect((await request(gateway.url, 'GET', '/whoami', { token: oldToken })).status).to.equal(401);
     const fresh = await authority.token({ sub: 'victor', iat: now });
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token: fresh })).status, 200, 'a login after the not-before is fine');
+    expect((await request(gateway.url, 'GET', '/whoami', { token: fresh })).status, 'a login after the not-before is fine').to.equal(200);
   });
 
   it('accepts tokens from a rotated key without a restart', async () => {
     const kid = await authority.addKey();
     const reply = await request(gateway.url, 'GET', '/whoami', { token: await authority.token({}, {}, kid) });
-    assert.equal(reply.status, 200);
-    assert.ok(gateway.keys.kids.includes(kid));
+    expect(reply.status).to.equal(200);
+    expect(gateway.keys.kids.includes(kid)).to.be.ok;
   });
 
   it('writes an access log line per request without ever logging the token', async () => {
@@ -198,13 +196,13 @@ describe('gateway: in-process with demo apps', function () {
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.requestId === 'log-check-1234');
-    assert.ok(line, 'an access log line for the request');
-    assert.equal(line.route, 'whoami');
-    assert.equal(line.status, 200);
-    assert.equal(line.subject, 'logged-user');
-    assert.equal(typeof line.latencyMs, 'number');
-    assert.ok(!logText.includes(token), 'the token is not in the logs');
-    assert.ok(!logText.includes('should-not-appear'), 'nor is the query string');
+    expect(line, 'an access log line for the request').to.be.ok;
+    expect(line!.route).to.equal('whoami');
+    expect(line!.status).to.equal(200);
+    expect(line!.subject).to.equal('logged-user');
+    expect(typeof line!.latencyMs).to.equal('number');
+    expect(logText.includes(token), 'the token is not in the logs').to.not.be.ok;
+    expect(logText.includes('should-not-appear'), 'nor is the query string').to.not.be.ok;
   });
 });
 
@@ -238,12 +236,12 @@ describe('gateway: availability', () => {
     );
     await once(gateway.feed, 'down'); // the feed refused our credentials
     const ready = await request(gateway.url, 'GET', '/readyz');
-    assert.equal(ready.status, 503);
-    assert.equal(ready.body.denylist, false);
-    assert.equal(ready.body.feed, 'starting');
+    expect(ready.status).to.equal(503);
+    expect(ready.body.denylist).to.equal(false);
+    expect(ready.body.feed).to.equal('starting');
     const authed = await request(gateway.url, 'GET', '/whoami', { token: await authority.token() });
-    assert.equal(authed.status, 503);
-    assert.equal((await request(gateway.url, 'GET', '/public')).status, 200, 'public routes do not depend on the token service');
+    expect(authed.status).to.equal(503);
+    expect((await request(gateway.url, 'GET', '/public')).status, 'public routes do not depend on the token service').to.equal(200);
   });
 
   it('with REVOCATION_MAX_STALENESS, refuses authenticated requests while the feed is down, and recovers', async () => {
@@ -254,7 +252,7 @@ describe('gateway: availability', () => {
       feedReconnectMaxMs: 20,
     });
     const token = await authority.token();
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token })).status, 200);
+    expect((await request(gateway.url, 'GET', '/whoami', { token })).status).to.equal(200);
 
     authority.feedAvailable = false;
     const down = once(gateway.feed, 'down');
@@ -263,16 +261,16 @@ describe('gateway: availability', () => {
     const { feed } = gateway;
     await eventually(() => feed.stalenessMs() > 1, 'the feed counts as stale');
     const refused = await request(gateway.url, 'GET', '/whoami', { token });
-    assert.equal(refused.status, 503);
-    assert.equal(refused.headers.get('retry-after'), '1');
+    expect(refused.status).to.equal(503);
+    expect(refused.headers.get('retry-after')).to.equal('1');
     const notReady = await request(gateway.url, 'GET', '/readyz');
-    assert.equal(notReady.status, 503);
-    assert.equal(notReady.body.feed, 'down');
-    assert.equal(notReady.body.stale, true);
+    expect(notReady.status).to.equal(503);
+    expect(notReady.body.feed).to.equal('down');
+    expect(notReady.body.stale).to.equal(true);
 
     authority.feedAvailable = true;
     await gateway.feed.whenLive();
-    assert.equal((await request(gateway.url, 'GET', '/whoami', { token })).status, 200);
+    expect((await request(gateway.url, 'GET', '/whoami', { token })).status).to.equal(200);
   });
 
   it('answers 502 when the upstream is down', async () => {
@@ -281,14 +279,17 @@ describe('gateway: availability', () => {
     whoami = await startWhoami(); // keep afterEach happy; the route still points at the closed port
     gateway = await startTestGateway(authority.followed, { routes: routes(deadUpstream) });
     const reply = await request(gateway.url, 'GET', '/whoami', { token: await authority.token() });
-    assert.equal(reply.status, 502);
-    assert.equal(reply.body.error, 'bad_gateway');
+    expect(reply.status).to.equal(502);
+    expect(reply.body.error).to.equal('bad_gateway');
   });
 
   it('fails start-up with a clear error when the routes are invalid', async () => {
-    await assert.rejects(
-      startTestGateway(authority.followed, { routes: { routes: [{ id: 'x', prefix: '/x', upstream: whoami.url, auth: 'required' }] } }),
-      /routes\[0\] "x"\.audience/,
-    );
+    expect(
+      await rejectionOf(
+        startTestGateway(authority.followed, { routes: { routes: [{ id: 'x', prefix: '/x', upstream: whoami.url, auth: 'required' }] } }),
+      ),
+    )
+      .to.have.property('message')
+      .that.matches(/routes\[0\] "x"\.audience/);
   });
 });

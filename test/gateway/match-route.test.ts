@@ -1,4 +1,4 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import fc from 'fast-check';
 import {
   hostnameOf,
@@ -27,20 +27,20 @@ function matchedId(table: ReturnType<typeof routes>, method: string, path: strin
 
 describe('gateway: match route', () => {
   it('normalizes the request target before matching', () => {
-    assert.deepEqual(parseRequestTarget('/public/../admin?x=1'), { path: '/admin', search: '?x=1' });
-    assert.deepEqual(parseRequestTarget('/public/%2e%2e/admin'), { path: '/admin', search: '' });
-    assert.deepEqual(parseRequestTarget('//whoami//me'), { path: '/whoami/me', search: '' });
-    assert.deepEqual(parseRequestTarget('/a\\..\\b'), { path: '/b', search: '' });
-    assert.equal(parseRequestTarget('http://evil.example/admin'), undefined);
-    assert.equal(parseRequestTarget('*'), undefined);
-    assert.equal(parseRequestTarget(undefined), undefined);
+    expect(parseRequestTarget('/public/../admin?x=1')).to.deep.equal({ path: '/admin', search: '?x=1' });
+    expect(parseRequestTarget('/public/%2e%2e/admin')).to.deep.equal({ path: '/admin', search: '' });
+    expect(parseRequestTarget('//whoami//me')).to.deep.equal({ path: '/whoami/me', search: '' });
+    expect(parseRequestTarget('/a\\..\\b')).to.deep.equal({ path: '/b', search: '' });
+    expect(parseRequestTarget('http://evil.example/admin')).to.equal(undefined);
+    expect(parseRequestTarget('*')).to.equal(undefined);
+    expect(parseRequestTarget(undefined)).to.equal(undefined);
   });
 
   it('takes the URL-free path only for targets the URL parser leaves as they are', () => {
-    assert.deepEqual(plainRequestTarget('/notes/1.json?x=1&y=a%20b'), { path: '/notes/1.json', search: '?x=1&y=a%20b' });
-    assert.deepEqual(plainRequestTarget('/notes?'), { path: '/notes', search: '' });
+    expect(plainRequestTarget('/notes/1.json?x=1&y=a%20b')).to.deep.equal({ path: '/notes/1.json', search: '?x=1&y=a%20b' });
+    expect(plainRequestTarget('/notes?')).to.deep.equal({ path: '/notes', search: '' });
     for (const needsParser of ['/a/../b', '/a/./b', '/a/..', '//a', '/a%2e%2e/b', '/a\\b', '/a#f', '/a b', '/é', "/a?x='"]) {
-      assert.equal(plainRequestTarget(needsParser), undefined, needsParser);
+      expect(plainRequestTarget(needsParser), needsParser).to.equal(undefined);
     }
     const alphabet = [
       '/',
@@ -84,7 +84,7 @@ describe('gateway: match route', () => {
     fc.assert(
       fc.property(target, (raw) => {
         const fast = plainRequestTarget(raw);
-        if (fast) assert.deepEqual(fast, normalisedRequestTarget(raw), raw);
+        if (fast) expect(fast, raw).to.deep.equal(normalisedRequestTarget(raw));
       }),
       { numRuns: 5000 },
     );
@@ -122,7 +122,7 @@ describe('gateway: match route', () => {
           } catch {
             return fc.pre(false); // overlapping routes: refused at load, never matched
           }
-          assert.equal(matchedId(table, method, path, host), reference(table, method, path, host));
+          expect(matchedId(table, method, path, host)).to.equal(reference(table, method, path, host));
         },
       ),
       { numRuns: 2000 },
@@ -130,52 +130,52 @@ describe('gateway: match route', () => {
   });
 
   it('matches prefixes by whole segments', () => {
-    assert.ok(pathHasPrefix('/notes', '/notes'));
-    assert.ok(pathHasPrefix('/notes/1', '/notes'));
-    assert.ok(!pathHasPrefix('/notesy', '/notes'));
-    assert.ok(pathHasPrefix('/notes/1', '/notes/'));
-    assert.ok(!pathHasPrefix('/notes', '/notes/'));
-    assert.ok(pathHasPrefix('/anything', '/'));
+    expect(pathHasPrefix('/notes', '/notes')).to.be.ok;
+    expect(pathHasPrefix('/notes/1', '/notes')).to.be.ok;
+    expect(pathHasPrefix('/notesy', '/notes')).to.not.be.ok;
+    expect(pathHasPrefix('/notes/1', '/notes/')).to.be.ok;
+    expect(pathHasPrefix('/notes', '/notes/')).to.not.be.ok;
+    expect(pathHasPrefix('/anything', '/')).to.be.ok;
   });
 
   it('picks the longest prefix', () => {
     const table = routes({ prefix: '/' }, { prefix: '/api' }, { prefix: '/api/admin' });
-    assert.equal(matchedId(table, 'GET', '/api/admin/users'), 'r2');
-    assert.equal(matchedId(table, 'GET', '/api/adminx'), 'r1');
-    assert.equal(matchedId(table, 'GET', '/other'), 'r0');
+    expect(matchedId(table, 'GET', '/api/admin/users')).to.equal('r2');
+    expect(matchedId(table, 'GET', '/api/adminx')).to.equal('r1');
+    expect(matchedId(table, 'GET', '/other')).to.equal('r0');
   });
 
   it('answers not_found for unmatched paths', () => {
-    assert.equal(matchedId(routes({ prefix: '/whoami' }), 'GET', '/nope'), 'not_found');
+    expect(matchedId(routes({ prefix: '/whoami' }), 'GET', '/nope')).to.equal('not_found');
   });
 
   it('selects by method on one prefix, and a missing method is a 405, never a shorter route', () => {
     const table = routes({ prefix: '/' }, { prefix: '/notes', methods: ['GET'] }, { prefix: '/notes', methods: ['POST', 'DELETE'] });
-    assert.equal(matchedId(table, 'GET', '/notes'), 'r1');
-    assert.equal(matchedId(table, 'HEAD', '/notes'), 'r1');
-    assert.equal(matchedId(table, 'DELETE', '/notes/7'), 'r2');
+    expect(matchedId(table, 'GET', '/notes')).to.equal('r1');
+    expect(matchedId(table, 'HEAD', '/notes')).to.equal('r1');
+    expect(matchedId(table, 'DELETE', '/notes/7')).to.equal('r2');
     const put = matchRoute(table, { method: 'PUT', path: '/notes/7', host: undefined });
-    assert.deepEqual(put, { kind: 'method_not_allowed', allow: ['DELETE', 'GET', 'HEAD', 'POST'] });
+    expect(put).to.deep.equal({ kind: 'method_not_allowed', allow: ['DELETE', 'GET', 'HEAD', 'POST'] });
   });
 
   it('prefers a host-specific route and ignores the port and case of Host', () => {
     const table = routes({ prefix: '/api' }, { prefix: '/api', host: 'Admin.Example' });
-    assert.equal(matchedId(table, 'GET', '/api', 'admin.example:8080'), 'r1');
-    assert.equal(matchedId(table, 'GET', '/api', 'www.example'), 'r0');
-    assert.equal(matchedId(table, 'GET', '/api', undefined), 'r0');
-    assert.equal(hostnameOf('[::1]:8080'), '[::1]');
+    expect(matchedId(table, 'GET', '/api', 'admin.example:8080')).to.equal('r1');
+    expect(matchedId(table, 'GET', '/api', 'www.example')).to.equal('r0');
+    expect(matchedId(table, 'GET', '/api', undefined)).to.equal('r0');
+    expect(hostnameOf('[::1]:8080')).to.equal('[::1]');
   });
 
   it('builds the upstream path and URL, stripping the prefix when asked', () => {
     const [plain, stripped] = routes(
       { prefix: '/whoami', upstream: 'http://127.0.0.1:1/base/' },
       { prefix: '/svc/', strip_prefix: true, upstream: 'https://up.example' },
-    );
-    assert.ok(plain && stripped);
-    assert.equal(upstreamPath(plain, { path: '/whoami/me', search: '?a=1' }), '/whoami/me?a=1');
-    assert.equal(upstreamPath(stripped, { path: '/svc/x/y', search: '' }), '/x/y');
-    assert.equal(upstreamPath(stripped, { path: '/svc/', search: '?q' }), '/?q');
-    assert.equal(upstreamUrl(plain, '/whoami/ws').href, 'http://127.0.0.1:1/base/whoami/ws');
-    assert.equal(upstreamUrl(stripped, '/ws', true).href, 'wss://up.example/ws');
+    ) as [Route, Route];
+    expect(plain && stripped).to.be.ok;
+    expect(upstreamPath(plain, { path: '/whoami/me', search: '?a=1' })).to.equal('/whoami/me?a=1');
+    expect(upstreamPath(stripped, { path: '/svc/x/y', search: '' })).to.equal('/x/y');
+    expect(upstreamPath(stripped, { path: '/svc/', search: '?q' })).to.equal('/?q');
+    expect(upstreamUrl(plain, '/whoami/ws').href).to.equal('http://127.0.0.1:1/base/whoami/ws');
+    expect(upstreamUrl(stripped, '/ws', true).href).to.equal('wss://up.example/ws');
   });
 });

@@ -1,7 +1,7 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
 import { mutateHeaders, requestIdFor, strippedHeaderSet, subjectType } from '../../gateway/pipeline/mutate-headers.ts';
-import { compileRoutes } from '../../gateway/routes/schema.ts';
+import { compileRoutes, type Route } from '../../gateway/routes/schema.ts';
 import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
 
 const [route, noAuthForward, permissive] = compileRoutes(
@@ -22,7 +22,7 @@ const [route, noAuthForward, permissive] = compileRoutes(
   },
   {},
   'test',
-);
+) as [Route, Route, Route];
 
 const claims: VerifiedClaims = {
   sub: 'alice',
@@ -61,7 +61,7 @@ const strippedHeaders = strippedHeaderSet();
 
 describe('gateway: mutate headers', () => {
   it('drops every client-supplied identity and forwarding header and sets the verified identity', () => {
-    assert.ok(route);
+    expect(route).to.be.ok;
     const out = mutateHeaders(spoofed, {
       route,
       claims,
@@ -70,22 +70,22 @@ describe('gateway: mutate headers', () => {
       encrypted: false,
       strippedHeaders,
     });
-    assert.equal(out['x-auth-subject'], 'alice');
-    assert.equal(out['x-auth-scopes'], 'notes:read notes:write');
-    assert.equal(out['x-auth-session'], 'session-1');
-    assert.equal(out['x-auth-client'], 'web');
-    assert.equal(out['x-auth-anything'], undefined);
-    assert.equal(out['x-user-id'], undefined);
-    assert.equal(out['x-forwarded-for'], '127.0.0.9');
-    assert.equal(out['x-forwarded-host'], 'gateway.example:8080');
-    assert.equal(out['x-forwarded-proto'], 'http');
-    assert.equal(out.forwarded, undefined);
-    assert.equal(out['x-real-ip'], undefined);
-    assert.equal(out['x-request-id'], 'req-12345678');
+    expect(out['x-auth-subject']).to.equal('alice');
+    expect(out['x-auth-scopes']).to.equal('notes:read notes:write');
+    expect(out['x-auth-session']).to.equal('session-1');
+    expect(out['x-auth-client']).to.equal('web');
+    expect(out['x-auth-anything']).to.equal(undefined);
+    expect(out['x-user-id']).to.equal(undefined);
+    expect(out['x-forwarded-for']).to.equal('127.0.0.9');
+    expect(out['x-forwarded-host']).to.equal('gateway.example:8080');
+    expect(out['x-forwarded-proto']).to.equal('http');
+    expect(out.forwarded).to.equal(undefined);
+    expect(out['x-real-ip']).to.equal(undefined);
+    expect(out['x-request-id']).to.equal('req-12345678');
   });
 
   it('drops hop-by-hop headers, including those named in Connection, and keeps end-to-end ones', () => {
-    assert.ok(route);
+    expect(route).to.be.ok;
     const out = mutateHeaders(spoofed, {
       route,
       claims,
@@ -94,39 +94,39 @@ describe('gateway: mutate headers', () => {
       encrypted: true,
       strippedHeaders,
     });
-    for (const name of ['connection', 'x-hop', 'keep-alive', 'proxy-authorization', 'expect']) assert.equal(out[name], undefined, name);
-    assert.equal(out.accept, 'application/json');
-    assert.equal(out['content-type'], 'text/plain');
-    assert.equal(out['x-forwarded-proto'], 'https');
-    assert.equal(out['x-forwarded-for'], undefined);
+    for (const name of ['connection', 'x-hop', 'keep-alive', 'proxy-authorization', 'expect']) expect(out[name], name).to.equal(undefined);
+    expect(out.accept).to.equal('application/json');
+    expect(out['content-type']).to.equal('text/plain');
+    expect(out['x-forwarded-proto']).to.equal('https');
+    expect(out['x-forwarded-for']).to.equal(undefined);
   });
 
   it('forwards Authorization unless the route says not to', () => {
-    assert.ok(route && noAuthForward);
+    expect(route && noAuthForward).to.be.ok;
     const context = { claims: undefined, requestId: 'req-12345678', remoteAddress: '127.0.0.1', encrypted: false, strippedHeaders };
-    assert.equal(mutateHeaders(spoofed, { ...context, route }).authorization, 'Bearer abc.def.ghi');
+    expect(mutateHeaders(spoofed, { ...context, route }).authorization).to.equal('Bearer abc.def.ghi');
     const quiet = mutateHeaders(spoofed, { ...context, route: noAuthForward });
-    assert.equal(quiet.authorization, undefined);
-    assert.equal(quiet['x-auth-subject'], undefined, 'anonymous requests carry no identity, spoofed or not');
+    expect(quiet.authorization).to.equal(undefined);
+    expect(quiet['x-auth-subject'], 'anonymous requests carry no identity, spoofed or not').to.equal(undefined);
   });
 
   it('leaves the WebSocket handshake headers to the ws client on upgrades', () => {
-    assert.ok(route);
+    expect(route).to.be.ok;
     const out = mutateHeaders(
       { ...spoofed, upgrade: 'websocket', 'sec-websocket-key': 'k', 'sec-websocket-version': '13', 'sec-websocket-protocol': 'chat' },
       { route, claims, requestId: 'req-12345678', remoteAddress: '127.0.0.1', encrypted: false, strippedHeaders, websocket: true },
     );
     for (const name of ['upgrade', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'host']) {
-      assert.equal(out[name], undefined, name);
+      expect(out[name], name).to.equal(undefined);
     }
-    assert.equal(out['x-auth-subject'], 'alice');
+    expect(out['x-auth-subject']).to.equal('alice');
   });
 
   it('keeps a well-formed incoming request id and replaces anything else', () => {
-    assert.equal(requestIdFor('abc-123_456.789:0'), 'abc-123_456.789:0');
+    expect(requestIdFor('abc-123_456.789:0')).to.equal('abc-123_456.789:0');
     for (const bad of [undefined, 'short', 'has space in it', 'x'.repeat(200), ['aaaaaaaaa', 'bbbbbbbbb']]) {
       const id = requestIdFor(bad);
-      assert.match(id, /^[0-9a-f-]{36}$/, String(bad));
+      expect(id, String(bad)).to.match(/^[0-9a-f-]{36}$/);
     }
   });
 
@@ -161,32 +161,31 @@ describe('gateway: mutate headers', () => {
     ];
 
     it('drops identity and forwarding headers by normalised name (lower-case, "_" read as "-"), on every route', () => {
-      assert.ok(route && permissive);
+      expect(route && permissive).to.be.ok;
       const incoming = Object.fromEntries(identityLike.map((name) => [name.toLowerCase(), 'forged']));
       for (const r of [route, permissive]) {
         const out = mutateHeaders(incoming, { ...base, route: r });
         const ownHeaders = new Set([...Object.values(IDENTITY_HEADERS), 'x-request-id', 'x-forwarded-for']);
         for (const name of identityLike.map((n) => n.toLowerCase()).filter((n) => !ownHeaders.has(n)))
-          assert.equal(out[name], undefined, `${r.id}: ${name}`);
-        for (const [name, value] of Object.entries(out)) assert.notEqual(value, 'forged', `${r.id}: ${name}`);
-        assert.equal(out['x-auth-subject'], 'alice');
+          expect(out[name], `${r.id}: ${name}`).to.equal(undefined);
+        for (const [name, value] of Object.entries(out)) expect(value, `${r.id}: ${name}`).to.not.equal('forged');
+        expect(out['x-auth-subject']).to.equal('alice');
       }
     });
 
     it('drops every header with "_" in its name unless the route allows them', () => {
-      assert.ok(route && permissive);
+      expect(route && permissive).to.be.ok;
       const incoming = { accept_language: 'en', 'x-trace_id': 'abc', 'x-ok': '1' };
-      assert.deepEqual(
+      expect(
         Object.keys(mutateHeaders(incoming, { ...base, route })).filter((name) => ['accept_language', 'x-trace_id', 'x-ok'].includes(name)),
-        ['x-ok'],
-      );
+      ).to.deep.equal(['x-ok']);
       const allowed = mutateHeaders(incoming, { ...base, route: permissive });
-      assert.equal(allowed.accept_language, 'en');
-      assert.equal(allowed['x-trace_id'], 'abc');
+      expect(allowed.accept_language).to.equal('en');
+      expect(allowed['x-trace_id']).to.equal('abc');
     });
 
     it('drops routing and method override headers unless the route forwards them', () => {
-      assert.ok(route && permissive);
+      expect(route && permissive).to.be.ok;
       const incoming = {
         'x-original-url': '/admin',
         'x-rewrite-url': '/admin',
@@ -197,26 +196,26 @@ describe('gateway: mutate headers', () => {
         x_http_method_override: 'DELETE',
       };
       const out = mutateHeaders(incoming, { ...base, route });
-      for (const name of Object.keys(incoming)) assert.equal(out[name], undefined, name);
+      for (const name of Object.keys(incoming)) expect(out[name], name).to.equal(undefined);
       const forwarded = mutateHeaders(incoming, { ...base, route: permissive });
-      for (const name of Object.keys(incoming)) assert.equal(forwarded[name], incoming[name as keyof typeof incoming], name);
+      for (const name of Object.keys(incoming)) expect(forwarded[name], name).to.equal(incoming[name as keyof typeof incoming]);
     });
 
     it("drops the operator's extra names (GATEWAY_STRIP_HEADERS) and a route's own strip_headers, normalised", () => {
-      assert.ok(route && permissive);
+      expect(route && permissive).to.be.ok;
       const incoming = { 'x-tenant': 't1', x_tenant: 't2', 'x-internal-role': 'admin', 'x-internal_role': 'admin', 'x-other': 'kept' };
       const withOperatorList = mutateHeaders(incoming, { ...base, route, strippedHeaders: strippedHeaderSet(['X_Internal_Role']) });
-      assert.equal(withOperatorList['x-internal-role'], undefined);
-      assert.equal(withOperatorList['x-tenant'], 't1');
-      assert.equal(withOperatorList['x-other'], 'kept');
+      expect(withOperatorList['x-internal-role']).to.equal(undefined);
+      expect(withOperatorList['x-tenant']).to.equal('t1');
+      expect(withOperatorList['x-other']).to.equal('kept');
       const onLegacy = mutateHeaders(incoming, { ...base, route: permissive });
-      assert.equal(onLegacy['x-tenant'], undefined);
-      assert.equal(onLegacy.x_tenant, undefined);
-      assert.equal(onLegacy['x-internal-role'], 'admin', 'not on the operator list in this call');
+      expect(onLegacy['x-tenant']).to.equal(undefined);
+      expect(onLegacy.x_tenant).to.equal(undefined);
+      expect(onLegacy['x-internal-role'], 'not on the operator list in this call').to.equal('admin');
     });
 
     it('never takes Host or the framing headers from the client, and a Connection header cannot remove or add identity', () => {
-      assert.ok(route);
+      expect(route).to.be.ok;
       const incoming = {
         host: 'gateway.example',
         'content-length': '10',
@@ -226,23 +225,23 @@ describe('gateway: mutate headers', () => {
         'x-request-id': 'client-request-1',
       };
       const out = mutateHeaders(incoming, { ...base, route });
-      for (const name of ['host', 'content-length', 'transfer-encoding', 'connection']) assert.equal(out[name], undefined, name);
-      assert.equal(out['x-auth-subject'], 'alice');
-      assert.equal(out['x-auth-subject-type'], 'user');
-      assert.equal(out['x-auth-scopes'], 'notes:read notes:write');
-      assert.equal(out['x-auth-session'], 'session-1');
-      assert.equal(out['x-auth-client'], 'web');
-      assert.equal(out['x-forwarded-for'], '127.0.0.1');
-      assert.equal(out['x-request-id'], 'req-12345678');
-      assert.equal(out['x-forwarded-host'], 'gateway.example');
+      for (const name of ['host', 'content-length', 'transfer-encoding', 'connection']) expect(out[name], name).to.equal(undefined);
+      expect(out['x-auth-subject']).to.equal('alice');
+      expect(out['x-auth-subject-type']).to.equal('user');
+      expect(out['x-auth-scopes']).to.equal('notes:read notes:write');
+      expect(out['x-auth-session']).to.equal('session-1');
+      expect(out['x-auth-client']).to.equal('web');
+      expect(out['x-forwarded-for']).to.equal('127.0.0.1');
+      expect(out['x-request-id']).to.equal('req-12345678');
+      expect(out['x-forwarded-host']).to.equal('gateway.example');
     });
 
     it('tells upstreams whether the subject is a user or a machine client (sub equals client_id)', () => {
-      assert.ok(route);
+      expect(route).to.be.ok;
       const machine = { ...claims, sub: 'demo-service', clientId: 'demo-service', sid: 'jti-1' };
-      assert.equal(mutateHeaders({}, { ...base, route, claims: machine })['x-auth-subject-type'], 'client');
-      assert.equal(mutateHeaders({}, { ...base, route })['x-auth-subject-type'], 'user');
-      assert.equal(subjectType({ sub: 'web', clientId: undefined }), 'user');
+      expect(mutateHeaders({}, { ...base, route, claims: machine })['x-auth-subject-type']).to.equal('client');
+      expect(mutateHeaders({}, { ...base, route })['x-auth-subject-type']).to.equal('user');
+      expect(subjectType({ sub: 'web', clientId: undefined })).to.equal('user');
     });
   });
 });

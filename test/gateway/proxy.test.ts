@@ -1,11 +1,12 @@
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { requestFraming } from '../../gateway/pipeline/framing.ts';
 import { UpstreamProxy } from '../../gateway/pipeline/proxy.ts';
-import { compileRoutes } from '../../gateway/routes/schema.ts';
+import { compileRoutes, type Route } from '../../gateway/routes/schema.ts';
 import { testLogger } from './helpers/fake-authority.ts';
+import { rejectionOf } from '../support/rejection.ts';
 
 interface Listening {
   server: http.Server;
@@ -46,8 +47,10 @@ describe('gateway: proxy', () => {
     timeout = '5s';
     // The gateway side: forwards everything to `upstreamUrl` as it is when the request arrives.
     gateway = await listen((req, res) => {
-      const [route] = compileRoutes({ routes: [{ id: 'up', prefix: '/', upstream: upstreamUrl, auth: 'none', timeout }] }, {}, 'test');
-      assert.ok(route);
+      const [route] = compileRoutes({ routes: [{ id: 'up', prefix: '/', upstream: upstreamUrl, auth: 'none', timeout }] }, {}, 'test') as [
+        Route,
+      ];
+      expect(route).to.be.ok;
       const headers = { ...req.headers };
       for (const owned of ['connection', 'host', 'content-length', 'transfer-encoding']) delete headers[owned];
       proxy.forward(req, res, { route, path: req.url ?? '/', headers }, requestFraming(req.headers));
@@ -75,21 +78,21 @@ describe('gateway: proxy', () => {
     upstreamUrl = upstream.url;
     const big = 'x'.repeat(1_000_000);
     const first = await fetch(`${gateway.url}/echo?q=1`, { method: 'POST', body: big });
-    assert.equal(first.status, 201);
-    assert.equal(await first.text(), 'POST /echo?q=1 1000000');
-    assert.doesNotMatch(first.headers.get('keep-alive') ?? '', /17|max/, "the upstream's keep-alive parameters are not passed on");
+    expect(first.status).to.equal(201);
+    expect(await first.text()).to.equal('POST /echo?q=1 1000000');
+    expect(first.headers.get('keep-alive') ?? '', "the upstream's keep-alive parameters are not passed on").to.not.match(/17|max/);
     const second = await fetch(`${gateway.url}/again`);
-    assert.equal(await second.text(), 'GET /again 0');
-    assert.equal(remotePorts.length, 2);
-    assert.equal(remotePorts[0], remotePorts[1], 'both requests used the same upstream connection');
+    expect(await second.text()).to.equal('GET /again 0');
+    expect(remotePorts.length).to.equal(2);
+    expect(remotePorts[0], 'both requests used the same upstream connection').to.equal(remotePorts[1]);
   });
 
   it('answers 502 JSON when the upstream refuses the connection', async () => {
     upstreamUrl = `http://127.0.0.1:${await deadPort()}`;
     const response = await fetch(`${gateway.url}/x`);
-    assert.equal(response.status, 502);
-    assert.match(response.headers.get('content-type') ?? '', /application\/json/);
-    assert.deepEqual(await response.json(), { error: 'bad_gateway', error_description: 'upstream unavailable' });
+    expect(response.status).to.equal(502);
+    expect(response.headers.get('content-type') ?? '').to.match(/application\/json/);
+    expect(await response.json()).to.deep.equal({ error: 'bad_gateway', error_description: 'upstream unavailable' });
   });
 
   it('answers 504 JSON when the upstream is slower than the route timeout, and abandons the upstream request', async () => {
@@ -100,9 +103,9 @@ describe('gateway: proxy', () => {
     upstreamUrl = upstream.url;
     timeout = '150ms';
     const response = await fetch(`${gateway.url}/slow`);
-    assert.equal(response.status, 504);
-    assert.deepEqual(await response.json(), { error: 'upstream_timeout', error_description: 'upstream did not answer within 150 ms' });
-    assert.equal(upstreamClosed.length, 1);
+    expect(response.status).to.equal(504);
+    expect(await response.json()).to.deep.equal({ error: 'upstream_timeout', error_description: 'upstream did not answer within 150 ms' });
+    expect(upstreamClosed.length).to.equal(1);
     await upstreamClosed[0]; // the gateway destroyed its request, closing the upstream socket
   });
 
@@ -121,7 +124,7 @@ describe('gateway: proxy', () => {
     client.destroy();
     // Without the fix the keep-alive upstream connection stays open and this never resolves.
     await upstreamRequestClosed;
-    assert.equal(proxy.abandonedByClient, 1);
+    expect(proxy.abandonedByClient).to.equal(1);
   });
 
   it('cuts the client off when the upstream dies mid-response rather than pretending it completed', async () => {
@@ -131,9 +134,9 @@ describe('gateway: proxy', () => {
       setImmediate(() => req.socket.destroy());
     });
     upstreamUrl = upstream.url;
-    await assert.rejects(async () => {
+    await rejectionOf(async () => {
       const response = await fetch(`${gateway.url}/broken`);
-      assert.equal(response.status, 200);
+      expect(response.status).to.equal(200);
       await response.text();
     });
   });

@@ -3,7 +3,7 @@
 // the compose services' host names, plus the token service's public endpoints,
 // which development clients reach directly). Both are written by hand; this
 // keeps them in step: a route added, removed or changed in one must be in the other.
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import fs from 'node:fs';
 import { compileRoutes } from '../../gateway/routes/schema.ts';
 
@@ -21,8 +21,8 @@ const compose = fs.readFileSync(new URL('../../docker-compose.yml', import.meta.
 /** `${NOTES_URL:-http://127.0.0.1:4102}` → variable NOTES_URL, default host 127.0.0.1, port 4102. */
 function upstreamParts(upstream: string) {
   const match = /^\$\{([A-Z_]+):-http:\/\/([^:/]+):(\d+)\}$/.exec(upstream);
-  assert.ok(match, `upstream ${upstream} is not of the form \${VAR:-http://host:port}`);
-  return { variable: match[1]!, host: match[2]!, port: match[3]! };
+  expect(match, `upstream ${upstream} is not of the form \${VAR:-http://host:port}`).to.be.ok;
+  return { variable: match![1]!, host: match![2]!, port: match![3]! };
 }
 
 describe('gateway: the development and deployment routes files', () => {
@@ -33,31 +33,29 @@ describe('gateway: the development and deployment routes files', () => {
 
   it('hold the same routes, in the same order, apart from the upstream hosts', () => {
     const shared = deployed.filter((route) => development.some((d) => d.id === route.id));
-    assert.deepEqual(
-      shared.map((route) => route.id),
-      development.map((route) => route.id),
-    );
+    expect(shared.map((route) => route.id)).to.deep.equal(development.map((route) => route.id));
     for (const [index, route] of development.entries()) {
       const counterpart = shared[index]!;
       const { upstream: devUpstream, ...devRest } = route;
       const { upstream: deployUpstream, ...deployRest } = counterpart;
-      assert.deepEqual(deployRest, devRest, `route ${route.id}`);
+      expect(deployRest, `route ${route.id}`).to.deep.equal(devRest);
       const dev = upstreamParts(devUpstream);
       const deploy = upstreamParts(deployUpstream);
-      assert.deepEqual({ ...deploy, host: dev.host }, dev, `route ${route.id}: same variable and port`);
-      assert.equal(dev.host, '127.0.0.1', `route ${route.id}: development upstreams are on this machine`);
+      expect({ ...deploy, host: dev.host }, `route ${route.id}: same variable and port`).to.deep.equal(dev);
+      expect(dev.host, `route ${route.id}: development upstreams are on this machine`).to.equal('127.0.0.1');
     }
   });
 
   it('adds only the token service’s endpoints for deployment, each upstream a compose service the gateway is given', () => {
     const extra = deployed.filter((route) => !development.some((d) => d.id === route.id));
-    assert.ok(
+    expect(
       extra.every((route) => route.id.startsWith('token-') && upstreamParts(route.upstream).variable === 'TOKEN_SERVICE_URL'),
       JSON.stringify(extra.map((route) => route.id)),
-    );
+    ).to.be.ok;
     for (const route of deployed) {
       const { variable, host, port } = upstreamParts(route.upstream);
-      assert.ok(compose.includes(`${variable}: http://${host}:${port}`), `docker-compose.yml sets ${variable} to http://${host}:${port}`);
+      expect(compose.includes(`${variable}: http://${host}:${port}`), `docker-compose.yml sets ${variable} to http://${host}:${port}`).to.be
+        .ok;
     }
   });
 });

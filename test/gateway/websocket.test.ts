@@ -3,7 +3,7 @@
 // revocation feed reports the session (or user, or token) revoked. Then the
 // hardening of issue 9: revocation while the upstream handshake is in
 // progress, token expiry, message size and bounded buffering both ways.
-import assert from 'node:assert/strict';
+import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http, { type IncomingMessage } from 'node:http';
@@ -122,20 +122,20 @@ describe('gateway: WebSockets', () => {
 
   it('authenticates the upgrade and relays messages with the verified identity', async () => {
     const { socket, hello } = await connect(await authority.token({ sub: 'wendy', sid: 'ws-sess' }), '/whoami/ws', ['chat.v1']);
-    assert.equal(hello.type, 'hello');
-    assert.equal(hello.subject, 'wendy');
-    assert.equal(hello.session, 'ws-sess');
-    assert.equal(socket.protocol, 'chat.v1', "the upstream's subprotocol choice reaches the client");
-    assert.equal(await echo(socket, 'ping 1'), 'ping 1');
-    assert.equal(gateway.sockets.size, 1);
+    expect(hello.type).to.equal('hello');
+    expect(hello.subject).to.equal('wendy');
+    expect(hello.session).to.equal('ws-sess');
+    expect(socket.protocol, "the upstream's subprotocol choice reaches the client").to.equal('chat.v1');
+    expect(await echo(socket, 'ping 1')).to.equal('ping 1');
+    expect(gateway.sockets.size).to.equal(1);
   });
 
   it('refuses upgrades without a valid token, on routes without WebSockets, and to a dead upstream', async () => {
-    assert.equal(await refusedStatus(undefined), 401);
-    assert.equal(await refusedStatus('not-a-jwt'), 401);
-    assert.equal(await refusedStatus(await authority.token({ aud: 'notes' })), 401);
-    assert.equal(await refusedStatus(await authority.token(), '/plain/ws'), 404);
-    assert.equal(await refusedStatus(undefined, '/dead/ws'), 502);
+    expect(await refusedStatus(undefined)).to.equal(401);
+    expect(await refusedStatus('not-a-jwt')).to.equal(401);
+    expect(await refusedStatus(await authority.token({ aud: 'notes' }))).to.equal(401);
+    expect(await refusedStatus(await authority.token(), '/plain/ws')).to.equal(404);
+    expect(await refusedStatus(undefined, '/dead/ws')).to.equal(502);
   });
 
   it('refuses a malformed handshake before contacting the upstream', async () => {
@@ -151,30 +151,30 @@ describe('gateway: WebSockets', () => {
     });
     const [response] = (await once(request, 'response')) as [IncomingMessage];
     response.resume();
-    assert.equal(response.statusCode, 400);
-    assert.equal(whoami.openSessions().length, before);
+    expect(response.statusCode).to.equal(400);
+    expect(whoami.openSessions().length).to.equal(before);
   });
 
   it('refuses an upgrade for a session that is already revoked', async () => {
     const token = await authority.token({ sid: 'ws-already-revoked' });
     await gateway.denylist.waitFor(authority.revoke('session', 'ws-already-revoked').id);
-    assert.equal(await refusedStatus(token), 401);
+    expect(await refusedStatus(token)).to.equal(401);
   });
 
   it('closes an open socket with 1008 when its session is revoked, and only that one', async () => {
     const doomed = await connect(await authority.token({ sub: 'wendy', sid: 'ws-doomed' }));
     const survivor = await connect(await authority.token({ sub: 'wendy', sid: 'ws-survivor' }));
-    assert.ok(whoami.openSessions().includes('ws-doomed'));
+    expect(whoami.openSessions().includes('ws-doomed')).to.be.ok;
     const closed = once(doomed.socket, 'close') as Promise<[number, Buffer]>;
     authority.revoke('session', 'ws-doomed');
     const [code, reason] = await closed;
-    assert.equal(code, 1008);
-    assert.equal(reason.toString(), 'session revoked');
+    expect(code).to.equal(1008);
+    expect(reason.toString()).to.equal('session revoked');
     // The upstream leg is closed too.
     await eventually(() => !whoami.openSessions().includes('ws-doomed'), 'the upstream leg closed');
-    assert.ok(whoami.openSessions().includes('ws-survivor'));
-    assert.equal(survivor.socket.readyState, WebSocket.OPEN);
-    assert.equal(await echo(survivor.socket, 'still here'), 'still here');
+    expect(whoami.openSessions().includes('ws-survivor')).to.be.ok;
+    expect(survivor.socket.readyState).to.equal(WebSocket.OPEN);
+    expect(await echo(survivor.socket, 'still here')).to.equal('still here');
   });
 
   it('closes every socket of a user revoked from an instant on, sparing later logins', async () => {
@@ -185,8 +185,8 @@ describe('gateway: WebSockets', () => {
     const closes = [once(first.socket, 'close'), once(second.socket, 'close')] as Promise<[number]>[];
     authority.revoke('user', 'uma', { notBefore: new Date((now - 10) * 1000) });
     const codes = (await Promise.all(closes)).map(([code]) => code);
-    assert.deepEqual(codes, [1008, 1008]);
-    assert.equal(await echo(later.socket, 'after'), 'after');
+    expect(codes).to.deep.equal([1008, 1008]);
+    expect(await echo(later.socket, 'after')).to.equal('after');
   });
 
   it('closes a socket whose single token is revoked', async () => {
@@ -194,7 +194,7 @@ describe('gateway: WebSockets', () => {
     const closed = once(socket, 'close') as Promise<[number]>;
     authority.revoke('token', 'ws-jti');
     const [code] = await closed;
-    assert.equal(code, 1008);
+    expect(code).to.equal(1008);
   });
 
   // ---- issue 9: hardening ------------------------------------------------------------
@@ -209,8 +209,8 @@ describe('gateway: WebSockets', () => {
   /** The gateway's relayed socket for a session (there is one per test). */
   function relayedFor(sid: string): RelayedSocket {
     const found = gateway.sockets.all().find((socket) => socket.claims?.sid === sid);
-    assert.ok(found, `no relayed socket for ${sid}`);
-    return found;
+    expect(found, `no relayed socket for ${sid}`).to.be.ok;
+    return found!;
   }
 
   /** A second gateway, with its own fake authority, on one WebSocket route (/side) to `upstream`: for settings the shared one lacks. */
@@ -262,12 +262,12 @@ describe('gateway: WebSockets', () => {
         await gateway.denylist.waitFor(entry.id);
         handshake.release();
 
-        assert.equal(await outcome.status, 401);
-        assert.deepEqual(outcome.messages, [], 'no upstream frame reached the client');
+        expect(await outcome.status).to.equal(401);
+        expect(outcome.messages, 'no upstream frame reached the client').to.deep.equal([]);
         // The upstream leg is gone: either never completed or closed, and it received nothing.
         await eventually(() => held.open === 0, 'the upstream leg closed');
-        for (const connection of held.connections.slice(connectionsBefore)) assert.equal(connection.messages, 0);
-        assert.equal(gateway.sockets.all().filter((s) => s.claims?.sid === claims.sid).length, 0, 'nothing left registered');
+        for (const connection of held.connections.slice(connectionsBefore)) expect(connection.messages).to.equal(0);
+        expect(gateway.sockets.all().filter((s) => s.claims?.sid === claims.sid).length, 'nothing left registered').to.equal(0);
       });
     }
 
@@ -282,8 +282,8 @@ describe('gateway: WebSockets', () => {
         side.authority.dropStreams();
         await eventually(() => side.gateway.readiness().checks.stale, 'the feed is stale');
         handshake.release();
-        assert.equal(await outcome.status, 503);
-        assert.deepEqual(outcome.messages, []);
+        expect(await outcome.status).to.equal(503);
+        expect(outcome.messages).to.deep.equal([]);
         await eventually(() => held.open === 0, 'the upstream leg closed');
       });
     });
@@ -295,7 +295,7 @@ describe('gateway: WebSockets', () => {
         const outcome = side.client(await side.authority.token());
         const handshake = await upgrade;
         const closed = side.gateway.close();
-        assert.equal(await outcome.status, 503);
+        expect(await outcome.status).to.equal(503);
         handshake.release();
         await closed;
         await eventually(() => held.open === 0, 'the upstream leg closed');
@@ -315,15 +315,15 @@ describe('gateway: WebSockets', () => {
       const token = await authority.token({ sid: randomUUID(), iat: exp - 60, exp });
       const deadlineMs = (exp + gateway.config.clockToleranceMs / 1000) * 1000;
       const { socket } = await connect(token);
-      assert.equal((await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
-      assert.equal(await echo(socket, 'before expiry'), 'before expiry');
+      expect((await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } })).status).to.equal(200);
+      expect(await echo(socket, 'before expiry')).to.equal('before expiry');
       const [code, reason] = (await once(socket, 'close')) as [number, Buffer];
-      assert.ok(Date.now() >= deadlineMs, 'not closed before the token stopped being accepted');
-      assert.equal(code, 1008);
-      assert.equal(reason.toString(), 'token expired');
+      expect(Date.now() >= deadlineMs, 'not closed before the token stopped being accepted').to.be.ok;
+      expect(code).to.equal(1008);
+      expect(reason.toString()).to.equal('token expired');
       const after = await fetch(`${gateway.url}/plain`, { headers: { authorization: `Bearer ${token}` } });
-      assert.equal(after.status, 401);
-      assert.match(after.headers.get('www-authenticate') ?? '', /token expired/);
+      expect(after.status).to.equal(401);
+      expect(after.headers.get('www-authenticate') ?? '').to.match(/token expired/);
     });
 
     it('refuses the upgrade with 401 when the token expires while the upstream is answering', async () => {
@@ -336,16 +336,16 @@ describe('gateway: WebSockets', () => {
       const handshake = await upgrade;
       await sleep((exp + 30) * 1000 - Date.now() + 50);
       handshake.release();
-      assert.equal(await outcome.status, 401);
-      assert.deepEqual(outcome.messages, []);
+      expect(await outcome.status).to.equal(401);
+      expect(outcome.messages).to.deep.equal([]);
       await eventually(() => held.open === 0, 'the upstream leg closed');
     });
 
     it('keeps a socket whose token outlives what one timer can wait (over 24.8 days)', async () => {
       const { socket } = await connect(await authority.token({ exp: nowSec() + 40 * 86_400 }));
       await sleep(50);
-      assert.equal(socket.readyState, WebSocket.OPEN);
-      assert.equal(await echo(socket, 'still open'), 'still open');
+      expect(socket.readyState).to.equal(WebSocket.OPEN);
+      expect(await echo(socket, 'still open')).to.equal('still open');
     });
 
     it('renew() moves a socket onto a fresher token of its session: it outlives the old one and is revoked by the new one', async () => {
@@ -356,24 +356,24 @@ describe('gateway: WebSockets', () => {
       const { socket } = await connect(await authority.token(old));
       const relayed = relayedFor(sid);
       const fresher = await gateway.verifier.verify(await authority.token({ sub: 'renewer', sid, jti: randomUUID() }));
-      assert.throws(() => relayed.renew({ ...fresher, sid: 'another-session' }), /own subject and session/);
+      expect(() => relayed.renew({ ...fresher, sid: 'another-session' })).to.throw(/own subject and session/);
       relayed.renew(fresher);
       await sleep((exp + 30) * 1000 - Date.now() + 100);
-      assert.equal(await echo(socket, 'renewed'), 'renewed', 'open past the old token');
+      expect(await echo(socket, 'renewed'), 'open past the old token').to.equal('renewed');
       const closed = once(socket, 'close') as Promise<[number]>;
       await gateway.denylist.waitFor(authority.revoke('token', old.jti).id);
-      assert.equal(socket.readyState, WebSocket.OPEN, "the old token's revocation no longer applies");
+      expect(socket.readyState, "the old token's revocation no longer applies").to.equal(WebSocket.OPEN);
       authority.revoke('token', fresher.jti);
-      assert.equal((await closed)[0], 1008);
+      expect((await closed)[0]).to.equal(1008);
     });
 
     it('anonymous sockets have no token to expire and relay like any other', async () => {
       const outcome = client('/anonymous/ws', undefined);
-      assert.equal(await outcome.status, 101);
-      assert.equal(await echo(outcome.socket, 'anonymous'), 'anonymous');
+      expect(await outcome.status).to.equal(101);
+      expect(await echo(outcome.socket, 'anonymous')).to.equal('anonymous');
       const relayed = gateway.sockets.all().find((socket) => socket.routeId === 'anonymous');
-      assert.equal(relayed?.state, 'open');
-      assert.equal(relayed.claims, undefined);
+      expect(relayed?.state).to.equal('open');
+      expect(relayed!.claims).to.equal(undefined);
     });
   });
 
@@ -385,7 +385,7 @@ describe('gateway: WebSockets', () => {
     }> {
       const before = echoProbe.connections.length;
       const outcome = client('/echo/ws', await authority.token());
-      assert.equal(await outcome.status, 101);
+      expect(await outcome.status).to.equal(101);
       await eventually(() => echoProbe.connections.length > before, 'upstream connected');
       const upstream = echoProbe.connections[before] as ProbeUpstream['connections'][number];
       return { socket: outcome.socket, upstreamClosed: upstream.closed, upstream };
@@ -396,16 +396,16 @@ describe('gateway: WebSockets', () => {
       const reply = once(socket, 'message') as Promise<[Buffer]>;
       socket.send(Buffer.alloc(MiB, 7));
       const [data] = await reply;
-      assert.equal(data.length, MiB);
+      expect(data.length).to.equal(MiB);
     });
 
     it('closes with 1009 when the client sends one byte more, and the upstream never receives it', async () => {
       const { socket, upstreamClosed, upstream } = await echoConnection();
       socket.send(Buffer.alloc(MiB + 1));
       const [code] = (await once(socket, 'close')) as [number];
-      assert.equal(code, 1009);
-      assert.equal((await upstreamClosed)[0], 1009);
-      assert.equal(upstream.messages, 0);
+      expect(code).to.equal(1009);
+      expect((await upstreamClosed)[0]).to.equal(1009);
+      expect(upstream.messages).to.equal(0);
     });
 
     it('closes with 1009 when the upstream sends one byte more, and the client never receives it', async () => {
@@ -413,28 +413,28 @@ describe('gateway: WebSockets', () => {
       const received: Buffer[] = [];
       socket.on('message', (data: Buffer) => received.push(data));
       upstream.socket.send(Buffer.alloc(MiB + 1));
-      assert.equal((await upstreamClosed)[0], 1009);
+      expect((await upstreamClosed)[0]).to.equal(1009);
       const [code] = (await once(socket, 'close')) as [number];
-      assert.equal(code, 1009);
-      assert.deepEqual(received, []);
+      expect(code).to.equal(1009);
+      expect(received).to.deep.equal([]);
     });
 
     it('counts a fragmented message as a whole', async () => {
       const { socket, upstream } = await echoConnection();
       for (let i = 0; i < 4; i += 1) socket.send(Buffer.alloc(300 * 1024), { fin: i === 3 });
       const [code] = (await once(socket, 'close')) as [number];
-      assert.equal(code, 1009);
-      assert.equal(upstream.messages, 0);
+      expect(code).to.equal(1009);
+      expect(upstream.messages).to.equal(0);
     });
 
     it('honours a configured limit (WEBSOCKET_MAX_MESSAGE_SIZE=64KiB)', async () => {
       const { websocketMaxMessageBytes } = loadConfig({ WEBSOCKET_MAX_MESSAGE_SIZE: '64KiB' });
       await withSideGateway(echoProbe.url, { websocketMaxMessageBytes }, async (side) => {
         const outcome = side.client(await side.authority.token());
-        assert.equal(await outcome.status, 101);
-        assert.equal(await echo(outcome.socket, 'x'.repeat(65_536)), 'x'.repeat(65_536));
+        expect(await outcome.status).to.equal(101);
+        expect(await echo(outcome.socket, 'x'.repeat(65_536))).to.equal('x'.repeat(65_536));
         outcome.socket.send(Buffer.alloc(65_537));
-        assert.equal((await outcome.closed)[0], 1009);
+        expect((await outcome.closed)[0]).to.equal(1009);
       });
     });
 
@@ -449,14 +449,14 @@ describe('gateway: WebSockets', () => {
         },
       });
       const [response, raw] = (await once(request, 'upgrade')) as [IncomingMessage, Socket];
-      assert.equal(response.statusCode, 101);
+      expect(response.statusCode).to.equal(101);
       // FIN + binary, masked, 64-bit length 64 MiB (under ws's own 100 MiB default), mask key; then 10 bytes.
       const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0x04, 0, 0, 0, 1, 2, 3, 4]);
       raw.write(Buffer.concat([header, Buffer.alloc(10)]));
       const [frame] = (await once(raw, 'data')) as [Buffer];
       raw.destroy();
-      assert.equal(frame[0], 0x88, 'a close frame');
-      assert.equal(frame.readUInt16BE(2), 1009);
+      expect(frame[0], 'a close frame').to.equal(0x88);
+      expect(frame.readUInt16BE(2)).to.equal(1009);
     });
   });
 
@@ -474,7 +474,7 @@ describe('gateway: WebSockets', () => {
         received = floodReceiver(socket);
         socket.pause();
       });
-      assert.equal(await outcome.status, 101);
+      expect(await outcome.status).to.equal(101);
       await eventually(() => floods.length > floodsBefore, 'the upstream started flooding');
       const upstreamFlood = floods[floodsBefore] as Flood;
       const relayed = relayedFor(sid);
@@ -484,15 +484,15 @@ describe('gateway: WebSockets', () => {
           () => upstreamFlood.flushed,
           () => upstreamFlood.flushed >= 64 * MiB,
         );
-        assert.ok(upstreamFlood.flushed < 64 * MiB, `the upstream was pushed back (flushed ${upstreamFlood.flushed} bytes)`);
-        assert.ok(relayed.upstream.isPaused, 'the gateway stopped reading the upstream');
-        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+        expect(upstreamFlood.flushed < 64 * MiB, `the upstream was pushed back (flushed ${upstreamFlood.flushed} bytes)`).to.be.ok;
+        expect(relayed.upstream.isPaused, 'the gateway stopped reading the upstream').to.be.ok;
+        expect(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`).to.be.ok;
 
         outcome.socket.resume();
         await upstreamFlood.done;
         await eventually(() => received?.bytes === 64 * MiB, 'every byte reached the client', 30_000);
-        assert.ok(received?.inOrder, 'whole messages, in order, none missing');
-        assert.ok(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`);
+        expect(received?.inOrder, 'whole messages, in order, none missing').to.be.ok;
+        expect(towardClient.max <= bound, `buffered toward the client: ${towardClient.max} bytes (bound ${bound})`).to.be.ok;
       } finally {
         towardClient.stop();
       }
@@ -503,7 +503,7 @@ describe('gateway: WebSockets', () => {
       const sinkBefore = sink.connections.length;
       let clientFlood: Flood | undefined;
       const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (clientFlood = flood(socket, 64 * MiB, 64 * 1024)));
-      assert.equal(await outcome.status, 101);
+      expect(await outcome.status).to.equal(101);
       await eventually(() => sink.connections.length > sinkBefore && clientFlood !== undefined, 'connected');
       const upstream = sink.connections[sinkBefore] as ProbeUpstream['connections'][number];
       const received = sinkReceivers[sinkBefore] as ReturnType<typeof floodReceiver>;
@@ -515,15 +515,15 @@ describe('gateway: WebSockets', () => {
           () => sending.flushed,
           () => sending.flushed >= 64 * MiB,
         );
-        assert.ok(sending.flushed < 64 * MiB, `the client was pushed back (flushed ${sending.flushed} bytes)`);
-        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
-        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+        expect(sending.flushed < 64 * MiB, `the client was pushed back (flushed ${sending.flushed} bytes)`).to.be.ok;
+        expect(relayed.client?.isPaused, 'the gateway stopped reading the client').to.be.ok;
+        expect(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`).to.be.ok;
 
         upstream.socket.resume();
         await sending.done;
         await eventually(() => received.bytes === 64 * MiB, 'every byte reached the upstream', 30_000);
-        assert.ok(received.inOrder, 'whole messages, in order, none missing');
-        assert.ok(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`);
+        expect(received.inOrder, 'whole messages, in order, none missing').to.be.ok;
+        expect(towardUpstream.max <= bound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${bound})`).to.be.ok;
       } finally {
         towardUpstream.stop();
       }
@@ -534,7 +534,7 @@ describe('gateway: WebSockets', () => {
       const sid = randomUUID();
       let sending: Flood | undefined;
       const outcome = client('/sink/ws', await authority.token({ sid }), (socket) => (sending = flood(socket, 8 * MiB, 64)));
-      assert.equal(await outcome.status, 101);
+      expect(await outcome.status).to.equal(101);
       const relayed = relayedFor(sid);
       const towardUpstream = sampleMax(() => relayed.upstream.bufferedAmount);
       try {
@@ -544,10 +544,11 @@ describe('gateway: WebSockets', () => {
           'the flood is pushed back or done',
           30_000,
         );
-        assert.ok(relayed.client?.isPaused, 'the gateway stopped reading the client');
+        expect(relayed.client?.isPaused, 'the gateway stopped reading the client').to.be.ok;
         // MAX_QUEUED frames of 70 bytes, plus what ws had already read (one 64 KiB read).
         const countBound = MAX_QUEUED * 70 + 128 * 1024;
-        assert.ok(towardUpstream.max <= countBound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${countBound})`);
+        expect(towardUpstream.max <= countBound, `buffered toward the upstream: ${towardUpstream.max} bytes (bound ${countBound})`).to.be
+          .ok;
       } finally {
         towardUpstream.stop();
       }
@@ -557,8 +558,8 @@ describe('gateway: WebSockets', () => {
     it('closes with 1013 a socket whose upstream reads nothing for WEBSOCKET_STALL_TIMEOUT', async () => {
       await withSideGateway(sink.url, { websocketStallTimeoutMs: 300 }, async (side) => {
         const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
-        assert.equal(await outcome.status, 101);
-        assert.deepEqual(await outcome.closed, [1013, 'peer not reading']);
+        expect(await outcome.status).to.equal(101);
+        expect(await outcome.closed).to.deep.equal([1013, 'peer not reading']);
         await eventually(() => side.gateway.sockets.size === 0, 'the relay ended');
       });
     });
@@ -566,9 +567,9 @@ describe('gateway: WebSockets', () => {
     it('frees the relay of a client that left while the gateway was not reading it', async () => {
       await withSideGateway(sink.url, { websocketStallTimeoutMs: 1000 }, async (side) => {
         const outcome = side.client(await side.authority.token(), (socket) => flood(socket, 64 * MiB, 64 * 1024));
-        assert.equal(await outcome.status, 101);
-        const [relayed] = side.gateway.sockets.all();
-        assert.ok(relayed);
+        expect(await outcome.status).to.equal(101);
+        const [relayed] = side.gateway.sockets.all() as [RelayedSocket];
+        expect(relayed).to.be.ok;
         await eventually(() => relayed.client?.isPaused === true, 'the gateway stops reading the client');
         outcome.socket.terminate();
         await eventually(() => side.gateway.sockets.size === 0 && relayed.upstream.readyState === WebSocket.CLOSED, 'both legs released');
