@@ -6,9 +6,8 @@ import { hasAudience, TokenRejected } from '../tokens/verify-access-token.ts';
 import { invalidToken, type Rejection } from './rejection.ts';
 
 export interface TokenVerifier {
-  verify(token: string): Promise<VerifiedClaims>;
-  /** Claims already verified, answered at once (see AccessTokenVerifier.cached); undefined when verify must run. */
-  cached?(token: string): VerifiedClaims | undefined;
+  /** The claims, at once when already verified, else a promise; throws or rejects with TokenRejected (AccessTokenVerifier.claimsOf). */
+  claimsOf(token: string): VerifiedClaims | Promise<VerifiedClaims>;
 }
 
 export type AuthenticationResult = { ok: true; claims: VerifiedClaims | undefined } | { ok: false; rejection: Rejection };
@@ -39,14 +38,14 @@ export function authenticate(
     if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return ANONYMOUS;
     return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
   }
-  let cached: VerifiedClaims | undefined;
+  let claims: VerifiedClaims | Promise<VerifiedClaims>;
   try {
-    cached = verifier.cached?.(token);
+    claims = verifier.claimsOf(token);
   } catch (error) {
     return rejected(error);
   }
-  if (cached) return withAudience(route, cached);
-  return verifier.verify(token).then((claims) => withAudience(route, claims), rejected);
+  if (claims instanceof Promise) return claims.then((verified) => withAudience(route, verified), rejected);
+  return withAudience(route, claims);
 }
 
 function rejected(error: unknown): AuthenticationResult {

@@ -49,25 +49,26 @@ export class AccessTokenVerifier {
 
   /** The token's claims, or throws TokenRejected. Audience and revocation are not checked here. */
   async verify(token: string): Promise<VerifiedClaims> {
-    return this.cached(token) ?? this.#verifySignature(token);
+    return this.claimsOf(token);
   }
 
   /**
-   * The claims of a token verified before and not yet expired, without waiting
-   * for anything (the request path's fast lane); undefined when it must be
-   * verified. Throws TokenRejected for what is not a JWS at all.
+   * The token's claims, answered at once for a token verified before and not yet
+   * expired (the request path's fast lane), a promise only when the signature must
+   * be checked. Throws TokenRejected, synchronously, for what is not a JWS at all.
    */
-  cached(token: string): VerifiedClaims | undefined {
+  claimsOf(token: string): VerifiedClaims | Promise<VerifiedClaims> {
     // Opaque refresh tokens (and anything else that is not a JWS) stop here.
     if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw new TokenRejected('malformed token');
-    const claims = this.#options.cache.get(tokenCacheKey(token), this.#now());
-    if (claims) this.stats.cacheHits += 1;
+    const cacheKey = tokenCacheKey(token);
+    const claims = this.#options.cache.get(cacheKey, this.#now());
+    if (!claims) return this.#verifySignature(token, cacheKey);
+    this.stats.cacheHits += 1;
     return claims;
   }
 
-  async #verifySignature(token: string): Promise<VerifiedClaims> {
+  async #verifySignature(token: string, cacheKey: string): Promise<VerifiedClaims> {
     const now = this.#now();
-    const cacheKey = tokenCacheKey(token);
     this.stats.verifications += 1;
     let payload: JWTPayload;
     let kid: string;
