@@ -16,7 +16,7 @@ import type { Gateway } from '../../gateway/app.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { basic, registerAndLogin, request } from '../support/http.ts';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
-import { check, FuzzStats, garbageBytes, headerValue, nastyString, runs, sendRaw, statusesIn, type Exchange } from './support.ts';
+import { check, FuzzStats, garbageBytes, headerValue, nastyString, runs, segment, sendRaw, statusesIn, type Exchange } from './support.ts';
 
 interface Echo {
   route: string;
@@ -100,15 +100,6 @@ function send(base: string, options: { method: string; path: string; headers: Re
     req.end(options.body);
   });
 }
-
-const segment = (value: string): string =>
-  [...Buffer.from(value, 'utf8')]
-    .map((byte) =>
-      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte))
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
-    )
-    .join('');
 
 const pathArb = fc
   .tuple(

@@ -23,6 +23,7 @@ import {
   rowCounts,
   runs,
   send,
+  segment,
   sendRaw,
   statusesIn,
   type RawRequest,
@@ -224,16 +225,6 @@ const extraHeaders = fc.dictionary(
   headerValue,
   { maxKeys: 4 },
 );
-
-/** Percent-encodes any string (lone surrogates included) into a valid request-target segment. */
-const segment = (value: string): string =>
-  [...Buffer.from(value, 'utf8')]
-    .map((byte) =>
-      /[A-Za-z0-9\-._~]/.test(String.fromCharCode(byte))
-        ? String.fromCharCode(byte)
-        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`,
-    )
-    .join('');
 
 const pathSegment = fc.oneof(
   nastyString.map(segment),

@@ -2,8 +2,7 @@
 // the fake token service's keys, a real denylist, compiled routes; no server.
 import { expect } from 'chai';
 import type { IncomingHttpHeaders } from 'node:http';
-import { discoverIssuer } from '../../gateway/keys/discovery.ts';
-import { KeyStore } from '../../gateway/keys/key-store.ts';
+import type { KeyStore } from '../../gateway/keys/key-store.ts';
 import { admit, recheckRevocation, type Admission, type AdmissionDependencies } from '../../gateway/pipeline/admission.ts';
 import type { FeedHealth } from '../../gateway/pipeline/check-revocation.ts';
 import { parseRequestTarget, type RequestTarget } from '../../gateway/pipeline/match-route.ts';
@@ -12,7 +11,7 @@ import { Denylist } from '../../gateway/revocations/denylist.ts';
 import { compileRoutes } from '../../gateway/routes/schema.ts';
 import { AccessTokenVerifier } from '../../gateway/tokens/verify-access-token.ts';
 import { VerificationCache } from '../../gateway/tokens/verification-cache.ts';
-import { FakeAuthority, testLogger } from './helpers/fake-authority.ts';
+import { FakeAuthority } from './helpers/fake-authority.ts';
 
 const UPSTREAM = 'http://127.0.0.1:1';
 
@@ -30,8 +29,7 @@ describe('gateway: admission', () => {
   after(() => authority.close());
 
   beforeEach(async () => {
-    keys = new KeyStore({ refetchCooldownMs: 60_000, logger: testLogger() });
-    await keys.start((await discoverIssuer(authority.url)).jwksUri);
+    keys = await authority.keyStore();
     denylist = new Denylist();
     ready = true;
     feed = { synced: true, stalenessMs: 0 };

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { discoverIssuer, metadataUrl } from '../../gateway/keys/discovery.ts';
-import { KeyStore } from '../../gateway/keys/key-store.ts';
+import type { KeyStore } from '../../gateway/keys/key-store.ts';
 import { authenticate, extractBearerToken, type AuthenticationResult } from '../../gateway/pipeline/authenticate.ts';
 import { checkRevocation } from '../../gateway/pipeline/check-revocation.ts';
 import { Denylist } from '../../gateway/revocations/denylist.ts';
@@ -8,7 +8,7 @@ import { compileRoutes, type Route } from '../../gateway/routes/schema.ts';
 import { AccessTokenVerifier, TokenRejected } from '../../gateway/tokens/verify-access-token.ts';
 import { tokenCacheKey, VerificationCache } from '../../gateway/tokens/verification-cache.ts';
 import type { VerifiedClaims } from '../../gateway/tokens/claims.ts';
-import { FakeAuthority, testLogger } from './helpers/fake-authority.ts';
+import { FakeAuthority } from './helpers/fake-authority.ts';
 import { rejectionOf } from '../support/rejection.ts';
 
 describe('gateway: authenticate', () => {
@@ -22,9 +22,7 @@ describe('gateway: authenticate', () => {
   after(() => authority.close());
 
   beforeEach(async () => {
-    keys = new KeyStore({ refetchCooldownMs: 60_000, logger: testLogger() });
-    const metadata = await discoverIssuer(authority.url);
-    await keys.start(metadata.jwksUri);
+    keys = await authority.keyStore();
     verifier = new AccessTokenVerifier({ issuer: authority.url, keys, clockToleranceMs: 30_000, cache: new VerificationCache(100) });
   });
   afterEach(() => keys.close());

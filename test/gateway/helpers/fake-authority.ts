@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { createLogger, type Logger } from '../../../common/logger.ts';
 import type { RevocationEntry } from '../../../contract/revocations.ts';
+import { discoverIssuer } from '../../../gateway/keys/discovery.ts';
+import { KeyStore } from '../../../gateway/keys/key-store.ts';
 import type { FollowedAuthority } from '../../support/gateway.ts';
 
 export const FEED_CLIENT = { id: 'gateway-test', secret: 'test-gateway-secret-0123456789abcdef' };
@@ -145,6 +147,13 @@ export class FakeAuthority {
     } finally {
       for (const stream of streams) this.#streams.add(stream);
     }
+  }
+
+  /** A gateway key store that follows this authority's JWKS, found by discovery (close it after use). */
+  async keyStore(): Promise<KeyStore> {
+    const keys = new KeyStore({ refetchCooldownMs: 60_000, logger: testLogger() });
+    await keys.start((await discoverIssuer(this.url)).jwksUri);
+    return keys;
   }
 
   /** Cuts every open stream connection, as a token-service restart would. */
