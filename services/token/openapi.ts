@@ -4,6 +4,7 @@
 // generated from its parameter schema (schemas/); the responses are described
 // here, since nothing parses them.
 import { z } from 'zod';
+import { catchUpPageSchema, revocationEntrySchema } from '../../contract/revocations.ts';
 import type { TokenServiceConfig } from './config.ts';
 import { clientAuthParams } from './schemas/client-auth.ts';
 import { introspectParams } from './schemas/introspect.ts';
@@ -420,25 +421,9 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             current: { type: 'boolean' },
           },
         },
-        RevocationEntry: {
-          type: 'object',
-          required: ['id', 'kind', 'key', 'expires_at'],
-          properties: {
-            id: { type: 'integer' },
-            kind: { type: 'string', enum: ['session', 'user', 'token'] },
-            key: { type: 'string' },
-            not_before: { type: ['string', 'null'] },
-            expires_at: { type: 'string' },
-          },
-        },
-        RevocationPage: {
-          type: 'object',
-          properties: {
-            revocations: { type: 'array', items: ref('RevocationEntry') },
-            cursor: { type: 'integer' },
-            has_more: { type: 'boolean' },
-          },
-        },
+        // The wire contract's own schemas (contract/revocations.ts), so the document cannot drift from what gateways parse.
+        RevocationEntry: jsonSchema(revocationEntrySchema),
+        RevocationPage: jsonSchema(catchUpPageSchema),
         Metadata: {
           type: 'object',
           required: ['issuer', 'jwks_uri', 'token_endpoint'],
