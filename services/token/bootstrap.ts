@@ -10,8 +10,6 @@ import type { TokenServiceConfig } from './config.ts';
 import { MIN_CLIENT_SECRET_LENGTH, sha256Hex } from './helpers/secrets.ts';
 import { clientIdProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
 
-export { MIN_CLIENT_SECRET_LENGTH };
-
 const clientsFileSchema = z.array(
   z
     .object({

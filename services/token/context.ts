@@ -20,7 +20,7 @@ export interface TokenService {
   revocations: RevocationHub;
   logger: Logger;
   metrics: TokenMetrics;
-  /** The clock (ms since the epoch): Date.now, or a test's. Database-side timestamps use the database's. */
+  /** The clock (ms since the epoch): Date.now, or a test's. The refresh function writes its times with it; column defaults and revocations still use the database's. */
   now: () => number;
   /** Set when the admin endpoint is enabled (embedded database held by this process). */
   adminToken?: string | undefined;

@@ -146,6 +146,11 @@ describe('token service: refresh-token families', () => {
     });
     expect(reply.status).to.equal(400);
     expect(reply.body.error).to.equal('invalid_grant');
+    // Asking for a scope says nothing about another client's family either: the binding is checked first.
+    const widened = await request(svc.url, 'POST', '/oauth/token', {
+      form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'other-app', scope: 'admin' },
+    });
+    expect(widened.body.error).to.equal('invalid_grant');
     // A client lacking the grant is stopped before the token is looked at.
     const noGrant = await request(svc.url, 'POST', '/oauth/token', {
       form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token },

@@ -88,7 +88,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       ip: info.ip,
       userAgent: info.userAgent,
     });
-    const tokens = await issueTokenPair(trx, service, { session, parentId: null, scope, tokensValidAfter });
+    const tokens = await issueTokenPair(trx, service, { session, scope, tokensValidAfter });
     const deviceToken = await rememberDevice(trx, user.id, device);
     await recordAudit(trx, {
       type: 'login_succeeded',

@@ -32,13 +32,7 @@ import type { RequestInfo } from '../helpers/request-info.ts';
 import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
-import {
-  findFamilyScope,
-  findLiveChild,
-  findRefreshTokenById,
-  rotateRefreshToken,
-  type RefreshTokenRow,
-} from '../models/refresh-tokens.ts';
+import { findLiveChild, findRefreshTokenById, rotateRefreshToken, type RefreshTokenRow } from '../models/refresh-tokens.ts';
 import { lockSession, revokeSessions } from '../models/sessions.ts';
 import { pairWith, type TokenResponse } from './token-pair.ts';
 
@@ -67,21 +61,18 @@ type Outcome = { kind: 'rejected'; reason: string } | { kind: 'grace' } | { kind
 export async function refreshTokenGrant(service: TokenService, request: RefreshGrantRequest): Promise<RefreshGrantResult> {
   const { client } = request;
   if (!client.grant_types.includes('refresh_token')) throw new UnauthorizedClient();
-  // RFC 6749 §6: a refresh may narrow the scope, never widen it. A family's scope never changes, so
-  // a requested scope is judged before anything is written (one extra read, only when a scope is sent).
-  let requestedScope: string | undefined;
-  if (request.scope !== undefined) {
-    const familyScope = await findFamilyScope(service.knex, request.refreshToken);
-    if (familyScope === undefined) return rejected();
-    requestedScope = resolveScope(request.scope, familyScope.split(' ').filter(Boolean));
-  }
-
+  // RFC 6749 §6: a refresh may narrow the scope, never widen it. The function checks the requested
+  // scope tokens against the family's after the client binding and expiry, before anything is written.
+  const requested = request.scope?.split(' ').filter(Boolean);
   // The common case is one statement (models/refresh-tokens.ts rotateRefreshToken): the family
   // locked, the token consumed, its child stored, the session touched and the refresh audited.
-  // Every outcome is committed before it is answered.
+  // Every outcome is committed before it is answered. The access token is signed after that
+  // commit: were signing to fail (it needs only the loaded key), the client would get a 500 and
+  // its retry the grace answer, so the family must then sign in again.
   const rotation = await rotateRefreshToken(service.knex, {
     token: request.refreshToken,
     clientId: client.client_id,
+    scope: requested?.length ? requested : undefined,
     now: service.now(),
     idleTtlMs: service.config.REFRESH_TOKEN_IDLE_TTL,
     ip: request.info.ip,
@@ -91,6 +82,10 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
     case 'unknown':
     case 'rejected':
       return rejected();
+    case 'invalid_scope':
+      // resolveScope throws the InvalidScope naming the first token the family lacks (or a malformed one).
+      resolveScope(request.scope, familyScopes(rotation.scope));
+      return rejected(); // unreachable: the function found a token outside the family's scope
     case 'consumed': {
       const outcome = await service.knex.transaction((trx) => handleReuse(service, trx, rotation, request));
       if (outcome.kind === 'grace') {
@@ -105,7 +100,7 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
       return rejected();
     }
     case 'rotated': {
-      const scope = requestedScope ?? resolveScope(undefined, rotation.session.scope.split(' ').filter(Boolean));
+      const scope = resolveScope(request.scope, familyScopes(rotation.session.scope));
       const tokens = await pairWith(service, rotation.token, {
         session: rotation.session,
         scope,
@@ -115,6 +110,8 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
     }
   }
 }
+
+const familyScopes = (scope: string): string[] => scope.split(' ').filter(Boolean);
 
 function rejected(): RefreshGrantResult {
   return { outcome: 'rejected', error: new InvalidGrant(), sessionsRevoked: 0 };

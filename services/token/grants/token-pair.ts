@@ -14,20 +14,19 @@ export interface TokenResponse {
 }
 
 /**
- * A new pair for a session: a refresh token (the family's first, or the child
- * of `parentId`) that never outlives the session, and an access token for it,
+ * A new family's first pair: a refresh token that never outlives the session
+ * (later ones come from rotate_refresh_token), and an access token for it,
  * issued after the user's last global logout (`tokensValidAfter`).
  */
 export async function issueTokenPair(
   trx: Knex.Transaction,
   service: TokenService,
-  fields: { session: SessionRow; parentId: number | null; scope: string; tokensValidAfter: Date | null },
+  fields: { session: SessionRow; scope: string; tokensValidAfter: Date | null },
 ): Promise<TokenResponse> {
   const { config } = service;
   const { session } = fields;
   const refresh = await issueRefreshToken(trx, {
     sessionId: session.id,
-    parentId: fields.parentId,
     expiresAt: new Date(Math.min(service.now() + config.REFRESH_TOKEN_IDLE_TTL, session.expires_at.getTime())),
   });
   return pairWith(service, refresh.token, fields);

@@ -12,16 +12,15 @@ export interface RefreshTokenRow {
   consumed_at: Date | null;
 }
 
-/** Mints a refresh token; only its hash is stored. */
+/** Mints a family's first refresh token (children are stored by rotate_refresh_token); only its hash is stored. */
 export async function issueRefreshToken(
   trx: Knex.Transaction,
-  fields: { sessionId: string; parentId: number | null; expiresAt: Date },
+  fields: { sessionId: string; expiresAt: Date },
 ): Promise<{ token: string; row: RefreshTokenRow }> {
   const token = randomToken(32);
   const [row] = await trx<RefreshTokenRow>('refresh_tokens')
     .insert({
       session_id: fields.sessionId,
-      parent_id: fields.parentId,
       token_hash: sha256Hex(token),
       expires_at: fields.expiresAt,
     })
@@ -35,30 +34,8 @@ export async function findRefreshToken(knex: Knex, token: string): Promise<Refre
     .first();
 }
 
-/** The scope of the family a refresh token belongs to (fixed when the family began). */
-export async function findFamilyScope(knex: Knex, token: string): Promise<string | undefined> {
-  const row = await knex('refresh_tokens')
-    .join('sessions', 'sessions.id', 'refresh_tokens.session_id')
-    .where('refresh_tokens.token_hash', sha256Hex(token))
-    .first<{ scope: string } | undefined>('sessions.scope');
-  return row?.scope;
-}
-
 export async function findRefreshTokenById(knex: Knex, id: number): Promise<RefreshTokenRow | undefined> {
   return knex<RefreshTokenRow>('refresh_tokens').where({ id }).first();
-}
-
-/**
- * Consumes the token if, and only if, nobody has yet: the single UPDATE is the
- * atomic step that stops two concurrent refreshes from both minting a child.
- */
-export async function consumeRefreshToken(trx: Knex.Transaction, id: number): Promise<RefreshTokenRow | undefined> {
-  const [row] = await trx<RefreshTokenRow>('refresh_tokens')
-    .where({ id })
-    .whereNull('consumed_at')
-    .update({ consumed_at: trx.fn.now() })
-    .returning('*');
-  return row as RefreshTokenRow | undefined;
 }
 
 /** The live (unconsumed) child of a token, if the family moved on from it. */
@@ -69,45 +46,54 @@ export async function findLiveChild(trx: Knex.Transaction, parentId: number): Pr
 export type RotationResult =
   | { outcome: 'unknown' }
   | { outcome: 'rejected'; reason: string }
+  /** The requested scope is wider than the family's (`scope`). */
+  | { outcome: 'invalid_scope'; scope: string }
   /** Someone consumed the token first (presentedId, sessionId): grace or reuse, decided under the family lock. */
   | { outcome: 'consumed'; presentedId: number; sessionId: string }
   | {
       outcome: 'rotated';
       /** The child's secret; only its hash was stored. */
       token: string;
-      childExpiresAt: Date;
-      session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'scope' | 'audiences' | 'expires_at'>;
+      session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'scope' | 'audiences'>;
       tokensValidAfter: Date | null;
     };
 
 interface RotationRow {
-  outcome: 'unknown' | 'rejected' | 'consumed' | 'rotated';
+  outcome: RotationResult['outcome'];
   reason: string | null;
   presented_id: string | number | null;
   session_id: string | null;
   user_id: string | null;
   scope: string | null;
   audiences: string[] | null;
-  session_expires_at: Date | null;
   tokens_valid_after: Date | null;
-  child_expires_at: Date | null;
 }
 
 /**
  * Rotates a refresh token in one statement (the rotate_refresh_token function,
- * migration 0007): checks the family, consumes the token, stores its child,
+ * migration 0007): checks the family and the requested scope tokens (`scope`,
+ * undefined when none was requested), consumes the token, stores its child,
  * touches the session and audits, or says why not.
  */
 export async function rotateRefreshToken(
   knex: Knex,
-  input: { token: string; clientId: string; now: number; idleTtlMs: number; ip: string | null; userAgent: string | null },
+  input: {
+    token: string;
+    clientId: string;
+    scope: readonly string[] | undefined;
+    now: number;
+    idleTtlMs: number;
+    ip: string | null;
+    userAgent: string | null;
+  },
 ): Promise<RotationResult> {
   const child = randomToken(32);
-  const result = await knex.raw<{ rows: RotationRow[] }>('SELECT * FROM rotate_refresh_token(?, ?, ?, ?::interval, ?, ?, ?)', [
+  const result = await knex.raw<{ rows: RotationRow[] }>('SELECT * FROM rotate_refresh_token(?, ?, ?, ?::interval, ?::text[], ?, ?, ?)', [
     sha256Hex(input.token),
     input.clientId,
     new Date(input.now),
     `${input.idleTtlMs} milliseconds`,
+    input.scope ? [...input.scope] : null,
     sha256Hex(child),
     input.ip,
     input.userAgent,
@@ -118,20 +104,20 @@ export async function rotateRefreshToken(
       return { outcome: 'unknown' };
     case 'rejected':
       return { outcome: 'rejected', reason: row.reason ?? '' };
+    case 'invalid_scope':
+      return { outcome: 'invalid_scope', scope: row.scope as string };
     case 'consumed':
       return { outcome: 'consumed', presentedId: Number(row.presented_id), sessionId: row.session_id as string };
     case 'rotated':
       return {
         outcome: 'rotated',
         token: child,
-        childExpiresAt: row.child_expires_at as Date,
         session: {
           id: row.session_id as string,
           user_id: row.user_id as string,
           client_id: input.clientId,
           scope: row.scope as string,
           audiences: row.audiences as string[],
-          expires_at: row.session_expires_at as Date,
         },
         tokensValidAfter: row.tokens_valid_after,
       };
