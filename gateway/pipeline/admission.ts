@@ -88,8 +88,10 @@ export function admit(
   if (trace) trace.route = route.id;
   if (route.auth !== 'none' && !deps.isReady()) return refused(temporarilyUnavailable('gateway is starting'), route);
   const authenticated = authenticate(route, req.headers.authorization, deps.verifier);
-  const decide = (result: AuthenticationResult) => afterAuthentication(deps, req, target, requestId, websocket, route, result);
-  return authenticated instanceof Promise ? authenticated.then(decide) : decide(authenticated);
+  if (authenticated instanceof Promise) {
+    return authenticated.then((result) => afterAuthentication(deps, req, target, requestId, websocket, route, result));
+  }
+  return afterAuthentication(deps, req, target, requestId, websocket, route, authenticated);
 }
 
 /** Stages 3 to 5, once the caller is known. */

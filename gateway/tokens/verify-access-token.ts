@@ -58,13 +58,17 @@ export class AccessTokenVerifier {
    * be checked. Throws TokenRejected, synchronously, for what is not a JWS at all.
    */
   claimsOf(token: string): VerifiedClaims | Promise<VerifiedClaims> {
-    // Opaque refresh tokens (and anything else that is not a JWS) stop here.
-    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw new TokenRejected('malformed token');
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenRejected('malformed token');
     const cacheKey = tokenCacheKey(token);
     const claims = this.#options.cache.get(cacheKey, this.#now());
-    if (!claims) return this.#verifySignature(token, cacheKey);
-    this.stats.cacheHits += 1;
-    return claims;
+    if (claims) {
+      // Only a string that passed the checks below is ever cached (the key is its SHA-256).
+      this.stats.cacheHits += 1;
+      return claims;
+    }
+    // Opaque refresh tokens (and anything else that is not a JWS) stop here.
+    if (!JWS_COMPACT.test(token)) throw new TokenRejected('malformed token');
+    return this.#verifySignature(token, cacheKey);
   }
 
   async #verifySignature(token: string, cacheKey: string): Promise<VerifiedClaims> {
