@@ -51,7 +51,7 @@ export async function eventLoop(): Promise<void> {
     hosts.push(refreshers, storm);
     token = await tokenStarting;
     const user = await userWithLogin(token.url);
-    // The storm: 20 clients, each a user of its own at an address of its own
+    // The storm: 20 clients (4 in quick mode), each a user of its own at an address of its own
     // (one user's 20 concurrent logins would lock that account: attempts count as admitted).
     const stormClients: Array<{ headers: Record<string, string>; body: string }> = [];
     for (let i = 0; i < stormClientCount; i += 1) {
