@@ -123,8 +123,18 @@ describe('bin/authctl.js (npx authctl)', function () {
   this.timeout(60_000);
 
   it('runs the sources through tsx in a development checkout', async () => {
-    const { stdout } = await run(process.execPath, [BIN, '--help'], { env: { PATH: process.env.PATH } });
-    expect(stdout).to.include('user enable');
+    // A copy of the bin beside the sources and no dist/ (this checkout may have been built, as CI does).
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-src-'));
+    try {
+      fs.mkdirSync(path.join(root, 'bin'));
+      fs.copyFileSync(BIN, path.join(root, 'bin/authctl.js'));
+      fs.copyFileSync(path.resolve('package.json'), path.join(root, 'package.json'));
+      for (const dir of ['node_modules', 'services', 'db', 'common', 'contract']) fs.symlinkSync(path.resolve(dir), path.join(root, dir));
+      const { stdout } = await run(process.execPath, [path.join(root, 'bin/authctl.js'), '--help'], { env: { PATH: process.env.PATH } });
+      expect(stdout).to.include('user enable');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('runs the compiled CLI when there is one, without needing tsx (npm ci --omit=dev)', async () => {

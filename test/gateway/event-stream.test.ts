@@ -51,7 +51,7 @@ describe('gateway: revocation event stream decoding', () => {
     expect(split.map((e) => e.data)).to.deep.equal(['a', 'b']);
   });
 
-  it('follows the spec on edge cases: BOM, bare CR, no space after colon, field without colon, empty data, NUL in id', () => {
+  it('follows the spec on edge cases: BOM, bare CR, no space after colon, field without colon, empty data, a NUL in an id line does not break the stream', () => {
     const { events } = decode(['\uFEFFdata:x\r\rdata\n\nid: a\0b\ndata: y\n\nevent: e\n\n']);
     expect(events).to.deep.equal([{ data: 'x' }, { data: '' }, { data: 'y' }]);
   });

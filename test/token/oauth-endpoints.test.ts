@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import * as jose from 'jose';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, testClock, useTestTokenService } from '../support/token-service.ts';
+import { eventually } from '../support/stack.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 
 describe('token service: RFC 7009 revocation, RFC 7662 introspection, client credentials', () => {
@@ -196,13 +197,10 @@ describe('token service: background cleanup', () => {
       const {
         retired: [stillPublished],
       } = await svc.service.keys.rotate();
-      const deadline = Date.now() + 10_000;
       // One run purges table after table: wait for the first and the last of these.
       const pending = async () =>
         (await knex('revocations').where({ key: 'expired-jti' }).first()) || (await knex('signing_keys').where({ kid: longGone }).first());
-      while ((await pending()) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await eventually(async () => !(await pending()), 'the background cleanup purged', 10_000);
       expect(await knex('revocations').where({ key: 'expired-jti' }).first()).to.equal(undefined);
       expect(await knex('revocations').where({ key: 'live-jti' }).first()).to.exist;
       expect(await knex('sessions').where({ id: sid }).first(), 'the expired session and its tokens').to.equal(undefined);
