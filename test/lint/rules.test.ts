@@ -1,6 +1,7 @@
 // The architecture rules eslint.config.js enforces, run on probe sources: the
-// boundary between the deployables, contract/ depending on neither, and secrets
-// never compared with ==/===. `npm run lint` applies them to the tree; this
+// boundary between the deployables, contract/ depending on neither, the token
+// service's layers, one assertion style in tests, and secrets never compared
+// with ==/===. `npm run lint` applies them to the tree; this
 // proves they bite (and would notice a later config block overriding them).
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,49 @@ describe('lint rules (eslint.config.js)', function () {
         'no-restricted-imports@5',
       ]);
     });
+  });
+
+  describe("the token service's layers (@typescript-eslint/no-restricted-imports)", () => {
+    const rule = '@typescript-eslint/no-restricted-imports';
+    const probe = (imports: string[]) =>
+      [
+        ...imports.map((from, i) => `import * as m${i} from '${from}';`),
+        `export const used = [${imports.map((_, i) => `m${i}`).join(', ')}];`,
+      ].join('\n');
+
+    it('models/ import no grants/, actions/ or auth/', async () => {
+      const code = probe(['../grants/password.ts', '../actions/login.ts', '../auth/bearer.ts', './users.ts', '../helpers/secrets.ts']);
+      expect(await violations('services/token/models/probe.ts', code)).to.deep.equal([`${rule}@1`, `${rule}@2`, `${rule}@3`]);
+    });
+
+    it('grants/ and auth/ import no actions/', async () => {
+      const code = probe(['../actions/login.ts', '../models/users.ts']);
+      expect(await violations('services/token/grants/probe.ts', code)).to.deep.equal([`${rule}@1`]);
+      expect(await violations('services/token/auth/probe.ts', code)).to.deep.equal([`${rule}@1`]);
+    });
+
+    it('helpers/ import nothing with a database and no layer above them', async () => {
+      const code = probe([
+        '../models/users.ts',
+        '../grants/password.ts',
+        '../actions/login.ts',
+        '../auth/bearer.ts',
+        '../../../db/connection.ts',
+        './secrets.ts',
+      ]);
+      expect(await violations('services/token/helpers/probe.ts', code)).to.deep.equal([
+        `${rule}@1`,
+        `${rule}@2`,
+        `${rule}@3`,
+        `${rule}@4`,
+        `${rule}@5`,
+      ]);
+    });
+  });
+
+  it('tests use chai, not node:assert (one assertion style)', async () => {
+    const code = "import assert from 'node:assert/strict';\nimport { expect } from 'chai';\nexport const used = [assert, expect];";
+    expect(await violations('test/gateway/probe.test.ts', code)).to.deep.equal(['no-restricted-imports@1']);
   });
 
   describe('secrets are compared in constant time (no-restricted-syntax)', () => {
