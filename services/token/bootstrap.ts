@@ -8,7 +8,7 @@ import type { Logger } from '../../common/logger.ts';
 import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, isPlainHttpLoopback } from '../../common/development.ts';
 import type { TokenServiceConfig } from './config.ts';
 import { MIN_CLIENT_SECRET_LENGTH, sha256Hex } from './helpers/secrets.ts';
-import { clientIdProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
+import { clientIdProblem, FIRST_PARTY_CLIENT_ID, GRANT_TYPES, upsertClient, type ClientDefinition } from './models/clients.ts';
 
 const clientsFileSchema = z.array(
   z
@@ -19,7 +19,7 @@ const clientsFileSchema = z.array(
       }),
       name: z.string().max(200).optional(),
       client_secret: z.string().min(MIN_CLIENT_SECRET_LENGTH, `at least ${MIN_CLIENT_SECRET_LENGTH} characters`).optional(),
-      grant_types: z.array(z.enum(['password', 'refresh_token', 'client_credentials'])).default([]),
+      grant_types: z.array(z.enum(GRANT_TYPES)).default([]),
       scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
       audiences: z.array(z.string().min(1)).default([]),
     })

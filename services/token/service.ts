@@ -72,7 +72,7 @@ export async function startTokenService(config: TokenServiceConfig, options: Sta
     });
 
     // Client rows are read once and forgotten when any instance changes them.
-    const clients = new ClientCache(db.knex, { maxAgeMs: CLIENT_CACHE_MAX_AGE_MS, maxEntries: 1000 });
+    const clients = new ClientCache(db.knex, { maxAgeMs: CLIENT_CACHE_MAX_AGE_MS, maxEntries: 1000, now: options.now });
     const stopClientListener = await db.listen(CLIENTS_CHANNEL, (clientId) => clients.invalidate(clientId));
     cleanups.unshift(() => stopClientListener());
 

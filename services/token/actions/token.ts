@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
 import { authenticateClient } from '../auth/client-auth.ts';
+import { GRANT_TYPES } from '../models/clients.ts';
 import { readDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
@@ -20,7 +21,7 @@ export function tokenEndpoint(service: TokenService): Middleware {
     const { grant_type: grantType, scope } = parseParams(tokenParams, params);
     const { client, confidential } = await authenticateClient(ctx, service.clients, params);
     const info = requestInfo(ctx);
-    if (['password', 'refresh_token', 'client_credentials'].includes(grantType)) {
+    if ((GRANT_TYPES as readonly string[]).includes(grantType)) {
       // Counted once the grant has answered successfully.
       ctx.state.issuedGrant = grantType;
     }

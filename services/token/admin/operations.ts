@@ -15,6 +15,7 @@ import {
   deleteClient,
   findClient,
   FIRST_PARTY_CLIENT_ID,
+  GRANT_TYPES,
   upsertClient,
   type ClientRow,
   type GrantType,
@@ -34,7 +35,6 @@ export interface AdminContext {
 
 type Args = Record<string, unknown>;
 
-const GRANT_TYPES: GrantType[] = ['password', 'refresh_token', 'client_credentials'];
 const ADMIN = { ip: null, userAgent: 'authctl' };
 
 function text(args: Args, name: string, required = true): string | undefined {

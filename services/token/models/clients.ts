@@ -5,7 +5,9 @@ import { ValidationFailed } from '../errors.ts';
 /** The first-party public client (`web`): POST /auth/login signs in through it; seeded at every start. */
 export const FIRST_PARTY_CLIENT_ID = 'web';
 
-export type GrantType = 'password' | 'refresh_token' | 'client_credentials';
+/** Every grant a client may be given (schemas/token.ts holds each one's parameters). */
+export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface ClientRow {
   client_id: string;
