@@ -50,7 +50,6 @@ interface Case {
   key: string;
   label: string;
   url: string;
-  headers?: Record<string, string>;
   /** The process that receives the load (its CPU time per request is reported). */
   front: Host;
 }
@@ -92,47 +91,29 @@ export async function gatewayOverhead(): Promise<void> {
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'silent' }).then(track),
     ]);
 
+    // Every case sends the same request, bearer token included: only the handling differs.
     const bearer = { authorization: `Bearer ${tokens.access_token}` };
+    const via = (key: string, label: string, front: { url: string; host: Host }, path = '/private/x'): Case => ({
+      key,
+      label,
+      url: `${front.url}${path}`,
+      front: front.host,
+    });
     const cases: Case[] = [
-      // Every case sends the same request, bearer token included: only the handling differs.
-      { key: 'a', label: '(a) upstream directly', url: `${upstream.url}/private/x`, headers: bearer, front: upstream.host },
-      { key: 'b', label: '(b) bare http-proxy, keep-alive', url: `${bare.url}/private/x`, headers: bearer, front: bare.host },
-      {
-        key: 'u',
-        label: '(u) bare undici Pool pass-through',
-        url: `${undiciProxy.url}/private/x`,
-        headers: bearer,
-        front: undiciProxy.host,
-      },
-      {
-        key: 'n',
-        label: '(n) naive: jwtVerify every request + http-proxy',
-        url: `${naive.url}/private/x`,
-        headers: bearer,
-        front: naive.host,
-      },
-      {
-        key: 'f',
-        label: '(f) Fastify + @fastify/http-proxy + fast-jwt cache',
-        url: `${fastify.url}/private/x`,
-        headers: bearer,
-        front: fastify.host,
-      },
-      {
-        key: 'c',
-        label: '(c) gateway, auth route, valid token (tsx)',
-        url: `${gateway.url}/private/x`,
-        headers: bearer,
-        front: gateway.host,
-      },
-      { key: 'cd', label: '(c-dist) same, compiled', url: `${compiled.url}/private/x`, headers: bearer, front: compiled.host },
-      { key: 'c0', label: "(c') same (tsx), logging off", url: `${quiet.url}/private/x`, headers: bearer, front: quiet.host },
-      { key: 'd', label: '(d) gateway, public route', url: `${gateway.url}/public/x`, headers: bearer, front: gateway.host },
+      via('a', '(a) upstream directly', upstream),
+      via('b', '(b) bare http-proxy, keep-alive', bare),
+      via('u', '(u) bare undici Pool pass-through', undiciProxy),
+      via('n', '(n) naive: jwtVerify every request + http-proxy', naive),
+      via('f', '(f) Fastify + @fastify/http-proxy + fast-jwt cache', fastify),
+      via('c', '(c) gateway, auth route, valid token (tsx)', gateway),
+      via('cd', '(c-dist) same, compiled', compiled),
+      via('c0', "(c') same (tsx), logging off", quiet),
+      via('d', '(d) gateway, public route', gateway, '/public/x'),
     ];
     const results = new Map<string, Measured[]>(cases.map((c) => [c.key, []]));
     for (let round = 0; round < rounds; round += 1) {
       for (const c of cases) {
-        const spec = { url: c.url, ...(c.headers ? { headers: c.headers } : {}), connections: CONNECTIONS };
+        const spec = { url: c.url, headers: bearer, connections: CONNECTIONS };
         if (round === 0) await runLoad(generator, { ...spec, durationSec: warmupSec });
         const before = await statsOf(c.front);
         const load = await runLoad(generator, { ...spec, durationSec });
