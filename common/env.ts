@@ -47,9 +47,7 @@ export const metricsToken = z
   .string()
   .min(16, 'at least 16 characters')
   .optional()
-  .describe(
-    'when set (16 characters or more), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; the gateway’s `/metrics` is on its public port',
-  );
+  .describe('when set (16 characters or more), `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`');
 
 /** For a failed listen on a port someone else holds: one line naming the port and the variable that moves it. */
 export function portInUseMessage(error: unknown, variable: string, portNumber: number): string | undefined {

@@ -26,8 +26,6 @@ import { createUpgradeHandler } from './upgrade-handler.ts';
 import { WebSocketRelay } from './websocket/relay.ts';
 import { SocketRegistry } from './websocket/socket-registry.ts';
 
-export type { Readiness } from './health.ts';
-
 export interface StartOptions {
   logger?: Logger;
   /** Environment for `${VAR}` substitution in the routes file; default process.env. */
@@ -135,7 +133,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     strippedHeaders: strippedHeaderSet(settings.stripHeaders),
   };
 
-  const headersTimeoutMs = settings.headersTimeoutMs ?? 20_000;
+  const { headersTimeoutMs } = settings;
   // Node checks header and request timeouts on this interval (default 30 s): keep it below the timeout.
   const connectionsCheckingInterval = Math.min(30_000, Math.max(50, Math.floor(headersTimeoutMs / 4)));
   const server = http.createServer(

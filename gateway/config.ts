@@ -111,7 +111,10 @@ const SETTINGS = {
         'a WebSocket peer that reads none of the data the gateway holds for it for this long has its socket closed (1013 `peer not reading`)',
       ),
   ),
-  metricsToken: setting('METRICS_TOKEN', metricsToken),
+  metricsToken: setting(
+    'METRICS_TOKEN',
+    metricsToken.describe(`${metricsToken.description}; the gateway’s \`/metrics\` is on its public port`),
+  ),
   stripHeaders: setting(
     'GATEWAY_STRIP_HEADERS',
     commaList('')

@@ -75,8 +75,10 @@ export function ownEndpoints(
       '/metrics',
       getOrHead(async (req, res) => {
         if (metricsToken && !bearerSecretMatches(req.headers.authorization, metricsToken)) {
-          const body = { error: 'unauthorized', error_description: 'metrics require METRICS_TOKEN' };
-          return sendJson(res, 401, body, { 'www-authenticate': 'Bearer realm="metrics"' });
+          return sendRejection(
+            res,
+            reject(401, 'unauthorized', 'metrics require METRICS_TOKEN', { 'www-authenticate': 'Bearer realm="metrics"' }),
+          );
         }
         send(res, 200, metrics.registry.contentType, await metrics.registry.metrics());
       }),

@@ -32,7 +32,7 @@ export interface AdmissionDependencies {
 export interface AdmissionRequest {
   readonly method?: string | undefined;
   readonly headers: IncomingHttpHeaders;
-  /** The TCP peer (a TLSSocket when the gateway terminates TLS). */
+  /** The TCP peer (a TLSSocket, were the gateway ever to terminate TLS itself; today it listens on plain HTTP). */
   readonly socket: { readonly remoteAddress?: string | undefined };
 }
 
@@ -125,7 +125,7 @@ function afterAuthentication(
   };
 }
 
-/** The revocation stage on its own, for a request admitted a moment ago (a WebSocket whose upstream has just answered). */
+/** The revocation stage on its own: admission's stage 3, and again for a WebSocket whose upstream has just answered. */
 export function recheckRevocation(deps: AdmissionDependencies, claims: VerifiedClaims | undefined): Rejection | undefined {
   return checkRevocation(claims, deps.denylist, deps.feedHealth(), deps.maxStalenessMs);
 }

@@ -17,7 +17,7 @@ export function reject(status: number, error: string, description: string, heade
 }
 
 /** RFC 6750 §3 challenge. */
-export function bearerChallenge(error: string, description?: string, scope?: string): string {
+function bearerChallenge(error: string, description?: string, scope?: string): string {
   const quote = (value: string) => value.replace(/["\\]/g, '');
   let challenge = `Bearer realm="gateway", error="${error}"`;
   if (description) challenge += `, error_description="${quote(description)}"`;

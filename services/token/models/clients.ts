@@ -96,10 +96,6 @@ export class ClientCache implements ClientDirectory {
     this.#entries.delete(clientId);
   }
 
-  clear(): void {
-    this.#generation += 1;
-    this.#entries.clear();
-  }
 }
 
 export interface ClientDefinition {
