@@ -95,7 +95,6 @@ export class ClientCache implements ClientDirectory {
     this.#generation += 1;
     this.#entries.delete(clientId);
   }
-
 }
 
 export interface ClientDefinition {
