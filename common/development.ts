@@ -12,3 +12,6 @@ export function isPlainHttpLoopback(url: string): boolean {
   const { protocol, hostname } = new URL(url);
   return protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(hostname);
 }
+
+/** Where the development gateway listens (`npm start`): the browser-facing URL the token service redirects to. */
+export const DEVELOPMENT_GATEWAY_PUBLIC_URL = 'http://localhost:8080';

@@ -8,6 +8,7 @@ import * as loginDevices from './migrations/0004_login_devices.ts';
 import * as clientIdsNotUuids from './migrations/0005_client_ids_not_uuids.ts';
 import * as userTokensValidAfter from './migrations/0006_user_tokens_valid_after.ts';
 import * as refreshRotationFunction from './migrations/0007_refresh_rotation_function.ts';
+import * as browserSignIn from './migrations/0008_browser_sign_in.ts';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '0005_client_ids_not_uuids': clientIdsNotUuids,
   '0006_user_tokens_valid_after': userTokensValidAfter,
   '0007_refresh_rotation_function': refreshRotationFunction,
+  '0008_browser_sign_in': browserSignIn,
 };
 
 class ListedMigrations implements Knex.MigrationSource<string> {

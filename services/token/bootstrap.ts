@@ -5,29 +5,22 @@ import fs from 'node:fs';
 import { z } from 'zod';
 import type { Knex } from 'knex';
 import type { Logger } from '../../common/logger.ts';
-import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, isPlainHttpLoopback } from '../../common/development.ts';
+import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, DEVELOPMENT_GATEWAY_PUBLIC_URL, isPlainHttpLoopback } from '../../common/development.ts';
 import type { TokenServiceConfig } from './config.ts';
-import { MIN_CLIENT_SECRET_LENGTH, sha256Hex } from './helpers/secrets.ts';
-import { clientIdProblem, FIRST_PARTY_CLIENT_ID, GRANT_TYPES, upsertClient, type ClientDefinition } from './models/clients.ts';
+import { sha256Hex } from './helpers/secrets.ts';
+import { clientDefinitionProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
+import { clientRegistration, type ClientRegistration } from './schemas/client.ts';
 
 const clientsFileSchema = z.array(
-  z
-    .object({
-      client_id: z.string().superRefine((id, ctx) => {
-        const problem = clientIdProblem(id);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-      name: z.string().max(200).optional(),
-      client_secret: z.string().min(MIN_CLIENT_SECRET_LENGTH, `at least ${MIN_CLIENT_SECRET_LENGTH} characters`).optional(),
-      grant_types: z.array(z.enum(GRANT_TYPES)).default([]),
-      scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default([]),
-      audiences: z.array(z.string().min(1)).default([]),
-    })
-    .strict()
-    .refine((c) => !c.grant_types.includes('client_credentials') || c.client_secret, {
-      message: 'client_credentials needs a client_secret',
-    }),
+  clientRegistration.superRefine((client, ctx) => {
+    const problem = clientDefinitionProblem(toDefinition(client));
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
 );
+
+function toDefinition({ client_secret, ...client }: ClientRegistration): ClientDefinition {
+  return { ...client, secret_hash: client_secret ? sha256Hex(client_secret) : null };
+}
 
 export function readClientsFile(path: string): ClientDefinition[] {
   let raw: unknown;
@@ -41,10 +34,7 @@ export function readClientsFile(path: string): ClientDefinition[] {
     const problems = parsed.error.issues.map((issue) => `  - entry ${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`CLIENTS_FILE ${path} is invalid:\n${problems.join('\n')}`);
   }
-  return parsed.data.map(({ client_secret, ...client }) => ({
-    ...client,
-    secret_hash: client_secret ? sha256Hex(client_secret) : null,
-  }));
+  return parsed.data.map(toDefinition);
 }
 
 export function firstPartyClient(config: TokenServiceConfig): ClientDefinition {
@@ -52,31 +42,58 @@ export function firstPartyClient(config: TokenServiceConfig): ClientDefinition {
     client_id: FIRST_PARTY_CLIENT_ID,
     name: 'First-party web client',
     secret_hash: null,
+    // The password grant is legacy (RFC 9700 §2.4): kept for this client's /auth/login API flow.
     grant_types: ['password', 'refresh_token'],
+    first_party: true,
     scopes: config.WEB_CLIENT_SCOPES,
     // The issuer itself is the audience of the account endpoints (/auth/me, /auth/sessions).
     audiences: [config.ISSUER, ...config.WEB_CLIENT_AUDIENCES],
   };
 }
 
-type GatewayClientSettings = Pick<TokenServiceConfig, 'ISSUER' | 'GATEWAY_CLIENT_ID' | 'GATEWAY_CLIENT_SECRET'>;
+type GatewayClientSettings = Pick<
+  TokenServiceConfig,
+  'ISSUER' | 'GATEWAY_CLIENT_ID' | 'GATEWAY_CLIENT_SECRET' | 'GATEWAY_PUBLIC_URL' | 'WEB_CLIENT_SCOPES' | 'WEB_CLIENT_AUDIENCES'
+>;
+
+/** The gateway's browser-facing URL: set, or the development gateway's when the issuer is a local-development one. */
+export function gatewayPublicUrl(config: Pick<TokenServiceConfig, 'ISSUER' | 'GATEWAY_PUBLIC_URL'>): string | undefined {
+  return config.GATEWAY_PUBLIC_URL ?? (isPlainHttpLoopback(config.ISSUER) ? DEVELOPMENT_GATEWAY_PUBLIC_URL : undefined);
+}
 
 /**
- * The gateway's confidential client (it reads the revocation feed), when GATEWAY_CLIENT_SECRET is set or the
- * issuer is a local-development one; `development` says the public development secret was used.
+ * The gateway's confidential client, when GATEWAY_CLIENT_SECRET is set or the issuer is a local-development one;
+ * `development` says the public development secret was used. It reads the revocation feed, and, with a public URL,
+ * signs browsers in (authorization code) for cookie sessions: first-party, and its refresh tokens do not rotate, so
+ * that several gateway instances may refresh one session at once (RFC 9700 §4.14.2: client authentication binds them).
  */
 export function gatewayClient(config: GatewayClientSettings): { client: ClientDefinition; development: boolean } | undefined {
   const development = config.GATEWAY_CLIENT_SECRET === undefined && isPlainHttpLoopback(config.ISSUER);
   const secret = config.GATEWAY_CLIENT_SECRET ?? (development ? DEVELOPMENT_GATEWAY_CLIENT_SECRET : undefined);
   if (secret === undefined) return undefined;
-  const client: ClientDefinition = {
+  const publicUrl = gatewayPublicUrl(config);
+  const feedOnly: ClientDefinition = {
     client_id: config.GATEWAY_CLIENT_ID,
-    name: development ? 'Development gateway (revocation feed)' : 'Gateway (revocation feed)',
+    name: development ? 'Development gateway' : 'Gateway',
     secret_hash: sha256Hex(secret),
     grant_types: ['client_credentials'],
     scopes: ['revocations:read'],
     audiences: [],
+    token_endpoint_auth_method: 'client_secret_basic',
   };
+  const client: ClientDefinition =
+    publicUrl === undefined
+      ? feedOnly
+      : {
+          ...feedOnly,
+          grant_types: ['client_credentials', 'authorization_code', 'refresh_token'],
+          scopes: ['revocations:read', ...config.WEB_CLIENT_SCOPES.filter((scope) => scope !== 'revocations:read')],
+          audiences: [config.ISSUER, ...config.WEB_CLIENT_AUDIENCES],
+          redirect_uris: [`${publicUrl}/.auth/callback`],
+          post_logout_redirect_uris: [`${publicUrl}/`],
+          first_party: true,
+          rotate_refresh_tokens: false,
+        };
   return { client, development };
 }
 

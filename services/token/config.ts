@@ -68,6 +68,22 @@ export const tokenServiceEnv = {
     .default('gateway')
     .describe('client id of the gateway’s confidential client, registered at start with `GATEWAY_CLIENT_SECRET`'),
   GATEWAY_CLIENT_SECRET: gatewayClientSecret,
+  GATEWAY_PUBLIC_URL: z
+    .url({ protocol: /^https?$/ })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional()
+    .meta({
+      description:
+        'the gateway’s browser-facing URL: its client may sign browsers in, redirecting to `<url>/.auth/callback` (cookie sessions)',
+      shownDefault:
+        '`http://localhost:8080` when `ISSUER` is a plain-HTTP loopback URL; else unset (the gateway client only reads the feed)',
+    }),
+  SIGNIN_SESSION_TTL: duration('12h').describe(
+    'how long a sign-in at the login page lasts (single sign-on): other apps sign in without the password until then',
+  ),
+  AUTHORIZATION_CODE_TTL: duration('60s')
+    .pipe(z.number().min(1000, 'at least 1s').max(60_000, 'at most 60s (codes are short-lived)'))
+    .describe('authorization-code lifetime'),
   PASSWORD_HASH_COST: z.coerce
     .number()
     .int()

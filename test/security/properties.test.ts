@@ -12,7 +12,13 @@ import { safeEqual, sha256Hex } from '../../services/token/helpers/secrets.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { basic, login, newUser, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
-import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
+import {
+  DEMO_SERVICE_CLIENT,
+  GATEWAY_CLIENT,
+  POST_CLIENT,
+  startTestTokenService,
+  type TestTokenService,
+} from '../support/token-service.ts';
 
 /** Collects everything a pino logger writes. */
 class LogCapture extends Writable {
@@ -59,6 +65,7 @@ describe('security properties', function () {
     );
     remember('gateway client secret', GATEWAY_CLIENT.secret);
     remember('demo client secret', DEMO_SERVICE_CLIENT.secret);
+    remember('body-authenticating client secret', POST_CLIENT.secret);
   });
   after(async () => {
     await gateway?.close();
@@ -235,7 +242,7 @@ describe('security properties', function () {
       for (const [a, b] of calls) expect(a, 'wrong Basic secret: digests of equal length').to.equal(b);
       calls = [];
       const rightBody = await request(T, 'POST', '/oauth/token', {
-        form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret },
+        form: { grant_type: 'client_credentials', client_id: POST_CLIENT.id, client_secret: POST_CLIENT.secret },
       });
       expect(rightBody.status).to.equal(200);
       rememberPair(rightBody.body as Partial<TokenPair>);
@@ -390,7 +397,7 @@ describe('security properties', function () {
         headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
       });
       await request(T, 'POST', '/oauth/introspect', {
-        form: { token: second.refresh_token, client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret },
+        form: { token: second.refresh_token, client_id: POST_CLIENT.id, client_secret: POST_CLIENT.secret },
       });
       await request(T, 'POST', '/oauth/revoke', { form: { token: second.access_token, client_id: 'web' } });
       await request(T, 'GET', '/revocations', {

@@ -5,12 +5,16 @@ import { DEVELOPMENT_GATEWAY_CLIENT_SECRET } from '../../common/development.ts';
 import { createLogger, type Logger } from '../../common/logger.ts';
 import { loadTokenServiceConfig } from '../../services/token/config.ts';
 import { startTokenService, type RunningTokenService } from '../../services/token/service.ts';
+import { sha256Hex } from '../../services/token/helpers/secrets.ts';
+import { upsertClient } from '../../services/token/models/clients.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const DEV_CLIENTS_FILE = path.join(here, '../../services/token/clients.dev.json');
 export const GATEWAY_CLIENT = { id: 'gateway', secret: DEVELOPMENT_GATEWAY_CLIENT_SECRET };
 export const DEMO_SERVICE_CLIENT = { id: 'demo-service', secret: 'dev-demo-service-secret-change-me-0123456789' };
+/** A confidential client that authenticates with client_secret_post (the body), registered in every test service. */
+export const POST_CLIENT = { id: 'test-post-client', secret: 'test-post-client-secret-0123456789abcdef' };
 
 export interface TestTokenService extends RunningTokenService {
   database: TestDatabase;
@@ -53,6 +57,14 @@ export async function startTestTokenService(options: StartOptions = {}): Promise
   });
   const logger = options.logger ?? createLogger({ name: 'token-service', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const running = await startTokenService(config, { logger, now: options.now });
+  await upsertClient(running.service.knex, {
+    client_id: POST_CLIENT.id,
+    secret_hash: sha256Hex(POST_CLIENT.secret),
+    token_endpoint_auth_method: 'client_secret_post',
+    grant_types: ['client_credentials'],
+    scopes: ['notes:read'],
+    audiences: ['notes'],
+  });
   return {
     ...running,
     database,

@@ -1,6 +1,13 @@
 import { expect } from 'chai';
 import * as jose from 'jose';
-import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, testClock, useTestTokenService } from '../support/token-service.ts';
+import {
+  DEMO_SERVICE_CLIENT,
+  GATEWAY_CLIENT,
+  POST_CLIENT,
+  startTestTokenService,
+  testClock,
+  useTestTokenService,
+} from '../support/token-service.ts';
 import { eventually } from '../support/stack.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 
@@ -107,7 +114,7 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
   });
 
   describe('client_credentials', () => {
-    it('issues an access token without a refresh token, via Basic or the body', async () => {
+    it("issues an access token without a refresh token, by the client's registered authentication method only", async () => {
       const viaBasic = await request<TokenPair>(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials' },
         headers: demoAuth,
@@ -119,10 +126,26 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
       expect(claims.sid).to.equal(claims.jti);
       expect((await introspect(viaBasic.body.access_token)).body.active).to.equal(true);
 
+      // demo-service registered client_secret_basic: its right secret in the body is refused.
       const viaBody = await request(svc.url, 'POST', '/oauth/token', {
         form: { grant_type: 'client_credentials', client_id: DEMO_SERVICE_CLIENT.id, client_secret: DEMO_SERVICE_CLIENT.secret },
       });
-      expect(viaBody.status).to.equal(200);
+      expect(viaBody.status).to.equal(401);
+      expect(viaBody.body).to.deep.equal({
+        error: 'invalid_client',
+        error_description: 'this client authenticates with client_secret_basic',
+      });
+
+      const postViaBody = await request(svc.url, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials', client_id: POST_CLIENT.id, client_secret: POST_CLIENT.secret },
+      });
+      expect(postViaBody.status).to.equal(200);
+      const postViaBasic = await request(svc.url, 'POST', '/oauth/token', {
+        form: { grant_type: 'client_credentials' },
+        headers: { authorization: basic(POST_CLIENT.id, POST_CLIENT.secret) },
+      });
+      expect(postViaBasic.status).to.equal(401);
+      expect(postViaBasic.headers.get('www-authenticate')).to.equal('Basic realm="token"');
     });
 
     it('refuses public clients, wrong secrets, two auth methods and unlisted scopes', async () => {

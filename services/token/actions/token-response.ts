@@ -28,7 +28,7 @@ export function answerPasswordGrant(ctx: Context, service: TokenService, result:
 /** The rotated pair, or the refusal (once a reuse's revocation has committed). */
 export function answerRefreshGrant(ctx: Context, service: TokenService, result: RefreshGrantResult): void {
   service.metrics.refreshes.inc({ outcome: result.outcome });
-  if (result.outcome !== 'rotated') {
+  if (!('tokens' in result)) {
     service.metrics.revocations.inc({ kind: 'session' }, result.sessionsRevoked);
     throw result.error;
   }

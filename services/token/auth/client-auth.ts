@@ -14,15 +14,21 @@ export interface AuthenticatedClient {
 
 /**
  * Authenticates the calling client. A confidential client must prove its
- * secret; a public client must not send one. Unknown clients and bad secrets
- * get the same answer.
+ * secret, by its registered token_endpoint_auth_method; a public client must
+ * not send one. Unknown clients and bad secrets get the same answer.
  */
 export async function authenticateClient(ctx: Context, clients: ClientDirectory, params: Params): Promise<AuthenticatedClient> {
   const presented = presentedCredentials(ctx, params);
   if (!presented) throw new InvalidClient('client authentication is required (client_id, or HTTP Basic)');
   const client = await clients.find(presented.clientId);
   if (!client) throw new InvalidClient('client authentication failed', presented.viaBasic);
-  return { client, confidential: verifyPresentedSecret(presented, client.secret_hash) };
+  const confidential = verifyPresentedSecret(presented, client.secret_hash);
+  // A confidential client uses the method it registered, no other (RFC 7591 §2).
+  const method = presented.viaBasic ? 'client_secret_basic' : 'client_secret_post';
+  if (confidential && client.token_endpoint_auth_method !== method) {
+    throw new InvalidClient(`this client authenticates with ${client.token_endpoint_auth_method}`, presented.viaBasic);
+  }
+  return { client, confidential };
 }
 
 /** For endpoints only confidential clients may call (introspection, the revocation feed). */

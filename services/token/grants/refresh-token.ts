@@ -10,7 +10,7 @@
 // presents a stolen parent inside the window.
 //
 // Why rotation is safe under concurrency (one statement, rotate_refresh_token,
-// migration 0007, in its own implicit transaction):
+// migration 0008, in its own implicit transaction):
 // - the family's session row is locked FOR UPDATE first, so a rotation, a
 //   logout and a reuse revocation of one family run one after the other, and a
 //   revocation committed before the lock is seen (READ COMMITTED re-reads the
@@ -44,12 +44,12 @@ export interface RefreshGrantRequest {
 }
 
 /** What a presentation of a refresh token came to (counted by the action). */
-export type RefreshOutcome = 'rotated' | 'grace' | 'reuse_detected' | 'rejected';
+export type RefreshOutcome = 'rotated' | 'renewed' | 'grace' | 'reuse_detected' | 'rejected';
 
 export type RefreshGrantResult =
-  | { outcome: 'rotated'; tokens: TokenResponse }
+  | { outcome: 'rotated' | 'renewed'; tokens: TokenResponse }
   | {
-      outcome: Exclude<RefreshOutcome, 'rotated'>;
+      outcome: Exclude<RefreshOutcome, 'rotated' | 'renewed'>;
       /** The answer to send. */
       error: InvalidGrant;
       /** Sessions revoked because of it (the family, when a reuse was detected). */
@@ -77,6 +77,7 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
     idleTtlMs: service.config.REFRESH_TOKEN_IDLE_TTL,
     ip: request.info.ip,
     userAgent: request.info.userAgent,
+    rotate: client.rotate_refresh_tokens,
   });
   switch (rotation.outcome) {
     case 'unknown':
@@ -99,14 +100,16 @@ export async function refreshTokenGrant(service: TokenService, request: RefreshG
         return { outcome: 'reuse_detected', error: new InvalidGrant(), sessionsRevoked: outcome.sessionsRevoked };
       return rejected();
     }
-    case 'rotated': {
+    case 'rotated':
+    case 'renewed': {
       const scope = resolveScope(request.scope, familyScopes(rotation.session.scope));
+      // A client that does not rotate keeps the refresh token it has (RFC 6749 §5.1: the response omits it).
       const tokens = await pairWith(service, rotation.token, {
         session: rotation.session,
         scope,
         tokensValidAfter: rotation.tokensValidAfter,
       });
-      return { outcome: 'rotated', tokens };
+      return { outcome: rotation.outcome, tokens };
     }
   }
 }

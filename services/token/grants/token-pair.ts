@@ -32,10 +32,13 @@ export async function issueTokenPair(
   return pairWith(service, refresh.token, fields);
 }
 
-/** The response for a refresh token already stored (a rotation's child): the access token is signed here. */
+/**
+ * The response for a refresh token already stored (a rotation's child), or
+ * none (a renewal: the client keeps its own); the access token is signed here.
+ */
 export async function pairWith(
   service: TokenService,
-  refreshToken: string,
+  refreshToken: string | undefined,
   fields: { session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'audiences'>; scope: string; tokensValidAfter: Date | null },
 ): Promise<TokenResponse> {
   const { config } = service;
@@ -52,5 +55,11 @@ export async function pairWith(
       issuedAfter: fields.tokensValidAfter,
     },
   );
-  return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken, scope };
+  return {
+    access_token: access.token,
+    token_type: 'Bearer',
+    expires_in: access.expiresIn,
+    ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
+    scope,
+  };
 }

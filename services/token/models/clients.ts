@@ -6,8 +6,12 @@ import { ValidationFailed } from '../errors.ts';
 export const FIRST_PARTY_CLIENT_ID = 'web';
 
 /** Every grant a client may be given (schemas/token.ts holds each one's parameters). */
-export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'password'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** How a client authenticates at the token endpoint (RFC 7591 §2): `none` for public clients. */
+export const TOKEN_ENDPOINT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post'] as const;
+export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 
 export interface ClientRow {
   client_id: string;
@@ -17,6 +21,17 @@ export interface ClientRow {
   grant_types: GrantType[];
   scopes: string[];
   audiences: string[];
+  /** Exact redirect URIs (RFC 6749 §3.1.2; loopback ones match any port, RFC 8252 §7.3). */
+  redirect_uris: string[];
+  /** Where end-session may send the browser back to (exact match). */
+  post_logout_redirect_uris: string[];
+  /** OIDC Back-Channel Logout: where a logout token is POSTed when a family of this client is revoked. */
+  backchannel_logout_uri: string | null;
+  /** A first-party client skips the consent page. */
+  first_party: boolean;
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  /** False only for confidential clients that keep one refresh token per family (RFC 9700 §4.14.2). */
+  rotate_refresh_tokens: boolean;
   created_at: Date;
 }
 
@@ -97,24 +112,87 @@ export class ClientCache implements ClientDirectory {
   }
 }
 
+/** A client as written: every field but the id and the secret has a default (clientDefaults). */
 export interface ClientDefinition {
   client_id: string;
-  name?: string;
+  name?: string | undefined;
   secret_hash: string | null;
   grant_types: GrantType[];
   scopes: string[];
   audiences: string[];
+  redirect_uris?: string[] | undefined;
+  post_logout_redirect_uris?: string[] | undefined;
+  backchannel_logout_uri?: string | null | undefined;
+  first_party?: boolean | undefined;
+  token_endpoint_auth_method?: TokenEndpointAuthMethod | undefined;
+  rotate_refresh_tokens?: boolean | undefined;
+}
+
+const COLUMNS = [
+  'name',
+  'secret_hash',
+  'grant_types',
+  'scopes',
+  'audiences',
+  'redirect_uris',
+  'post_logout_redirect_uris',
+  'backchannel_logout_uri',
+  'first_party',
+  'token_endpoint_auth_method',
+  'rotate_refresh_tokens',
+] as const;
+
+/**
+ * The row a definition stands for: a confidential client authenticates with
+ * HTTP Basic unless it says otherwise; a public one with nothing, and always
+ * rotates its refresh tokens.
+ */
+export function clientDefaults(client: ClientDefinition): Omit<ClientRow, 'created_at'> {
+  const confidential = client.secret_hash !== null;
+  return {
+    client_id: client.client_id,
+    name: client.name ?? client.client_id,
+    secret_hash: client.secret_hash,
+    grant_types: client.grant_types,
+    scopes: client.scopes,
+    audiences: client.audiences,
+    redirect_uris: client.redirect_uris ?? [],
+    post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
+    backchannel_logout_uri: client.backchannel_logout_uri ?? null,
+    first_party: client.first_party ?? false,
+    token_endpoint_auth_method: confidential ? (client.token_endpoint_auth_method ?? 'client_secret_basic') : 'none',
+    rotate_refresh_tokens: confidential ? (client.rotate_refresh_tokens ?? true) : true,
+  };
+}
+
+/** Why a definition is inconsistent, or undefined (the database's constraints say the same). */
+export function clientDefinitionProblem(client: ClientDefinition): string | undefined {
+  const confidential = client.secret_hash !== null;
+  if (!confidential && client.token_endpoint_auth_method !== undefined && client.token_endpoint_auth_method !== 'none') {
+    return `token_endpoint_auth_method ${client.token_endpoint_auth_method} needs a client secret`;
+  }
+  if (confidential && client.token_endpoint_auth_method === 'none')
+    return 'token_endpoint_auth_method none is for public clients (no secret)';
+  if (!confidential && client.rotate_refresh_tokens === false)
+    return 'a public client always rotates its refresh tokens (RFC 9700 §4.14.2)';
+  if (!confidential && client.grant_types.includes('client_credentials')) return 'client_credentials needs a client secret';
+  if (client.grant_types.includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
+    return 'authorization_code needs at least one redirect_uri';
+  }
+  return undefined;
 }
 
 /** Inserts a client, or updates it to match the definition (seeding is idempotent). */
 export async function upsertClient(knex: Knex, client: ClientDefinition): Promise<void> {
   const problem = clientIdProblem(client.client_id);
   if (problem) throw new ValidationFailed('client_id', problem);
+  const inconsistent = clientDefinitionProblem(client);
+  if (inconsistent) throw new ValidationFailed('client', inconsistent);
   await knex.transaction(async (trx) => {
     await trx('clients')
-      .insert({ ...client, name: client.name ?? client.client_id })
+      .insert(clientDefaults(client))
       .onConflict('client_id')
-      .merge(['name', 'secret_hash', 'grant_types', 'scopes', 'audiences']);
+      .merge([...COLUMNS]);
     await announceChange(trx, client.client_id);
   });
 }

@@ -51,9 +51,10 @@ export type RotationResult =
   /** Someone consumed the token first (presentedId, sessionId): grace or reuse, decided under the family lock. */
   | { outcome: 'consumed'; presentedId: number; sessionId: string }
   | {
-      outcome: 'rotated';
-      /** The child's secret; only its hash was stored. */
-      token: string;
+      /** rotated: the token consumed and a child stored; renewed: the token kept (a client that does not rotate). */
+      outcome: 'rotated' | 'renewed';
+      /** The child's secret (only its hash was stored); undefined when renewed. */
+      token: string | undefined;
       session: Pick<SessionRow, 'id' | 'user_id' | 'client_id' | 'scope' | 'audiences'>;
       tokensValidAfter: Date | null;
     };
@@ -71,8 +72,9 @@ interface RotationRow {
 
 /**
  * Rotates a refresh token in one statement (the rotate_refresh_token function,
- * migration 0007): checks the family and the requested scope tokens (`scope`,
- * undefined when none was requested), consumes the token, stores its child,
+ * migration 0008): checks the family and the requested scope tokens (`scope`,
+ * undefined when none was requested), consumes the token and stores its child (or, for a client
+ * that does not rotate, slides its expiry),
  * touches the session and audits, or says why not.
  */
 export async function rotateRefreshToken(
@@ -85,19 +87,25 @@ export async function rotateRefreshToken(
     idleTtlMs: number;
     ip: string | null;
     userAgent: string | null;
+    /** The client's policy (clients.rotate_refresh_tokens). */
+    rotate: boolean;
   },
 ): Promise<RotationResult> {
   const child = randomToken(32);
-  const result = await knex.raw<{ rows: RotationRow[] }>('SELECT * FROM rotate_refresh_token(?, ?, ?, ?::interval, ?::text[], ?, ?, ?)', [
-    sha256Hex(input.token),
-    input.clientId,
-    new Date(input.now),
-    `${input.idleTtlMs} milliseconds`,
-    input.scope ? [...input.scope] : null,
-    sha256Hex(child),
-    input.ip,
-    input.userAgent,
-  ]);
+  const result = await knex.raw<{ rows: RotationRow[] }>(
+    'SELECT * FROM rotate_refresh_token(?, ?, ?, ?::interval, ?::text[], ?, ?, ?, ?)',
+    [
+      sha256Hex(input.token),
+      input.clientId,
+      new Date(input.now),
+      `${input.idleTtlMs} milliseconds`,
+      input.scope ? [...input.scope] : null,
+      sha256Hex(child),
+      input.ip,
+      input.userAgent,
+      input.rotate,
+    ],
+  );
   const row = result.rows[0] as RotationRow;
   switch (row.outcome) {
     case 'unknown':
@@ -109,9 +117,10 @@ export async function rotateRefreshToken(
     case 'consumed':
       return { outcome: 'consumed', presentedId: Number(row.presented_id), sessionId: row.session_id as string };
     case 'rotated':
+    case 'renewed':
       return {
-        outcome: 'rotated',
-        token: child,
+        outcome: row.outcome,
+        token: row.outcome === 'rotated' ? child : undefined,
         session: {
           id: row.session_id as string,
           user_id: row.user_id as string,

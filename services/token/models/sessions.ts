@@ -72,7 +72,7 @@ export async function lockSession(trx: Knex.Transaction, id: string): Promise<Se
  * A session is live while it is not revoked, not past its absolute expiry,
  * and used (created or refreshed) within the idle lifetime: once its refresh
  * token has idle-expired nothing can revive it. whereLive() is the same rule
- * in SQL, and migration 0007's rotate_refresh_token applies it too: change them together.
+ * in SQL, and rotate_refresh_token (migration 0008) applies it too: change them together.
  */
 export function isSessionLive(session: SessionRow, idleTtlMs: number, now = Date.now()): boolean {
   return session.revoked_at === null && session.expires_at.getTime() > now && session.last_refreshed_at.getTime() > now - idleTtlMs;
