@@ -6,7 +6,15 @@ import Router from '@koa/router';
 import bodyParser from 'koa-bodyparser';
 import type { TokenService } from './context.ts';
 import { HttpError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable } from './errors.ts';
+import {
+  endSigninSessionEndpoint,
+  listConsentsEndpoint,
+  listSigninSessionsEndpoint,
+  withdrawConsentEndpoint,
+} from './actions/account-apps.ts';
 import { adminCommandEndpoint } from './actions/admin.ts';
+import { authorizeEndpoint } from './actions/authorize.ts';
+import { endSessionEndpoint } from './actions/end-session.ts';
 import { openApiDocument } from './openapi.ts';
 import { jwksEndpoint, metadataEndpoint } from './actions/discovery.ts';
 import { healthEndpoint, metricsEndpoint, readinessEndpoint } from './actions/health.ts';
@@ -19,6 +27,7 @@ import { revocationEndpoint } from './actions/revoke.ts';
 import { revocationCatchUpEndpoint, revocationStreamEndpoint, type RevocationStreams } from './actions/revocation-feed.ts';
 import { deleteSessionEndpoint, listSessionsEndpoint } from './actions/sessions.ts';
 import { tokenEndpoint } from './actions/token.ts';
+import { userinfoEndpoint } from './actions/userinfo.ts';
 
 export const BODY_LIMIT = '32kb';
 const CLIENT_GONE = new Set(['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED']);
@@ -31,7 +40,13 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument(service.config);
   });
+  router.get('/oauth/authorize', authorizeEndpoint(service));
+  router.post('/oauth/authorize', authorizeEndpoint(service));
   router.post('/oauth/token', tokenEndpoint(service));
+  router.get('/oauth/userinfo', userinfoEndpoint(service));
+  router.post('/oauth/userinfo', userinfoEndpoint(service));
+  router.get('/oauth/end-session', endSessionEndpoint(service));
+  router.post('/oauth/end-session', endSessionEndpoint(service));
   router.post('/oauth/revoke', revocationEndpoint(service));
   router.post('/oauth/introspect', introspectionEndpoint(service));
   router.post('/auth/register', registrationEndpoint(service));
@@ -40,6 +55,10 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/auth/me', meEndpoint(service));
   router.get('/auth/sessions', listSessionsEndpoint(service));
   router.delete('/auth/sessions/:id', deleteSessionEndpoint(service));
+  router.get('/auth/signin-sessions', listSigninSessionsEndpoint(service));
+  router.delete('/auth/signin-sessions/:id', endSigninSessionEndpoint(service));
+  router.get('/auth/consents', listConsentsEndpoint(service));
+  router.delete('/auth/consents/:client_id', withdrawConsentEndpoint(service));
   router.get('/revocations', revocationCatchUpEndpoint(service));
   router.get('/revocations/stream', revocationStreamEndpoint(service, streams));
   router.post('/admin/commands/:name', adminCommandEndpoint(service));
@@ -91,7 +110,8 @@ export function createTokenApp(service: TokenService, streams: RevocationStreams
 }
 
 /** The endpoints a browser app may call (never introspection, the feed or the admin API). */
-const isCorsEndpoint = (path: string): boolean => path === '/oauth/token' || path === '/oauth/revoke' || path.startsWith('/auth/');
+const isCorsEndpoint = (path: string): boolean =>
+  path === '/oauth/token' || path === '/oauth/revoke' || path === '/oauth/userinfo' || path.startsWith('/auth/');
 
 /**
  * CORS, closed by default: only the origins in CORS_ORIGINS get

@@ -81,6 +81,10 @@ export const tokenServiceEnv = {
   SIGNIN_SESSION_TTL: duration('12h').describe(
     'how long a sign-in at the login page lasts (single sign-on): other apps sign in without the password until then',
   ),
+  REGISTRATION_PAGE_URL: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .describe('where the login page’s “Create an account” link points (an app’s sign-up page); no link when unset'),
   AUTHORIZATION_CODE_TTL: duration('60s')
     .pipe(z.number().min(1000, 'at least 1s').max(60_000, 'at most 60s (codes are short-lived)'))
     .describe('authorization-code lifetime'),

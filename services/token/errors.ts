@@ -47,6 +47,26 @@ export class InvalidScope extends HttpError {
     super(400, 'invalid_scope', message);
   }
 }
+/** RFC 8707 §2: a `resource` the client may not ask for. */
+export class InvalidTarget extends HttpError {
+  constructor(message = 'the requested resource is not one of the client’s audiences') {
+    super(400, 'invalid_target', message);
+  }
+}
+
+/**
+ * An authorization request refused after its client and redirect URI were
+ * found good: sent back to the client (RFC 6749 §4.1.2.1, OIDC Core §3.1.2.6)
+ * rather than shown. Codes: invalid_request, unauthorized_client,
+ * access_denied, unsupported_response_type, invalid_scope, invalid_target,
+ * login_required, consent_required, request_not_supported, request_uri_not_supported.
+ */
+export class AuthorizationError extends HttpError {
+  constructor(code: string, message: string) {
+    super(400, code, message);
+  }
+}
+
 export class UnsupportedTokenType extends HttpError {
   constructor(message = 'unsupported token_type_hint') {
     super(400, 'unsupported_token_type', message);
@@ -54,6 +74,13 @@ export class UnsupportedTokenType extends HttpError {
 }
 
 // RFC 6750 errors for Bearer-protected endpoints.
+export class InsufficientScope extends HttpError {
+  constructor(scope: string) {
+    super(403, 'insufficient_scope', `the access token lacks the scope ${scope}`, {
+      'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}"`,
+    });
+  }
+}
 export class InvalidToken extends HttpError {
   constructor(message = 'the access token is missing, invalid, expired or revoked') {
     super(401, 'invalid_token', message, {

@@ -28,6 +28,7 @@ export function listSessionsEndpoint(service: TokenService): Middleware {
       sessions: page.map((session) => ({
         id: session.id,
         client_id: session.client_id,
+        signin_session_id: session.signin_session_id,
         created_at: session.created_at.toISOString(),
         last_used_at: session.last_refreshed_at.toISOString(),
         expires_at: session.expires_at.toISOString(),

@@ -2,6 +2,7 @@
 // counts it and sends the tokens or the refusal.
 import type { Context } from 'koa';
 import type { TokenService } from '../context.ts';
+import type { CodeExchangeResult } from '../grants/authorization-code.ts';
 import type { PasswordGrantResult } from '../grants/password.ts';
 import type { RefreshGrantResult } from '../grants/refresh-token.ts';
 import type { TokenResponse } from '../grants/token-pair.ts';
@@ -29,6 +30,15 @@ export function answerPasswordGrant(ctx: Context, service: TokenService, result:
 export function answerRefreshGrant(ctx: Context, service: TokenService, result: RefreshGrantResult): void {
   service.metrics.refreshes.inc({ outcome: result.outcome });
   if (!('tokens' in result)) {
+    service.metrics.revocations.inc({ kind: 'session' }, result.sessionsRevoked);
+    throw result.error;
+  }
+  sendTokenResponse(ctx, result.tokens);
+}
+
+/** The pair (and the ID token), or the refusal (once a replay's revocation has committed). */
+export function answerCodeGrant(ctx: Context, service: TokenService, result: CodeExchangeResult): void {
+  if (result.kind === 'refused') {
     service.metrics.revocations.inc({ kind: 'session' }, result.sessionsRevoked);
     throw result.error;
   }

@@ -1,4 +1,4 @@
-// POST /oauth/token (RFC 6749): password, refresh_token and client_credentials grants.
+// POST /oauth/token (RFC 6749): authorization_code, refresh_token, client_credentials and (legacy) password grants.
 import type { Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
 import { UnsupportedGrantType } from '../errors.ts';
@@ -7,10 +7,11 @@ import { GRANT_TYPES } from '../models/clients.ts';
 import { readDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, requireMediaType } from '../helpers/params.ts';
 import { requestInfo } from '../helpers/request-info.ts';
+import { authorizationCodeGrant } from '../grants/authorization-code.ts';
 import { clientCredentialsGrant } from '../grants/client-credentials.ts';
 import { passwordGrant } from '../grants/password.ts';
 import { refreshTokenGrant } from '../grants/refresh-token.ts';
-import { answerPasswordGrant, answerRefreshGrant, sendTokenResponse } from './token-response.ts';
+import { answerCodeGrant, answerPasswordGrant, answerRefreshGrant, sendTokenResponse } from './token-response.ts';
 import { parseParams } from '../schemas/parameters.ts';
 import { grantParams, tokenParams } from '../schemas/token.ts';
 
@@ -26,6 +27,19 @@ export function tokenEndpoint(service: TokenService): Middleware {
       ctx.state.issuedGrant = grantType;
     }
     switch (grantType) {
+      case 'authorization_code': {
+        const { code, redirect_uri, code_verifier, resource } = parseParams(grantParams.authorization_code, params);
+        const result = await authorizationCodeGrant(service, {
+          client,
+          code,
+          redirectUri: redirect_uri,
+          codeVerifier: code_verifier,
+          resource,
+          info,
+        });
+        answerCodeGrant(ctx, service, result);
+        return;
+      }
       case 'password': {
         const { login, password } = parseParams(grantParams.password, params);
         const result = await passwordGrant(service, {

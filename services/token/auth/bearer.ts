@@ -23,7 +23,11 @@ export interface BearerIdentity {
  * InvalidToken unless the token is genuine, unexpired, for the account
  * audience and belongs to a user session; `live` tells whether it is revoked.
  */
-export async function identifyBearer(ctx: Context, service: TokenService): Promise<BearerIdentity> {
+export async function identifyBearer(
+  ctx: Context,
+  service: TokenService,
+  options: { /** userinfo (OIDC Core §5.3) serves tokens of any audience that carry `openid`. */ anyAudience?: boolean } = {},
+): Promise<BearerIdentity> {
   const token = bearerToken(ctx);
   if (!looksLikeJwt(token)) throw new InvalidToken();
   let claims: AccessTokenClaims;
@@ -33,7 +37,8 @@ export async function identifyBearer(ctx: Context, service: TokenService): Promi
     throw new InvalidToken();
   }
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  if (!audiences.includes(accountAudience(service))) throw new InvalidToken('the access token is not for this service');
+  if (!options.anyAudience && !audiences.includes(accountAudience(service)))
+    throw new InvalidToken('the access token is not for this service');
   const session = await findSession(service.knex, claims.sid);
   if (!session || session.user_id !== claims.sub) throw new InvalidToken('the access token does not belong to a user session');
   const user = await findUserById(service.knex, claims.sub);
@@ -46,8 +51,12 @@ export async function identifyBearer(ctx: Context, service: TokenService): Promi
 }
 
 /** Like identifyBearer, but a revoked token is rejected. */
-export async function requireLiveBearer(ctx: Context, service: TokenService): Promise<BearerIdentity> {
-  const identity = await identifyBearer(ctx, service);
+export async function requireLiveBearer(
+  ctx: Context,
+  service: TokenService,
+  options: Parameters<typeof identifyBearer>[2] = {},
+): Promise<BearerIdentity> {
+  const identity = await identifyBearer(ctx, service, options);
   if (!identity.live) throw new InvalidToken();
   return identity;
 }

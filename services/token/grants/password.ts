@@ -54,17 +54,33 @@ class Refused {
   ) {}
 }
 
-export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<PasswordGrantResult> {
-  const { client, info } = request;
-  if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
-  const scope = resolveScope(request.scope, client.scopes);
-  let checked: Awaited<ReturnType<typeof checkPassword>>;
+export type CredentialCheck =
+  | {
+      kind: 'verified';
+      user: UserRow;
+      /** The device that vouched, if any (models/devices.ts). */ device: { id: string; token: string } | undefined;
+    }
+  | { kind: 'refused'; reason: LoginFailureReason; /** The answer to send. */ error: unknown };
+
+/** The password check with all of its throttling (below), for the password grant and the login page alike. */
+export async function checkCredentials(
+  service: TokenService,
+  request: Pick<PasswordGrantRequest, 'client' | 'login' | 'password' | 'info' | 'deviceToken'>,
+): Promise<CredentialCheck> {
   try {
-    checked = await checkPassword(service, request);
+    return { kind: 'verified', ...(await checkPassword(service, request)) };
   } catch (error) {
     if (error instanceof Refused) return { kind: 'refused', reason: error.reason, error: error.error };
     throw error;
   }
+}
+
+export async function passwordGrant(service: TokenService, request: PasswordGrantRequest): Promise<PasswordGrantResult> {
+  const { client, info } = request;
+  if (!client.grant_types.includes('password')) throw new UnauthorizedClient();
+  const scope = resolveScope(request.scope, client.scopes);
+  const checked = await checkCredentials(service, request);
+  if (checked.kind === 'refused') return checked;
   const { user, device } = checked;
 
   const { config } = service;
@@ -137,7 +153,7 @@ export const devicePolicy = (config: TokenService['config']): DevicePolicy => ({
  */
 async function checkPassword(
   service: TokenService,
-  request: PasswordGrantRequest,
+  request: Pick<PasswordGrantRequest, 'client' | 'login' | 'password' | 'info' | 'deviceToken'>,
 ): Promise<{ user: UserRow; device: { id: string; token: string } | undefined }> {
   const { knex } = service;
   const { info, client } = request;

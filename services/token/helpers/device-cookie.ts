@@ -1,38 +1,30 @@
-// The device cookie (models/devices.ts) on the wire: HttpOnly (scripts never
-// see it), SameSite=Lax, Path=/, and Secure with the __Host- prefix unless the
-// issuer is a plain-HTTP loopback address (local development). Any endpoint
-// that checks a password reads and renews it: /auth/login, the password grant
-// of /oauth/token, and a server-rendered login form later.
+// The device cookie (models/devices.ts) on the wire (helpers/browser-cookies.ts):
+// SameSite=Lax, kept for LOGIN_DEVICE_TTL. Any endpoint that checks a password
+// reads and renews it: /auth/login, the password grant of /oauth/token, and the
+// login page.
 import type { Context } from 'koa';
-import { isPlainHttpLoopback } from '../../../common/development.ts';
-
-const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+import { cookieName, readCookie, setCookie, type BrowserCookie } from './browser-cookies.ts';
 
 export interface DeviceCookieSettings {
   ISSUER: string;
   LOGIN_DEVICE_TTL: number;
 }
 
-const isSecure = (issuer: string): boolean => !isPlainHttpLoopback(issuer);
+const device = (settings: DeviceCookieSettings): BrowserCookie => ({
+  name: 'device',
+  sameSite: 'Lax',
+  maxAgeSeconds: settings.LOGIN_DEVICE_TTL / 1000,
+});
 
 export function deviceCookieName(settings: DeviceCookieSettings): string {
-  return isSecure(settings.ISSUER) ? '__Host-device' : 'device';
+  return cookieName(settings.ISSUER, device(settings));
 }
 
 /** The device token the request presents, if it is well-formed. */
 export function readDeviceCookie(ctx: Context, settings: DeviceCookieSettings): string | undefined {
-  const value = ctx.cookies.get(deviceCookieName(settings));
-  return value !== undefined && TOKEN.test(value) ? value : undefined;
+  return readCookie(ctx, settings.ISSUER, device(settings));
 }
 
 export function setDeviceCookie(ctx: Context, settings: DeviceCookieSettings, token: string): void {
-  const attributes = [
-    `${deviceCookieName(settings)}=${token}`,
-    'Path=/',
-    `Max-Age=${Math.floor(settings.LOGIN_DEVICE_TTL / 1000)}`,
-    'HttpOnly',
-    'SameSite=Lax',
-    ...(isSecure(settings.ISSUER) ? ['Secure'] : []),
-  ];
-  ctx.append('Set-Cookie', attributes.join('; '));
+  setCookie(ctx, settings.ISSUER, device(settings), token);
 }

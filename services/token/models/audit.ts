@@ -13,7 +13,12 @@ export type AuditEventType =
   | 'key_rotated'
   | 'client_created'
   | 'user_disabled'
-  | 'user_enabled';
+  | 'user_enabled'
+  | 'signin_session_ended'
+  | 'authorization_code_issued'
+  | 'authorization_code_reused'
+  | 'consent_granted'
+  | 'consent_withdrawn';
 
 export interface AuditEvent {
   type: AuditEventType;

@@ -19,6 +19,8 @@ export interface SessionRow {
   revoked_reason: string | null;
   user_agent: string | null;
   ip: string | null;
+  /** The sign-in session (single sign-on) the family was issued through; null for API grants. */
+  signin_session_id: string | null;
 }
 
 export type RevocationReason =
@@ -30,7 +32,10 @@ export type RevocationReason =
   | 'revoked_by_user'
   | 'user_disabled'
   | 'session_limit'
-  | 'admin';
+  | 'admin'
+  | 'end_session'
+  | 'consent_withdrawn'
+  | 'authorization_code_reuse';
 
 export async function createSession(
   trx: Knex.Transaction,
@@ -42,6 +47,7 @@ export async function createSession(
     expiresAt: Date;
     ip: string | null;
     userAgent: string | null;
+    signinSessionId?: string | null;
   },
 ): Promise<SessionRow> {
   const [session] = await trx<SessionRow>('sessions')
@@ -53,6 +59,7 @@ export async function createSession(
       expires_at: fields.expiresAt,
       ip: fields.ip,
       user_agent: fields.userAgent,
+      signin_session_id: fields.signinSessionId ?? null,
     })
     .returning('*');
   return session as SessionRow;

@@ -24,6 +24,13 @@ export const tokenParams = z.object({
  * node-oidc-provider registers a grant type with its parameters).
  */
 export const grantParams = {
+  // RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.5) and resource indicators (RFC 8707 §2.2).
+  authorization_code: z.object({
+    code: parameter(512),
+    redirect_uri: parameter(2000).describe('exactly the redirect_uri of the authorization request'),
+    code_verifier: parameter(128),
+    resource: parameter(2000).optional().describe('narrows the access token to one of the authorized audiences'),
+  }),
   // RFC 6749 §4.3; the account is named by username or e-mail address.
   password: z
     .object(passwordCredentials)
