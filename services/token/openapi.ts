@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { catchUpPageSchema, revocationEntrySchema } from '../../contract/revocations.ts';
 import type { TokenServiceConfig } from './config.ts';
+import { authorizationParams, authorizationTarget, endSessionParams } from './schemas/authorize.ts';
 import { clientAuthParams } from './schemas/client-auth.ts';
 import { introspectParams } from './schemas/introspect.ts';
 import { loginParams } from './schemas/login.ts';
@@ -73,6 +74,73 @@ const setDeviceCookie = {
 };
 const clientAuth = [{ clientBasic: [] }, { clientSecretPost: [] }, { publicClient: [] }];
 
+const htmlPage = (description: string) => ({ description, content: { 'text/html': { schema: { type: 'string' } } } });
+const redirect = (description: string) => ({ description, headers: { Location: { schema: { type: 'string' } } } });
+
+/** The authorization request: in the query (GET, and our own forms' POST), or a form body (a client's POST). */
+function authorizeOperation(method: 'get' | 'post'): Record<string, unknown> {
+  const request = z.object({ ...authorizationTarget.shape, ...authorizationParams.shape });
+  return {
+    summary:
+      method === 'get'
+        ? 'Authorization endpoint (RFC 6749 §4.1, PKCE S256 required, OpenID Connect): shows the login or consent page, or redirects back with a code'
+        : 'The authorization request as a form (OIDC Core §3.1.2.1), or the login/consent form posted back (`action`, `csrf` in the body, the request in the query)',
+    tags: ['browser'],
+    ...(method === 'get'
+      ? { parameters: parametersOf(request, 'query') }
+      : { requestBody: { content: { 'application/x-www-form-urlencoded': { schema: jsonSchema(request) } } } }),
+    responses: {
+      '200': htmlPage('The login page or the consent page (no-store, CSP frame-ancestors none, Referrer-Policy no-referrer)'),
+      '303': redirect(
+        'Back to redirect_uri with code, state and iss; or with error, error_description, state and iss (RFC 6749 §4.1.2.1, RFC 9207)',
+      ),
+      '400': htmlPage('Unknown client_id or unregistered redirect_uri: an error page, never a redirect'),
+      '403': htmlPage('The form’s CSRF token does not match its cookie: a fresh form'),
+      '429': htmlPage('Sign-in attempts throttled (Retry-After)'),
+    },
+  };
+}
+
+const userinfoOperation = {
+  summary: 'OpenID Connect UserInfo: sub, and the profile and email claims the scopes allow',
+  tags: ['browser'],
+  security: bearer,
+  responses: {
+    '200': {
+      description: 'Claims (no-store)',
+      content: json({
+        type: 'object',
+        required: ['sub'],
+        properties: {
+          sub: { type: 'string' },
+          name: { type: 'string' },
+          preferred_username: { type: 'string' },
+          email: { type: 'string' },
+          email_verified: { type: 'boolean' },
+        },
+      }),
+    },
+    '401': oauthError('invalid_token'),
+    '403': oauthError('insufficient_scope: the token lacks openid'),
+  },
+};
+
+function endSessionOperation(method: 'get' | 'post'): Record<string, unknown> {
+  return {
+    summary:
+      'RP-initiated logout (OIDC): ends the sign-in session and revokes every family issued through it; without a valid id_token_hint the user confirms first',
+    tags: ['browser'],
+    ...(method === 'get'
+      ? { parameters: parametersOf(endSessionParams, 'query') }
+      : { requestBody: { content: { 'application/x-www-form-urlencoded': { schema: jsonSchema(endSessionParams) } } } }),
+    responses: {
+      '200': htmlPage('The confirmation page, or the signed-out page'),
+      '303': redirect('To post_logout_redirect_uri (registered exactly), with state'),
+      '400': htmlPage('A bad id_token_hint, client_id or post_logout_redirect_uri'),
+    },
+  };
+}
+
 export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Record<string, unknown> {
   return {
     openapi: '3.1.0',
@@ -108,20 +176,27 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
       '/openapi.json': {
         get: { summary: 'This document', tags: ['discovery'], responses: { '200': { description: 'OpenAPI 3.1 document' } } },
       },
+      '/oauth/authorize': {
+        get: authorizeOperation('get'),
+        post: authorizeOperation('post'),
+      },
       '/oauth/token': {
         post: {
-          summary: 'Token endpoint (RFC 6749): password, refresh_token, client_credentials',
+          summary: 'Token endpoint (RFC 6749): authorization_code (PKCE), refresh_token, client_credentials, and the legacy password grant',
           tags: ['oauth'],
           security: clientAuth,
           requestBody: formOrJson(ref('TokenRequest')),
           parameters: [deviceCookie],
           responses: {
             '200': {
-              description: 'Token pair (Cache-Control: no-store); the password grant sets or renews the device cookie',
+              description:
+                'Token pair (Cache-Control: no-store), with an ID token for an authorization code with scope openid; a client that does not rotate gets no new refresh token; the password grant sets or renews the device cookie',
               headers: { 'Set-Cookie': setDeviceCookie },
               content: json(ref('TokenResponse')),
             },
-            '400': oauthError('invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type or invalid_scope'),
+            '400': oauthError(
+              'invalid_request, invalid_grant, unauthorized_client, unsupported_grant_type, invalid_scope or invalid_target',
+            ),
             '401': oauthError('invalid_client'),
             '429': oauthError(
               'too_many_requests: failed logins throttled, or too many password checks in progress from this address (Retry-After)',
@@ -130,6 +205,14 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             ...commonErrors,
           },
         },
+      },
+      '/oauth/userinfo': {
+        get: userinfoOperation,
+        post: userinfoOperation,
+      },
+      '/oauth/end-session': {
+        get: endSessionOperation('get'),
+        post: endSessionOperation('post'),
       },
       '/oauth/revoke': {
         post: {
@@ -249,6 +332,64 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             '204': { description: 'Revoked' },
             '401': apiError('invalid_token'),
             '404': apiError('No such session of the caller'),
+          },
+        },
+      },
+      '/auth/signin-sessions': {
+        get: {
+          summary: "The caller's live sign-in sessions (single sign-on) with the apps signed in through each",
+          tags: ['account'],
+          security: bearer,
+          responses: {
+            '200': {
+              description: 'Sign-in sessions, newest first (at most 100)',
+              content: json({
+                type: 'object',
+                required: ['signin_sessions'],
+                properties: { signin_sessions: { type: 'array', items: ref('SigninSession') } },
+              }),
+            },
+            '401': apiError('invalid_token'),
+          },
+        },
+      },
+      '/auth/signin-sessions/{id}': {
+        delete: {
+          summary: 'End one of the caller’s sign-in sessions, revoking every app’s tokens issued through it',
+          tags: ['account'],
+          security: bearer,
+          parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          responses: {
+            '204': { description: 'Ended (durably)' },
+            '401': apiError('invalid_token'),
+            '404': apiError('No such sign-in session of the caller'),
+          },
+        },
+      },
+      '/auth/consents': {
+        get: {
+          summary: 'What the caller allowed third-party apps',
+          tags: ['account'],
+          security: bearer,
+          responses: {
+            '200': {
+              description: 'Consents',
+              content: json({ type: 'object', required: ['consents'], properties: { consents: { type: 'array', items: ref('Consent') } } }),
+            },
+            '401': apiError('invalid_token'),
+          },
+        },
+      },
+      '/auth/consents/{client_id}': {
+        delete: {
+          summary: 'Withdraw a consent: the app’s tokens of the caller are revoked',
+          tags: ['account'],
+          security: bearer,
+          parameters: [{ name: 'client_id', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: {
+            '204': { description: 'Withdrawn (durably)' },
+            '401': apiError('invalid_token'),
+            '404': apiError('No consent for this client'),
           },
         },
       },
@@ -376,6 +517,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             expires_in: { type: 'integer' },
             refresh_token: { type: 'string' },
             scope: { type: 'string' },
+            id_token: { type: 'string', description: 'OpenID Connect ID token (authorization code with scope openid)' },
           },
         },
         Introspection: {
@@ -408,11 +550,32 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
             { type: 'object', properties: { session_id: { type: 'string' }, client_id: { type: 'string' }, scope: { type: 'string' } } },
           ],
         },
+        SigninSession: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', format: 'uuid', description: 'the `sid` of ID tokens and logout tokens' },
+            signed_in_at: { type: 'string', format: 'date-time' },
+            expires_at: { type: 'string', format: 'date-time' },
+            user_agent: { type: ['string', 'null'] },
+            ip: { type: ['string', 'null'] },
+            apps: { type: 'array', items: { type: 'string' }, description: 'client ids with live tokens from this sign-in' },
+            current: { type: 'boolean' },
+          },
+        },
+        Consent: {
+          type: 'object',
+          properties: {
+            client_id: { type: 'string' },
+            scopes: { type: 'array', items: { type: 'string' } },
+            granted_at: { type: 'string', format: 'date-time' },
+          },
+        },
         Session: {
           type: 'object',
           properties: {
             id: { type: 'string' },
             client_id: { type: 'string' },
+            signin_session_id: { type: ['string', 'null'], description: 'the sign-in session it came through, if any' },
             created_at: { type: 'string' },
             last_used_at: { type: 'string' },
             expires_at: { type: 'string' },
@@ -426,9 +589,12 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
         RevocationPage: jsonSchema(catchUpPageSchema),
         Metadata: {
           type: 'object',
-          required: ['issuer', 'jwks_uri', 'token_endpoint'],
+          required: ['issuer', 'jwks_uri', 'token_endpoint', 'authorization_endpoint'],
           properties: {
             issuer: { type: 'string' },
+            authorization_endpoint: { type: 'string' },
+            userinfo_endpoint: { type: 'string' },
+            end_session_endpoint: { type: 'string' },
             jwks_uri: { type: 'string' },
             token_endpoint: { type: 'string' },
             revocation_endpoint: { type: 'string' },

@@ -83,4 +83,56 @@ describe('database migrations', () => {
       expect(await db.knex.schema.hasColumn('users', 'username_canonical')).to.equal(false);
     });
   });
+
+  describe('0008 browser sign-in', () => {
+    let db: Database;
+    let test: TestDatabase;
+    before(async () => {
+      ({ db, test } = await databaseAt('0007_refresh_rotation_function'));
+    });
+    after(async () => {
+      await db.close();
+      await test.drop();
+    });
+
+    it('gives existing clients the authentication method their secret implies, `web` first-party, and every client rotation', async () => {
+      const client = (client_id: string, secret_hash: string | null) => ({
+        client_id,
+        name: client_id,
+        secret_hash,
+        grant_types: ['refresh_token'],
+        scopes: [],
+        audiences: [],
+      });
+      await db.knex('clients').insert([client('web', null), client('spa', null), client('backend', 'f'.repeat(64))]);
+      await db.migrate();
+      const rows = await db
+        .knex('clients')
+        .orderBy('client_id')
+        .select('client_id', 'token_endpoint_auth_method', 'first_party', 'rotate_refresh_tokens', 'redirect_uris');
+      expect(rows).to.deep.equal([
+        {
+          client_id: 'backend',
+          token_endpoint_auth_method: 'client_secret_basic',
+          first_party: false,
+          rotate_refresh_tokens: true,
+          redirect_uris: [],
+        },
+        { client_id: 'spa', token_endpoint_auth_method: 'none', first_party: false, rotate_refresh_tokens: true, redirect_uris: [] },
+        { client_id: 'web', token_endpoint_auth_method: 'none', first_party: true, rotate_refresh_tokens: true, redirect_uris: [] },
+      ]);
+      // The database refuses what clientDefinitionProblem refuses: a public client that does not rotate, or claims a secret method.
+      const refused = async (change: Record<string, unknown>): Promise<string | undefined> => {
+        let code: string | undefined;
+        await db
+          .knex('clients')
+          .where({ client_id: 'spa' })
+          .update(change)
+          .catch((error: { code?: string }) => (code = error.code));
+        return code;
+      };
+      expect(await refused({ rotate_refresh_tokens: false })).to.equal('23514');
+      expect(await refused({ token_endpoint_auth_method: 'client_secret_basic' })).to.equal('23514');
+    });
+  });
 });

@@ -32,18 +32,36 @@ describe('token service: access tokens, discovery and signing keys', () => {
     }
   });
 
-  it('publishes RFC 8414 metadata under both well-known names', async () => {
+  it('publishes RFC 8414 and OpenID Connect metadata under both well-known names: what works, no more', async () => {
     for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
       const reply = await request(svc.url, 'GET', path);
       expect(reply.status).to.equal(200);
-      expect(reply.body).to.include({
+      expect(reply.body).to.deep.include({
         issuer: 'http://issuer.test',
         jwks_uri: 'http://issuer.test/.well-known/jwks.json',
+        authorization_endpoint: 'http://issuer.test/oauth/authorize',
         token_endpoint: 'http://issuer.test/oauth/token',
+        userinfo_endpoint: 'http://issuer.test/oauth/userinfo',
+        end_session_endpoint: 'http://issuer.test/oauth/end-session',
         revocation_endpoint: 'http://issuer.test/oauth/revoke',
         introspection_endpoint: 'http://issuer.test/oauth/introspect',
+        response_types_supported: ['code'],
+        response_modes_supported: ['query'],
+        code_challenge_methods_supported: ['S256'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        authorization_response_iss_parameter_supported: true,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
       });
-      expect(reply.body.grant_types_supported).to.have.members(['password', 'refresh_token', 'client_credentials']);
+      expect(reply.body.grant_types_supported).to.have.members(['authorization_code', 'password', 'refresh_token', 'client_credentials']);
+      // Nothing we do not do: no private_key_jwt, no signed userinfo, no implicit or hybrid.
+      expect(reply.body).not.to.have.any.keys('token_endpoint_auth_signing_alg_values_supported', 'userinfo_signing_alg_values_supported');
+      // Every advertised endpoint answers (an empty GET is an error, but never a 404).
+      for (const endpoint of ['authorization_endpoint', 'userinfo_endpoint', 'end_session_endpoint'] as const) {
+        const url = new URL(reply.body[endpoint] as string);
+        expect((await request(svc.url, 'GET', url.pathname)).status, endpoint).to.be.oneOf([200, 400, 401]);
+      }
     }
   });
 

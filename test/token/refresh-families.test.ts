@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DEMO_SERVICE_CLIENT, useTestTokenService } from '../support/token-service.ts';
 import { basic, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 import { sha256Hex } from '../../services/token/helpers/secrets.ts';
+import { upsertClient } from '../../services/token/models/clients.ts';
 
 describe('token service: refresh-token families', () => {
   const svc = useTestTokenService();
@@ -211,5 +212,82 @@ describe('token service: refresh-token families', () => {
     const reply = await refresh(svc.url, 'A'.repeat(43));
     expect(reply.status).to.equal(400);
     expect(reply.body.error).to.equal('invalid_grant');
+  });
+
+  describe('a confidential client that does not rotate (RFC 9700 §4.14.2)', () => {
+    const KEEPER = { id: 'keeper', secret: 'keeper-secret-0123456789abcdefghijklmnop' };
+    const keeperAuth = { authorization: basic(KEEPER.id, KEEPER.secret) };
+    before(async () => {
+      await upsertClient(svc.service.knex, {
+        client_id: KEEPER.id,
+        secret_hash: sha256Hex(KEEPER.secret),
+        grant_types: ['password', 'refresh_token'],
+        scopes: ['openid', 'notes:read'],
+        audiences: ['notes'],
+        rotate_refresh_tokens: false,
+      });
+    });
+    const loginAsKeeper = async () => {
+      const { user } = await registerAndLogin(svc.url);
+      const reply = await request<TokenPair>(svc.url, 'POST', '/oauth/token', {
+        form: { grant_type: 'password', username: user.username, password: user.password },
+        headers: keeperAuth,
+      });
+      expect(reply.status).to.equal(200);
+      return reply.body;
+    };
+    const refreshAsKeeper = (token: string) =>
+      request<TokenPair>(svc.url, 'POST', '/oauth/token', {
+        form: { grant_type: 'refresh_token', refresh_token: token },
+        headers: keeperAuth,
+      });
+
+    it('keeps its refresh token: concurrent refreshes from several instances all succeed, none logs the user out', async () => {
+      const tokens = await loginAsKeeper();
+      const replies = await Promise.all(Array.from({ length: 10 }, () => refreshAsKeeper(tokens.refresh_token)));
+      for (const reply of replies) {
+        expect(reply.status).to.equal(200);
+        // RFC 6749 §5.1: no new refresh token; the client keeps the one it has.
+        expect(reply.body).not.to.have.property('refresh_token');
+        expect(reply.body.access_token).to.be.a('string');
+      }
+      const row = await tokenRow(tokens.refresh_token);
+      expect(row.consumed_at).to.equal(null);
+      expect(await liveTokensInFamily(row.session_id)).to.equal(1);
+      const audit = await svc.service.knex('audit_events').where({ type: 'token_refreshed', session_id: row.session_id });
+      expect(audit).to.have.length(10);
+    });
+
+    it('still dies with its family: logout and RFC 7009 revocation end it', async () => {
+      const tokens = await loginAsKeeper();
+      expect(
+        (await request(svc.url, 'POST', '/oauth/revoke', { form: { token: tokens.refresh_token }, headers: keeperAuth })).status,
+      ).to.equal(200);
+      const after = await refreshAsKeeper(tokens.refresh_token);
+      expect(after.status).to.equal(400);
+      expect(after.body).to.deep.include({ error: 'invalid_grant' });
+    });
+
+    it('is bound to its client like any refresh token', async () => {
+      const tokens = await loginAsKeeper();
+      const stolen = await request(svc.url, 'POST', '/oauth/token', {
+        form: { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: 'web' },
+      });
+      expect(stolen.status).to.equal(400);
+      expect((await refreshAsKeeper(tokens.refresh_token)).status).to.equal(200);
+    });
+
+    it('is for confidential clients only: a public client always rotates', async () => {
+      let failure: Error | undefined;
+      await upsertClient(svc.service.knex, {
+        client_id: 'public-keeper',
+        secret_hash: null,
+        grant_types: ['refresh_token'],
+        scopes: [],
+        audiences: [],
+        rotate_refresh_tokens: false,
+      }).catch((error: Error) => (failure = error));
+      expect(failure?.message).to.equal('a public client always rotates its refresh tokens (RFC 9700 §4.14.2)');
+    });
   });
 });

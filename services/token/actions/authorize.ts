@@ -28,7 +28,13 @@ import type { ClientRow } from '../models/clients.ts';
 import { grantConsent } from '../models/consents.ts';
 import { findLiveSigninSession, type SigninSessionRow } from '../models/signin-sessions.ts';
 import { findUserById } from '../models/users.ts';
-import { authorizationParams, authorizationTarget, interactionForm, type AuthorizationParams } from '../schemas/authorize.ts';
+import {
+  authorizationParams,
+  authorizationTarget,
+  interactionForm,
+  UNSUPPORTED_AUTHORIZATION_PARAMS,
+  type AuthorizationParams,
+} from '../schemas/authorize.ts';
 import { parseParams } from '../schemas/parameters.ts';
 import { consentPage, errorPage, loginPage } from '../views/pages.ts';
 import { redirectTo, sendPage } from './html-response.ts';

@@ -27,10 +27,14 @@ export const authorizationParams = z.object({
   login_hint: parameter(254).optional().describe('prefills the login form'),
   resource: parameter(2000).optional().describe('RFC 8707: one of the client’s audiences, the access token’s only audience'),
   response_mode: z.literal('query', 'response_mode must be query').optional(),
-  // Features we do not offer, named so that their use is refused rather than ignored.
-  request: z.undefined({ error: 'request objects are not supported' }).optional(),
-  request_uri: z.undefined({ error: 'request_uri is not supported' }).optional(),
 });
+
+/** Parameters of features we do not offer, refused rather than ignored (OIDC Core §6). */
+export const UNSUPPORTED_AUTHORIZATION_PARAMS = {
+  request: 'request_not_supported',
+  request_uri: 'request_uri_not_supported',
+  registration: 'registration_not_supported',
+} as const;
 
 export type AuthorizationParams = z.output<typeof authorizationParams>;
 
