@@ -101,13 +101,14 @@ async function findTarget(service: TokenService, raw: Params): Promise<{ client:
 }
 
 function readAuthorizationParams(raw: Params): AuthorizationParams {
+  for (const [name, code] of Object.entries(UNSUPPORTED_AUTHORIZATION_PARAMS)) {
+    if (raw[name] !== undefined) throw new AuthorizationError(code, `${name} is not supported`);
+  }
   try {
     return parseParams(authorizationParams, raw);
   } catch (error) {
     if (!(error instanceof ValidationFailed)) throw error;
-    const code =
-      error.field === 'request' ? 'request_not_supported' : error.field === 'request_uri' ? 'request_uri_not_supported' : 'invalid_request';
-    throw new AuthorizationError(code, error.message);
+    throw new AuthorizationError('invalid_request', error.message);
   }
 }
 
