@@ -15,6 +15,7 @@ import { retryDelayMs } from '../../services/token/backchannel-logout.ts';
 import { BACKCHANNEL_LOGOUT_EVENT, logoutTokenClaims } from '../../services/token/helpers/logout-tokens.ts';
 import { upsertClient, type GrantType } from '../../services/token/models/clients.ts';
 import { purgeExpired, purgeOptions } from '../../services/token/models/cleanup.ts';
+import { claimDueDeliveries } from '../../services/token/models/logout-deliveries.ts';
 import { revokeSessions } from '../../services/token/models/sessions.ts';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/databases.ts';
 import { newUser, request, type TokenPair } from '../support/http.ts';
@@ -346,6 +347,30 @@ describe('token service: back-channel logout', () => {
       revokeSessions(trx, (q) => q.where({ id: a.id }), { reason: 'admin', accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL }),
     );
     await deliveredTo('bcl-app', a.id, user.userId);
+  });
+
+  it('a claimed row is leased: no second claim sends it while the first attempt runs', async () => {
+    const user = await signUp(svc.url);
+    const a = await family(svc.url, 'bcl-none', user);
+    const { knex } = svc.service;
+    const rolledBack = new Error('rolled back on purpose');
+    // In a transaction of its own (rolled back), so that the running deliverer never sees the row.
+    await knex
+      .transaction(async (trx) => {
+        await trx('logout_deliveries').insert({
+          client_id: 'bcl-app',
+          uri: receiver.uri('bcl-app'),
+          user_id: user.userId,
+          sid: a.id,
+          family_id: a.id,
+        });
+        const [claimed, ...others] = await claimDueDeliveries(trx, 100, 60_000);
+        expect(others).to.have.length(0);
+        expect(claimed).to.include({ client_id: 'bcl-app', sid: a.id, attempts: 1 });
+        expect(await claimDueDeliveries(trx, 100, 60_000), 'a second claim during the lease').to.deep.equal([]);
+        throw rolledBack;
+      })
+      .catch((error: unknown) => expect(error).to.equal(rolledBack));
   });
 
   it('purges delivered rows after a day and abandoned ones after a week', async () => {
