@@ -83,7 +83,7 @@ export class BackchannelLogoutDeliverer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    // Sends in flight are cut short and recorded as failed attempts, so they are retried.
+    // Sends in flight are cut short and recorded as failed attempts, due again at once.
     this.inFlight.abort();
     await this.unlisten?.();
     this.unlisten = undefined;
@@ -118,11 +118,15 @@ export class BackchannelLogoutDeliverer {
       await markDelivered(this.db.knex, delivery.id);
       return;
     }
-    const abandon = delivery.attempts >= this.settings.BACKCHANNEL_LOGOUT_MAX_ATTEMPTS;
-    const retryInMs = retryDelayMs(delivery.attempts, {
-      minMs: this.settings.BACKCHANNEL_LOGOUT_RETRY_MIN,
-      maxMs: this.settings.BACKCHANNEL_LOGOUT_RETRY_MAX,
-    });
+    // A send cut short by stop() is due again at once (another instance may take it), and never abandoned for it.
+    const interrupted = this.stopped;
+    const abandon = !interrupted && delivery.attempts >= this.settings.BACKCHANNEL_LOGOUT_MAX_ATTEMPTS;
+    const retryInMs = interrupted
+      ? 0
+      : retryDelayMs(delivery.attempts, {
+          minMs: this.settings.BACKCHANNEL_LOGOUT_RETRY_MIN,
+          maxMs: this.settings.BACKCHANNEL_LOGOUT_RETRY_MAX,
+        });
     await markFailed(this.db.knex, delivery.id, { error: problem, retryInMs, abandon });
     const where = { delivery: delivery.id, clientId: delivery.client_id, uri: delivery.uri, attempts: delivery.attempts, error: problem };
     if (abandon) this.logger.warn(where, 'back-channel logout abandoned after the last attempt');

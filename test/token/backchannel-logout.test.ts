@@ -7,6 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { createLogger } from '../../common/logger.ts';
@@ -40,6 +41,8 @@ interface Received {
  */
 async function startReceiver(jwksUrl: () => string | Promise<string>) {
   const received: Received[] = [];
+  /** Every logout token posted, verified or not (to show that none reaches a log). */
+  const posted: string[] = [];
   const problems: string[] = [];
   const attempts = new Map<string, number>();
   const behaviours = new Map<string, (attempt: number) => Behaviour>();
@@ -53,6 +56,8 @@ async function startReceiver(jwksUrl: () => string | Promise<string>) {
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       void (async () => {
+        const token = new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token');
+        if (token) posted.push(token);
         const attempt = (attempts.get(clientId) ?? 0) + 1;
         attempts.set(clientId, attempt);
         const behaviour = behaviours.get(clientId)?.(attempt) ?? 'ok';
@@ -68,7 +73,6 @@ async function startReceiver(jwksUrl: () => string | Promise<string>) {
           if (req.method !== 'POST') throw new Error(`method ${req.method}`);
           if (req.headers['content-type'] !== 'application/x-www-form-urlencoded')
             throw new Error(`content-type ${req.headers['content-type']}`);
-          const token = new URLSearchParams(Buffer.concat(chunks).toString()).get('logout_token');
           if (!token) throw new Error('no logout_token');
           const url = await jwksUrl();
           if (jwksFrom !== url) {
@@ -98,6 +102,7 @@ async function startReceiver(jwksUrl: () => string | Promise<string>) {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     received,
+    posted,
     problems,
     attempts,
     uri: (clientId: string) => `${base}/${encodeURIComponent(clientId)}`,
@@ -114,6 +119,15 @@ async function startReceiver(jwksUrl: () => string | Promise<string>) {
 }
 
 type Receiver = Awaited<ReturnType<typeof startReceiver>>;
+
+/** A log destination that keeps each JSON line. */
+function capture(lines: Array<Record<string, unknown>>): PassThrough {
+  const destination = new PassThrough();
+  destination.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+  });
+  return destination;
+}
 
 const GRANTS: GrantType[] = ['password', 'refresh_token'];
 
@@ -145,9 +159,13 @@ async function family(base: string, clientId: string, user: { username: string; 
   return { tokens: reply.body, id: decodeJwt(reply.body.access_token).sid as string };
 }
 
-describe('token service: back-channel logout', () => {
+describe('token service: back-channel logout', function () {
+  // Starting a service (migrations, key generation) takes seconds on a busy machine.
+  this.timeout(60_000);
   let receiver: Receiver;
-  const svc = useTestTokenService({
+  const logLines: Array<Record<string, unknown>> = [];
+  const svc = useTestTokenService(() => ({
+    logger: createLogger({ name: 'token', level: 'debug', destination: capture(logLines) }),
     env: {
       BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: '3',
       BACKCHANNEL_LOGOUT_RETRY_MIN: '20ms',
@@ -157,7 +175,7 @@ describe('token service: back-channel logout', () => {
       // Any re-presented refresh token is reuse (no grace).
       REFRESH_REUSE_GRACE: '0',
     },
-  });
+  }));
 
   before(async () => {
     receiver = await startReceiver(() => `${svc.url}/.well-known/jwks.json`);
@@ -320,6 +338,12 @@ describe('token service: back-channel logout', () => {
     const row = await outbox(a.id).first();
     expect(row).to.include({ attempts: 3, last_error: 'HTTP 503', delivered_at: null });
     expect(receiver.attempts.get(clientId)).to.equal(3);
+    await eventually(() => logLines.some((line) => line.msg === 'back-channel logout abandoned after the last attempt'), 'a warning');
+    const warning = logLines.find((line) => line.msg === 'back-channel logout abandoned after the last attempt');
+    expect(warning).to.include({ level: 40, clientId, attempts: 3, error: 'HTTP 503' });
+    const logged = logLines.map((line) => JSON.stringify(line)).join('\n');
+    expect(receiver.posted.length).to.be.at.least(3);
+    for (const token of receiver.posted) expect(logged).not.to.include(token.split('.')[2]);
   });
 
   it('writes the outbox row in the revoking transaction: a rollback leaves none', async () => {
