@@ -153,6 +153,20 @@ export const tokenServiceEnv = {
     .describe('a device cookie unused this long is forgotten (its `Max-Age`)'),
   LOGIN_THROTTLE_MAX_DELAY: duration('15m').describe('longest login delay'),
   LOGIN_THROTTLE_WINDOW: duration('15m').describe('throttling counters are forgotten after this long without failures'),
+  BACKCHANNEL_LOGOUT_TIMEOUT: duration('5s')
+    .pipe(z.number().min(100, 'at least 100ms').max(60_000, 'at most 60s'))
+    .describe('how long a client’s `backchannel_logout_uri` has to answer one logout token (OIDC Back-Channel Logout)'),
+  BACKCHANNEL_LOGOUT_MAX_ATTEMPTS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(10)
+    .describe('attempts to deliver one logout token before it is abandoned (with a warning)'),
+  BACKCHANNEL_LOGOUT_RETRY_MIN: duration('1s').describe(
+    'wait before the second attempt of a logout token; it doubles with each failure (with jitter), up to `BACKCHANNEL_LOGOUT_RETRY_MAX`',
+  ),
+  BACKCHANNEL_LOGOUT_RETRY_MAX: duration('15m').describe('longest wait between two attempts of a logout token'),
   CLEANUP_INTERVAL: duration('10m').describe(
     'how often each instance purges expired rows (`0` disables the background cleanup; `authctl purge` does it by hand)',
   ),

@@ -10,6 +10,7 @@ import { hashLimits, type TokenServiceConfig } from './config.ts';
 import type { TokenService } from './context.ts';
 import { createTokenApp } from './app.ts';
 import { RevocationStreams } from './actions/revocation-feed.ts';
+import { BackchannelLogoutDeliverer } from './backchannel-logout.ts';
 import { seedClients } from './bootstrap.ts';
 import { PasswordHasher } from './helpers/passwords.ts';
 import { randomToken } from './helpers/secrets.ts';
@@ -79,6 +80,10 @@ export async function startTokenService(config: TokenServiceConfig, options: Sta
     const revocations = new RevocationHub(db, logger);
     await revocations.start();
     cleanups.unshift(() => revocations.stop());
+
+    const logoutDeliveries = new BackchannelLogoutDeliverer(db, keys, config, logger, options.now);
+    await logoutDeliveries.start();
+    cleanups.unshift(() => logoutDeliveries.stop());
 
     const streams = new RevocationStreams();
     const service: TokenService = {

@@ -27,7 +27,14 @@ export const purgeOptions = (config: {
 });
 
 export type PurgeCounts = Record<
-  'refresh_tokens' | 'sessions' | 'revocations' | 'login_throttles' | 'login_devices' | 'audit_events' | 'signing_keys',
+  | 'refresh_tokens'
+  | 'sessions'
+  | 'revocations'
+  | 'login_throttles'
+  | 'login_devices'
+  | 'audit_events'
+  | 'signing_keys'
+  | 'logout_deliveries',
   number
 >;
 
@@ -51,6 +58,8 @@ export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<P
     ['audit_events', 'id', 'created_at < now() - make_interval(secs => ?)', [seconds(options.auditRetentionMs)]],
     // A retired key's private half is destroyed a day after the last token it signed expired.
     ['signing_keys', 'kid', "retired_at IS NOT NULL AND expires_at < now() - interval '1 day'", []],
+    // Back-channel logouts: a delivered one is kept a day, an abandoned one a week (for support).
+    ['logout_deliveries', 'id', "delivered_at < now() - interval '1 day' OR abandoned_at < now() - interval '7 days'", []],
   ];
   const counts = {} as PurgeCounts;
   for (const [table, key, condition, bindings] of plans) {

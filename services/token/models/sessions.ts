@@ -3,6 +3,7 @@
 import type { Knex } from 'knex';
 import { isUuid } from '../../../db/identifiers.ts';
 import { recordAudit, type AuditEvent } from './audit.ts';
+import { enqueueLogoutDeliveries } from './logout-deliveries.ts';
 import { recordRevocation } from './revocations.ts';
 import { lockUser } from './users.ts';
 
@@ -128,7 +129,8 @@ export interface RevokeSessionsOptions {
 
 /**
  * Revokes every live session matched by `where` and writes one revocation
- * entry per session, in the caller's transaction. Returns the revoked ids.
+ * entry per session, and the back-channel logouts owed, in the caller's
+ * transaction. Returns the revoked ids.
  */
 export async function revokeSessions(
   trx: Knex.Transaction,
@@ -144,7 +146,9 @@ export async function revokeSessions(
   for (const { id } of revoked) {
     await recordRevocation(trx, { kind: 'session', key: id, expiresAt });
   }
-  return revoked.map(({ id }) => id);
+  const ids = revoked.map(({ id }) => id);
+  await enqueueLogoutDeliveries(trx, ids);
+  return ids;
 }
 
 /**
@@ -207,7 +211,10 @@ export async function revokeUserSessions(trx: Knex.Transaction, userId: string, 
     notBefore,
     expiresAt: revocationExpiry(options.accessTokenLifetimeMs, options.now),
   });
-  return revoked.map(({ id }) => id);
+  // One revocation entry for the user, but each family's client hears of its own logout.
+  const ids = revoked.map(({ id }) => id);
+  await enqueueLogoutDeliveries(trx, ids);
+  return ids;
 }
 
 /**
