@@ -2,6 +2,8 @@
 // party none of us wrote, against the real token service and gateway. The test
 // plays the browser: it reads the login form, posts the credentials with the
 // CSRF token, and follows the redirects.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
@@ -15,11 +17,47 @@ const APP_A = { id: 'app-a', redirect: 'http://127.0.0.1/a/callback', signedOut:
 const APP_B = { id: 'app-b', secret: 'app-b-secret-0123456789abcdefghijkl', redirect: 'https://b.example/callback' };
 const THIRD = { id: 'third-party', redirect: 'https://third.example/cb' };
 
+/** App B's back-channel logout endpoint: every logout token it receives, verified with jose as an app would. */
+class LogoutReceiver {
+  readonly received: Array<jose.JWTPayload & { sid?: string; events?: Record<string, unknown> }> = [];
+  readonly problems: string[] = [];
+  #server = http.createServer();
+  url = '';
+
+  async start(issuer: string): Promise<void> {
+    const keys = jose.createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+    this.#server.on('request', (req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () => {
+        const token = new URLSearchParams(body).get('logout_token') ?? '';
+        jose
+          .jwtVerify(token, keys, { algorithms: ['RS256'], issuer, audience: APP_B.id, typ: 'logout+jwt' })
+          .then(({ payload }) => {
+            this.received.push(payload);
+            res.writeHead(200).end();
+          })
+          .catch((error: Error) => {
+            this.problems.push(error.message);
+            res.writeHead(400).end();
+          });
+      });
+    });
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}/backchannel-logout`;
+  }
+
+  close(): void {
+    this.#server.close();
+  }
+}
+
 describe('end to end: OpenID Connect sign-in with openid-client', function () {
   this.timeout(60_000);
   let stack: Stack;
   let T: string;
   let G: string;
+  const logouts = new LogoutReceiver();
 
   before(async () => {
     stack = await startStack({
@@ -34,6 +72,7 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     });
     T = stack.issuer;
     G = stack.gateway.url;
+    await logouts.start(T);
     const { knex } = stack.token.service;
     const base = { scopes: ['openid', 'profile', 'email', 'notes:read'], audiences: ['whoami', 'notes'] };
     await upsertClient(knex, {
@@ -52,6 +91,7 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
       secret_hash: sha256Hex(APP_B.secret),
       grant_types: ['authorization_code', 'refresh_token'],
       redirect_uris: [APP_B.redirect],
+      backchannel_logout_uri: logouts.url,
       first_party: true,
       ...base,
     });
@@ -64,7 +104,10 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
       ...base,
     });
   });
-  after(() => stack?.stop());
+  after(async () => {
+    logouts.close();
+    await stack?.stop();
+  });
 
   async function user(): Promise<{ username: string; password: string; id: string }> {
     const fresh = newUser('oidc');
@@ -245,7 +288,7 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     expect((await exchange(config, granted.location as string, silentAgain)).access_token).to.be.a('string');
   });
 
-  it('single sign-on across two clients; end-session with id_token_hint ends both apps’ tokens at the gateway', async () => {
+  it('single sign-on across two clients; end-session with id_token_hint ends both apps’ tokens at the gateway and tells B by back channel', async () => {
     const erin = await user();
     const browser = new TestBrowser();
     const configA = await configFor(APP_A.id);
@@ -274,6 +317,14 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     for (const token of [tokensA.access_token, tokensB.access_token]) {
       await eventually(async () => (await request(G, 'GET', '/whoami', { token })).status === 401, 'both apps’ tokens refused');
     }
+    // App B, which registered a back-channel logout URI, is told which sign-in ended (OIDC Back-Channel Logout 1.0).
+    const sid = tokensB.claims()?.sid;
+    await eventually(() => logouts.received.some((token) => token.sid === sid), 'a logout token for the sign-in reaches app B');
+    const [logout] = logouts.received.filter((token) => token.sid === sid);
+    expect(logout).to.include({ sub: erin.id, iss: T, aud: APP_B.id });
+    expect(logout?.events).to.deep.equal({ 'http://schemas.openid.net/event/backchannel-logout': {} });
+    expect(logout).not.to.have.property('nonce');
+    expect(logouts.problems).to.deep.equal([]);
     // The sign-in ended too: the next authorization asks for the password again.
     const next = await browser.navigate((await authorizationRequest(configA, APP_A.redirect)).url, T);
     expect(next.status).to.equal(200);
