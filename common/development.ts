@@ -15,3 +15,6 @@ export function isPlainHttpLoopback(url: string): boolean {
 
 /** Where the development gateway listens (`npm start`): the browser-facing URL the token service redirects to. */
 export const DEVELOPMENT_GATEWAY_PUBLIC_URL = 'http://localhost:8080';
+
+/** The gateway's cookie-session key in local development (base64 of 32 bytes). Public: never use it anywhere else. */
+export const DEVELOPMENT_SESSION_COOKIE_KEY = 'ZGV2LWNvb2tpZS1rZXktY2hhbmdlLW1lLTAxMjM0NTY=';

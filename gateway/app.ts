@@ -11,7 +11,12 @@ import { loadConfig, type GatewayConfig } from './config.ts';
 import { ownEndpoints, readinessOf, type Readiness } from './health.ts';
 import { KeyStore } from './keys/key-store.ts';
 import { GatewayMetrics } from './metrics.ts';
-import type { AdmissionDependencies } from './pipeline/admission.ts';
+import { recheckRevocation, type AdmissionDependencies } from './pipeline/admission.ts';
+import type { SessionPolicy } from './pipeline/session-credential.ts';
+import { authEndpoints } from './sessions/auth-endpoints.ts';
+import { CookieSessions } from './sessions/cookie-sessions.ts';
+import { TokenClient } from './sessions/token-client.ts';
+import { DEVELOPMENT_SESSION_COOKIE_KEY, isPlainHttpLoopback } from '../common/development.ts';
 import { strippedHeaderSet } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { createRequestHandler } from './request-handler.ts';
@@ -121,6 +126,27 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   const pruneTimer = setInterval(() => denylist.prune(), 30_000);
   pruneTimer.unref();
 
+  // Cookie sessions (backend-for-frontend): when keys are configured, or in local development.
+  const cookieKeys =
+    settings.sessionCookieKeys ??
+    (isPlainHttpLoopback(settings.issuer) ? [Buffer.from(DEVELOPMENT_SESSION_COOKIE_KEY, 'base64')] : undefined);
+  const tokenClient = new TokenClient({ issuer: settings.issuer, clientId: settings.clientId, clientSecret: settings.clientSecret, keys });
+  // The public URL may name the port the server is about to get (port 0 in tests): settled after listen.
+  const browserFacing: { url: string | undefined } = { url: settings.publicUrl };
+  const sessionPolicy: SessionPolicy | undefined = cookieKeys && {
+    sessions: new CookieSessions({
+      keys: cookieKeys,
+      // __Host-: Secure, Path=/, no Domain, so no subdomain can set or shadow it.
+      cookieName: settings.sessionCookieName ?? (settings.publicUrl?.startsWith('https:') ? '__Host-session' : 'session'),
+      secure: settings.publicUrl?.startsWith('https:') ?? false,
+      maxAgeMs: settings.cookieSessionMaxAgeMs,
+      refreshMarginMs: settings.sessionRefreshMarginMs,
+      client: tokenClient,
+      logger,
+    }),
+    allowedOrigins: new Set(settings.allowedOrigins.map((origin) => origin.toLowerCase())),
+  };
+
   const isReady = () => keys.loaded && feed.synced;
   const readiness = () => readinessOf({ routes, keys, feed, maxStalenessMs: settings.revocationMaxStalenessMs });
   const admission: AdmissionDependencies = {
@@ -131,6 +157,13 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     isReady,
     maxStalenessMs: settings.revocationMaxStalenessMs,
     strippedHeaders: strippedHeaderSet(settings.stripHeaders),
+    sessions: sessionPolicy,
+  };
+  let authHandler: ReturnType<typeof authEndpoints> | undefined;
+  const auth = sessionPolicy && {
+    prefix: settings.authPathPrefix,
+    handle: (req: http.IncomingMessage, res: http.ServerResponse, path: string, query: string) =>
+      (authHandler as ReturnType<typeof authEndpoints>)(req, res, path, query),
   };
 
   const { headersTimeoutMs } = settings;
@@ -145,6 +178,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       metrics,
       accessLog,
       logger,
+      auth,
     }),
   );
   server.on('upgrade', createUpgradeHandler({ admission, relay, accessLog, logger, upstreamTimeoutMs: settings.upstreamTimeoutMs }));
@@ -154,6 +188,29 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 30_000;
   const { url, port } = await listen(server, settings.port, settings.host);
+  browserFacing.url ??= `http://localhost:${port}`;
+  if (sessionPolicy) {
+    const publicUrl = browserFacing.url;
+    (sessionPolicy.allowedOrigins as Set<string>).add(new URL(publicUrl).origin);
+    authHandler = authEndpoints({
+      prefix: settings.authPathPrefix,
+      publicUrl,
+      issuer: settings.issuer,
+      scopes: settings.signInScopes,
+      sessions: sessionPolicy.sessions,
+      client: tokenClient,
+      allowedOrigins: sessionPolicy.allowedOrigins,
+      judge: async (accessToken) => {
+        try {
+          const claims = await verifier.claimsOf(accessToken);
+          return recheckRevocation(admission, claims) ? undefined : claims;
+        } catch {
+          return undefined;
+        }
+      },
+      logger,
+    });
+  }
 
   const bootAbort = new AbortController();
   const ready = bootstrap({
@@ -165,6 +222,9 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     logger,
     url,
     signal: bootAbort.signal,
+    onDiscovered: (metadata) => {
+      tokenClient.metadata = metadata;
+    },
   });
 
   let closing: Promise<void> | undefined;

@@ -15,6 +15,16 @@ import type { RoutesFileInput } from './routes/schema.ts';
 
 const DEFAULT_ROUTES_PATH = fileURLToPath(new URL('./routes.json', import.meta.url));
 
+/** A 32-byte key as 64 hex digits or base64. */
+const cookieKey = z.string().transform((value, ctx) => {
+  const key = /^[0-9a-f]{64}$/i.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
+  if (key.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'each key is 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)' });
+    return z.NEVER;
+  }
+  return key;
+});
+
 const positiveInt = (defaultValue: number) => z.coerce.number().int().positive().default(defaultValue);
 const httpUrl = () => z.url({ protocol: /^https?$/ });
 
@@ -121,6 +131,68 @@ const SETTINGS = {
       .pipe(z.array(z.string().regex(HEADER_NAME, 'expected header names separated by commas')))
       .describe(
         'more request header names (comma-separated; lower-case, `_` read as `-`) to drop before forwarding, on top of the identity, forwarding and override headers always dropped',
+      ),
+  ),
+  publicUrl: setting(
+    'GATEWAY_PUBLIC_URL',
+    httpUrl()
+      .transform((url) => url.replace(/\/+$/, ''))
+      .optional()
+      .meta({
+        description:
+          'this gateway’s browser-facing URL (scheme, host, port): cookie sessions redirect to `<url>/.auth/callback`, and same-origin requests are those from it',
+        shownDefault: '`http://localhost:<GATEWAY_PORT>`',
+      }),
+  ),
+  sessionCookieKeys: setting(
+    'SESSION_COOKIE_KEYS',
+    commaList('')
+      .pipe(z.array(cookieKey))
+      .transform((keys) => (keys.length > 0 ? keys : undefined))
+      .meta({
+        description:
+          'comma-separated 32-byte keys (`openssl rand -base64 32`) that encrypt cookie sessions (AES-256-GCM), newest first: the first encrypts, all decrypt, so a key rotates by adding a new one in front and removing the old one later',
+        shownDefault: 'a public development key when `TOKEN_ISSUER` is a plain-HTTP loopback URL; else unset (no cookie sessions)',
+      }),
+  ),
+  sessionCookieName: setting(
+    'SESSION_COOKIE_NAME',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and -')
+      .optional()
+      .meta({ description: 'the session cookie’s name', shownDefault: '`__Host-session` on HTTPS, `session` on plain HTTP' }),
+  ),
+  authPathPrefix: setting(
+    'AUTH_PATH_PREFIX',
+    z
+      .string()
+      .regex(/^\/[A-Za-z0-9._-]+$/, 'one path segment, such as /.auth')
+      .default('/.auth')
+      .describe('the paths the gateway answers itself for cookie sessions: `<prefix>/login`, `/callback`, `/logout`, `/session`'),
+  ),
+  signInScopes: setting(
+    'SIGN_IN_SCOPES',
+    z
+      .string()
+      .regex(/^openid( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'space-separated scopes starting with openid')
+      .default('openid profile')
+      .describe('the scopes a cookie session asks for (the gateway client’s allowed scopes bound them)'),
+  ),
+  sessionRefreshMarginMs: setting(
+    'SESSION_REFRESH_MARGIN',
+    duration('60s').describe('a cookie session’s access token is renewed when it expires within this'),
+  ),
+  cookieSessionMaxAgeMs: setting(
+    'COOKIE_SESSION_MAX_AGE',
+    duration('14d').describe('the longest a cookie session lasts without signing in again (the token service’s limits apply too)'),
+  ),
+  allowedOrigins: setting(
+    'ALLOWED_ORIGINS',
+    commaList('')
+      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s?#@]+$/, 'expected origins such as https://app.example.com')))
+      .describe(
+        'other origins whose pages may send state-changing requests with a cookie session (CSRF); the gateway’s own origin always may',
       ),
   ),
   logLevel: setting('LOG_LEVEL', logLevel),

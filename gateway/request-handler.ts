@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../common/logger.ts';
 import type { OwnEndpoint } from './health.ts';
 import type { GatewayMetrics } from './metrics.ts';
-import { admit, type Admission, type AdmissionDependencies } from './pipeline/admission.ts';
+import { admit, type Admission, type AdmissionDependencies, type Refusal } from './pipeline/admission.ts';
+import { isNavigation } from './sessions/auth-endpoints.ts';
 import { requestFraming, type RequestFraming } from './pipeline/framing.ts';
 import { parseRequestTarget } from './pipeline/match-route.ts';
 import { requestIdFor } from './pipeline/mutate-headers.ts';
@@ -23,6 +24,8 @@ export interface RequestHandlerDependencies {
   /** One line per request, with the fixed fields written here (never a header, body or query). */
   accessLog: Logger;
   logger: Logger;
+  /** Cookie sessions' own endpoints (sessions/auth-endpoints.ts) under their prefix, when configured. */
+  auth?: { prefix: string; handle(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> } | undefined;
 }
 
 /** What the access log says of a request besides its method, path, status and latency. */
@@ -33,7 +36,7 @@ interface AccessEntry {
 }
 
 export function createRequestHandler(deps: RequestHandlerDependencies): (req: IncomingMessage, res: ServerResponse) => void {
-  const { admission, proxy, ownEndpoints, metrics, accessLog, logger } = deps;
+  const { admission, proxy, ownEndpoints, metrics, accessLog, logger, auth } = deps;
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     try {
@@ -63,6 +66,11 @@ export function createRequestHandler(deps: RequestHandlerDependencies): (req: In
         return sendRejection(res, reject(400, 'invalid_request', framing.reason), { connection: 'close' });
       const own = ownEndpoints.get(target.path);
       if (own) return void Promise.resolve(own(req, res)).catch((error: unknown) => failed(res, error));
+      if (auth && (target.path === auth.prefix || target.path.startsWith(`${auth.prefix}/`))) {
+        entry.route = 'auth';
+        const query = req.url?.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
+        return void auth.handle(req, res, target.path, query).catch((error: unknown) => failed(res, error));
+      }
       const decision = admit(admission, req, target, requestId, false, entry);
       // A cached token is decided at once; the request goes upstream in this same tick.
       if (decision instanceof Promise) {
@@ -77,9 +85,30 @@ export function createRequestHandler(deps: RequestHandlerDependencies): (req: In
 
   function act(req: IncomingMessage, res: ServerResponse, decision: Admission, entry: AccessEntry, framing: RequestFraming): void {
     recordAuthOutcome(metrics, entry, decision);
-    if (decision.kind === 'reject') return sendRejection(res, decision.rejection);
+    if (decision.kind === 'reject') return refuse(req, res, decision);
     entry.subject = decision.claims?.sub;
     proxy.forward(req, res, decision, framing);
+  }
+
+  /**
+   * A refusal. A cookie session that has ended is cleared; a browser navigation to a page that
+   * takes cookie sessions is sent to sign in (again) rather than shown a 401.
+   */
+  function refuse(req: IncomingMessage, res: ServerResponse, decision: Refusal): void {
+    const extra: Record<string, string> = {};
+    const sessions = admission.sessions?.sessions;
+    if (decision.sessionEnded && sessions) extra['set-cookie'] = sessions.clearCookie();
+    const { route } = decision;
+    const toSignIn =
+      auth !== undefined &&
+      route !== undefined &&
+      route.acceptsCookie &&
+      decision.rejection.status === 401 &&
+      (decision.sessionEnded || route.signIn) &&
+      isNavigation(req);
+    if (!toSignIn) return sendRejection(res, decision.rejection, extra);
+    res.writeHead(302, { ...extra, location: `${auth.prefix}/login?return_to=${encodeURIComponent(req.url ?? '/')}`, 'cache-control': 'no-store' });
+    res.end();
   }
 
   function failed(res: ServerResponse, error: unknown): void {

@@ -4,7 +4,7 @@
 // runs; a caller that must not proceed before (tests, npm start) waits a bounded
 // time for it.
 import type { Logger } from '../common/logger.ts';
-import { discoverIssuer } from './keys/discovery.ts';
+import { discoverIssuer, type IssuerMetadata } from './keys/discovery.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './lib/backoff.ts';
 import type { RevocationFeedClient } from './revocations/feed-client.ts';
@@ -22,6 +22,8 @@ export interface BootstrapOptions {
   url: string;
   /** Aborted by close(): no more attempts. */
   signal: AbortSignal;
+  /** Told the issuer's endpoints once discovered (cookie sessions sign in through them). */
+  onDiscovered?: (metadata: IssuerMetadata) => void;
 }
 
 /** Discovery → keys → denylist, retried until it works or `signal` aborts. */
@@ -30,6 +32,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   for (let attempt = 0; !signal.aborted; attempt += 1) {
     try {
       const metadata = await discoverIssuer(issuer, { signal, serviceUrl: options.tokenServiceUrl });
+      options.onDiscovered?.(metadata);
       await keys.start(metadata.jwksUri);
       await feed.start({ feedUrl: metadata.revocationFeedEndpoint, streamUrl: metadata.revocationStreamEndpoint });
       if (!signal.aborted) logger.info({ url: options.url, kids: keys.kids, cursor: feed.cursor }, 'gateway ready');

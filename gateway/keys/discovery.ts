@@ -8,6 +8,13 @@ export interface IssuerMetadata {
   jwksUri: string;
   revocationFeedEndpoint: string;
   revocationStreamEndpoint: string;
+  /** For cookie sessions (gateway/sessions/): where browsers sign in, as the issuer publishes it (never rewritten). */
+  authorizationEndpoint: string | undefined;
+  /** The rest are called by the gateway itself, so they are rewritten onto the internal URL like the feed. */
+  tokenEndpoint: string;
+  revocationEndpoint: string | undefined;
+  userinfoEndpoint: string | undefined;
+  endSessionEndpoint: string | undefined;
 }
 
 const metadataSchema = z.object({
@@ -15,6 +22,11 @@ const metadataSchema = z.object({
   jwks_uri: z.url({ protocol: /^https?$/ }),
   revocation_feed_endpoint: z.url({ protocol: /^https?$/ }).optional(),
   revocation_stream_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  authorization_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  token_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  revocation_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  userinfo_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  end_session_endpoint: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 /** `https://as.example/tenant` → `https://as.example/.well-known/oauth-authorization-server/tenant` (RFC 8414 §3.1). */
@@ -54,5 +66,10 @@ export async function discoverIssuer(issuer: string, options: DiscoveryOptions =
     jwksUri: reach(parsed.data.jwks_uri),
     revocationFeedEndpoint: reach(parsed.data.revocation_feed_endpoint ?? `${base}/revocations`),
     revocationStreamEndpoint: reach(parsed.data.revocation_stream_endpoint ?? `${base}/revocations/stream`),
+    authorizationEndpoint: parsed.data.authorization_endpoint,
+    tokenEndpoint: reach(parsed.data.token_endpoint ?? `${base}/oauth/token`),
+    revocationEndpoint: parsed.data.revocation_endpoint && reach(parsed.data.revocation_endpoint),
+    userinfoEndpoint: parsed.data.userinfo_endpoint && reach(parsed.data.userinfo_endpoint),
+    endSessionEndpoint: parsed.data.end_session_endpoint && reach(parsed.data.end_session_endpoint),
   };
 }

@@ -8,12 +8,21 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
-import { authenticate, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
+import type { Session } from '../sessions/cookie-sessions.ts';
+import { authenticate, authenticateToken, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
 import { matchRoute, upstreamPath, type RequestTarget, type RouteMatch } from './match-route.ts';
 import { mutateHeaders } from './mutate-headers.ts';
 import { reject, temporarilyUnavailable, type Rejection } from './rejection.ts';
+import {
+  crossSiteRefusal,
+  fromAllowedOrigin,
+  needsOriginCheck,
+  usableSession,
+  type SessionOutcome,
+  type SessionPolicy,
+} from './session-credential.ts';
 
 export interface AdmissionDependencies {
   /** The live routes (a RouteTable, so that a reload applies from the next request on). */
@@ -26,6 +35,8 @@ export interface AdmissionDependencies {
   maxStalenessMs: number | undefined;
   /** Header names dropped from every request (strippedHeaderSet). */
   strippedHeaders: ReadonlySet<string>;
+  /** Cookie sessions, when configured (SESSION_COOKIE_KEYS). */
+  sessions?: SessionPolicy | undefined;
 }
 
 /** What admission reads of a request; node:http's IncomingMessage is one. */
@@ -46,6 +57,10 @@ export interface Forward {
   readonly path: string;
   /** End-to-end request headers (mutateHeaders): the caller's identity, nothing a client could forge. */
   readonly headers: OutgoingHttpHeaders;
+  /** The cookie session it came with, if any. */
+  readonly session?: Session | undefined;
+  /** The gateway's own response headers: a renewed session cookie. */
+  readonly responseHeaders?: (() => string[]) | undefined;
 }
 
 /** Refuse the request with `rejection`. */
@@ -54,6 +69,8 @@ export interface Refusal {
   readonly rejection: Rejection;
   /** The route whose policy refused the request; undefined when no route took it. */
   readonly route: Route | undefined;
+  /** The request came with a cookie session that has ended (revoked, expired): the cookie is cleared. */
+  readonly sessionEnded?: boolean;
 }
 
 export type Admission = Forward | Refusal;
@@ -87,7 +104,24 @@ export function admit(
   const { route } = match;
   if (trace) trace.route = route.id;
   if (route.auth !== 'none' && !deps.isReady()) return refused(temporarilyUnavailable('gateway is starting'), route);
-  const authenticated = authenticate(route, req.headers.authorization, deps.verifier);
+  const authorization = route.acceptsBearer ? req.headers.authorization : undefined;
+  if (deps.sessions && route.acceptsCookie && route.auth !== 'none' && authorization === undefined) {
+    const presented = deps.sessions.sessions.read(req.headers.cookie);
+    if (presented) {
+      if (needsOriginCheck(req.method ?? 'GET', websocket) && !fromAllowedOrigin(req.headers, deps.sessions.allowedOrigins)) {
+        return refused(crossSiteRefusal(), route);
+      }
+      const outcome = usableSession(deps.sessions.sessions, presented);
+      const withSession = (settled: SessionOutcome): Admission | Promise<Admission> => {
+        if (!settled.ok) return { kind: 'reject', rejection: settled.rejection, route, sessionEnded: settled.ended };
+        const verified = authenticateToken(route, settled.session.accessToken, deps.verifier);
+        const next = (result: AuthenticationResult) => afterAuthentication(deps, req, target, requestId, websocket, route, result, settled);
+        return verified instanceof Promise ? verified.then(next) : next(verified);
+      };
+      return outcome instanceof Promise ? outcome.then(withSession) : withSession(outcome);
+    }
+  }
+  const authenticated = authenticate(route, authorization, deps.verifier);
   if (authenticated instanceof Promise) {
     return authenticated.then((result) => afterAuthentication(deps, req, target, requestId, websocket, route, result));
   }
@@ -103,17 +137,15 @@ function afterAuthentication(
   websocket: boolean,
   route: Route,
   authenticated: AuthenticationResult,
+  session?: Extract<SessionOutcome, { ok: true }>,
 ): Admission {
-  if (!authenticated.ok) return refused(authenticated.rejection, route);
+  if (!authenticated.ok) return { kind: 'reject', rejection: authenticated.rejection, route, sessionEnded: session !== undefined };
   const { claims } = authenticated;
-  const denied = recheckRevocation(deps, claims) ?? authorize(route, claims);
+  const revoked = recheckRevocation(deps, claims);
+  if (revoked) return { kind: 'reject', rejection: revoked, route, sessionEnded: session !== undefined && revoked.status === 401 };
+  const denied = authorize(route, claims);
   if (denied) return refused(denied, route);
-  return {
-    kind: 'forward',
-    route,
-    claims,
-    path: upstreamPath(route, target),
-    headers: mutateHeaders(req.headers, {
+  const headers = mutateHeaders(req.headers, {
       route,
       claims,
       requestId,
@@ -121,7 +153,29 @@ function afterAuthentication(
       encrypted: req.socket instanceof TLSSocket,
       strippedHeaders: deps.strippedHeaders,
       websocket,
-    }),
+  });
+  if (deps.sessions) {
+    // The gateway's cookies are its own: an upstream never sees them.
+    const cookie = deps.sessions.sessions.withoutOwnCookies(headers.cookie as string | string[] | undefined);
+    if (cookie === undefined) delete headers.cookie;
+    else headers.cookie = cookie;
+  }
+  if (!session) return { kind: 'forward', route, claims, path: upstreamPath(route, target), headers };
+  // With a cookie session, the upstream gets the user's access token, to call other APIs on their behalf (unless the route says no).
+  if (route.forwardAuthorization) headers.authorization = `Bearer ${session.session.accessToken}`;
+  else delete headers.authorization;
+  const sessions = (deps.sessions as SessionPolicy).sessions;
+  return {
+    kind: 'forward',
+    route,
+    claims,
+    path: upstreamPath(route, target),
+    headers,
+    session: session.session,
+    responseHeaders: () => {
+      const renewal = sessions.renewalFor(session.presented);
+      return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
+    },
   };
 }
 

@@ -38,6 +38,15 @@ export function authenticate(
     if (route.auth === 'optional' && !/^\s*bearer(\s|$)/i.test(authorization ?? '')) return ANONYMOUS;
     return { ok: false, rejection: invalidToken(authorization ? 'malformed bearer token' : 'missing bearer token') };
   }
+  return authenticateToken(route, token, verifier);
+}
+
+/** A token's verified claims for this route (its audience): the bearer token's, or a cookie session's. */
+export function authenticateToken(
+  route: Route,
+  token: string,
+  verifier: TokenVerifier,
+): AuthenticationResult | Promise<AuthenticationResult> {
   let claims: VerifiedClaims | Promise<VerifiedClaims>;
   try {
     claims = verifier.claimsOf(token);

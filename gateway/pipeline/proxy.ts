@@ -67,6 +67,8 @@ export interface ForwardTarget {
   readonly path: string;
   /** End-to-end request headers (mutateHeaders): no Host, framing or hop-by-hop header. */
   readonly headers: OutgoingHttpHeaders;
+  /** The gateway's own response headers (a renewed session cookie), asked for when the upstream's arrive. */
+  readonly responseHeaders?: (() => string[]) | undefined;
 }
 
 const UNAVAILABLE = new Set([
@@ -154,7 +156,7 @@ export class UpstreamProxy {
   /** Forwards `req` with its body framed as Node's parser read it (`framing`), and relays the answer to `res`. */
   forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, framing: RequestFraming): void {
     const { route } = target;
-    const exchange = new Exchange(this, res, route, route.timeoutMs ?? this.#options.defaultTimeoutMs);
+    const exchange = new Exchange(this, res, route, route.timeoutMs ?? this.#options.defaultTimeoutMs, target.responseHeaders);
     res.once('close', () => exchange.onClientClose());
     const headers = target.headers as Record<string, string | string[]>;
     if (framing.kind === 'length') headers['content-length'] = String(framing.length);
@@ -203,11 +205,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** The client went away: nothing more is written, and an upstream error is expected. */
   #abandoned = false;
 
-  constructor(proxy: UpstreamProxy, res: ServerResponse, route: Route, timeoutMs: number) {
+  readonly #ownHeaders: (() => string[]) | undefined;
+
+  constructor(proxy: UpstreamProxy, res: ServerResponse, route: Route, timeoutMs: number, ownHeaders?: () => string[]) {
     this.#proxy = proxy;
     this.#res = res;
     this.#route = route;
     this.timeoutMs = timeoutMs;
+    this.#ownHeaders = ownHeaders;
   }
 
   onClientClose(): void {
@@ -229,7 +234,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#proxy.upstreamResponded(this.#route.id, this.#startedAt);
     if (this.#abandoned) return false;
     try {
-      this.#res.writeHead(statusCode, forwardableResponseHeaders(rawHeaders));
+      const headers = forwardableResponseHeaders(rawHeaders);
+      // Appended, not set: an upstream's own Set-Cookie must not replace the gateway's, nor the reverse.
+      if (this.#ownHeaders) headers.push(...this.#ownHeaders());
+      this.#res.writeHead(statusCode, headers);
     } catch (error) {
       // A header Node will not write (invalid characters): the response cannot be relayed.
       this.#proxy.failed(this.#route, error as Error);

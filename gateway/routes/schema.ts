@@ -7,6 +7,9 @@ import { HEADER_NAME, normaliseHeaderName } from '../lib/header-names.ts';
 
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type AuthMode = 'none' | 'optional' | 'required';
+/** How a caller may prove who it is on a route: a bearer token, the gateway's cookie session (sessions/), or either. */
+export const CREDENTIALS = ['bearer', 'cookie'] as const;
+export type Credential = (typeof CREDENTIALS)[number];
 
 export interface Route {
   readonly id: string;
@@ -33,6 +36,11 @@ export interface Route {
   readonly forwardOverrideHeaders: boolean;
   /** More header names (normalised) to drop on this route. */
   readonly stripHeaders: ReadonlySet<string>;
+  /** Bearer tokens, cookie sessions, or both (a bearer token wins when a request has both). */
+  readonly acceptsBearer: boolean;
+  readonly acceptsCookie: boolean;
+  /** A page: a browser navigation without a session is sent to sign in instead of answered 401. */
+  readonly signIn: boolean;
 }
 
 const durationText = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
@@ -66,6 +74,8 @@ const routeEntrySchema = z
     allow_underscore_headers: z.boolean().default(false),
     forward_override_headers: z.boolean().default(false),
     strip_headers: z.array(z.string().regex(HEADER_NAME, 'not a valid header name')).default([]),
+    credentials: z.array(z.enum(CREDENTIALS)).min(1).default(['bearer']),
+    sign_in: z.boolean().default(false),
   })
   .strict()
   .superRefine((entry, ctx) => {
@@ -74,6 +84,9 @@ const routeEntrySchema = z
     }
     if (entry.auth === 'none' && entry.audience) {
       ctx.addIssue({ code: 'custom', path: ['audience'], message: 'has no effect when auth is "none"' });
+    }
+    if (entry.sign_in && !entry.credentials.includes('cookie')) {
+      ctx.addIssue({ code: 'custom', path: ['sign_in'], message: 'sends browsers to sign in for a cookie session: needs "cookie" in credentials' });
     }
     if (entry.auth !== 'required' && entry.scopes.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes need auth "required"' });
@@ -174,6 +187,9 @@ export function compileRoutes(document: unknown, env: Record<string, string | un
         allowUnderscoreHeaders: entry.allow_underscore_headers,
         forwardOverrideHeaders: entry.forward_override_headers,
         stripHeaders: new Set(entry.strip_headers.map(normaliseHeaderName)),
+        acceptsBearer: entry.credentials.includes('bearer'),
+        acceptsCookie: entry.credentials.includes('cookie'),
+        signIn: entry.sign_in,
       }),
     );
   });

@@ -1,0 +1,264 @@
+// Cookie sessions (backend-for-frontend): the browser holds one HttpOnly
+// cookie, sealed by the gateway (sealed-cookie.ts), carrying the session's
+// tokens; JavaScript never sees a token, and the gateway stores nothing (any
+// instance serves any session). Per process, what can be cached is: opened
+// cookies, and the renewed access token of a session whose browser has not yet
+// received the renewed cookie.
+import crypto from 'node:crypto';
+import type { Logger } from '../../common/logger.ts';
+import { CookieSealer } from './sealed-cookie.ts';
+import { SessionEnded, type TokenClient } from './token-client.ts';
+
+/** What the session cookie carries (short names: it travels with every request). */
+interface SealedSession {
+  /** Access token and its `exp` (seconds). */
+  at: string;
+  ae: number;
+  /** Refresh token (the gateway's client keeps it: no rotation). */
+  rt: string;
+  /** ID token: the id_token_hint that ends the sign-in at logout. */
+  it: string | undefined;
+  /** Display name. */
+  n: string | undefined;
+  /** The session's end (ms since the epoch): no sign-in lasts longer. */
+  x: number;
+}
+
+export interface Session {
+  readonly accessToken: string;
+  /** The access token's `exp`, in seconds. */
+  readonly accessExpires: number;
+  readonly refreshToken: string;
+  readonly idToken: string | undefined;
+  readonly name: string | undefined;
+  /** When the cookie session ends (ms). */
+  readonly expiresAt: number;
+}
+
+/** The sign-in in progress: what the callback must see again (RFC 9700 §4.5: state, nonce, PKCE). */
+export interface SignInTransaction {
+  state: string;
+  nonce: string;
+  verifier: string;
+  returnTo: string;
+  /** ms since the epoch */
+  created: number;
+}
+
+export interface CookieSessionOptions {
+  keys: readonly Buffer[];
+  cookieName: string;
+  secure: boolean;
+  maxAgeMs: number;
+  refreshMarginMs: number;
+  client: TokenClient;
+  logger: Logger;
+  now?: () => number;
+  /** Opened cookies kept in memory. */
+  cacheSize?: number;
+}
+
+const TRANSACTION_MAX_AGE_MS = 10 * 60_000;
+const accessExpiryOf = (accessToken: string): number => {
+  const payload = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
+  return typeof payload.exp === 'number' ? payload.exp : 0;
+};
+
+export class CookieSessions {
+  readonly cookieName: string;
+  readonly transactionCookieName: string;
+  readonly #sealer: CookieSealer;
+  readonly #options: CookieSessionOptions;
+  readonly #now: () => number;
+  readonly #opened = new Map<string, Session>();
+  /** Sessions renewed here, by refresh token: later requests still carrying the old cookie use (and are sent) the new one. */
+  readonly #renewed = new Map<string, Session>();
+  /** Single flight: one refresh per session at a time in this process. */
+  readonly #refreshing = new Map<string, Promise<Session>>();
+  readonly #cacheSize: number;
+
+  constructor(options: CookieSessionOptions) {
+    this.#options = options;
+    this.#sealer = new CookieSealer(options.keys);
+    this.cookieName = options.cookieName;
+    // With __Host-, the prefix goes first: "__Host-session-signin" is still a __Host- cookie.
+    this.transactionCookieName = `${options.cookieName}-signin`;
+    this.#now = options.now ?? Date.now;
+    this.#cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  /** The session a request's Cookie header carries, if one opens and has not ended. */
+  read(cookieHeader: string | undefined): Session | undefined {
+    for (const value of cookieValues(cookieHeader, this.cookieName)) {
+      const session = this.#open(value);
+      if (session) return this.#renewed.get(session.refreshToken) ?? session;
+    }
+    return undefined;
+  }
+
+  #open(value: string): Session | undefined {
+    let session = this.#opened.get(value);
+    if (!session) {
+      const plaintext = this.#sealer.open(this.cookieName, value);
+      if (plaintext === undefined) return undefined;
+      const sealed = JSON.parse(plaintext) as SealedSession;
+      session = {
+        accessToken: sealed.at,
+        accessExpires: sealed.ae,
+        refreshToken: sealed.rt,
+        idToken: sealed.it,
+        name: sealed.n,
+        expiresAt: sealed.x,
+      };
+      remember(this.#opened, value, session, this.#cacheSize);
+    }
+    return session.expiresAt > this.#now() ? session : undefined;
+  }
+
+  /** A new session from a sign-in's tokens. */
+  create(tokens: { accessToken: string; refreshToken: string; idToken: string | undefined }, name: string | undefined): Session {
+    return {
+      accessToken: tokens.accessToken,
+      accessExpires: accessExpiryOf(tokens.accessToken),
+      refreshToken: tokens.refreshToken,
+      idToken: tokens.idToken,
+      name,
+      expiresAt: this.#now() + this.#options.maxAgeMs,
+    };
+  }
+
+  /** Due for renewal: its access token expires within the margin (or has). */
+  needsRefresh(session: Session): boolean {
+    return session.accessExpires * 1000 - this.#now() <= this.#options.refreshMarginMs;
+  }
+
+  /** Expired: it cannot be used until renewed. */
+  isAccessExpired(session: Session): boolean {
+    return session.accessExpires * 1000 <= this.#now();
+  }
+
+  /**
+   * Renews the access token, once per session at a time in this process.
+   * Rejects with SessionEnded when the token service refuses (revoked, expired).
+   */
+  refresh(session: Session): Promise<Session> {
+    const key = session.refreshToken;
+    let pending = this.#refreshing.get(key);
+    if (!pending) {
+      pending = this.#options.client
+        .refresh(session.refreshToken)
+        .then((tokens) => {
+          const renewed: Session = {
+            ...session,
+            accessToken: tokens.accessToken,
+            accessExpires: accessExpiryOf(tokens.accessToken),
+            // A client that rotates would get a new one; ours keeps its own.
+            refreshToken: tokens.refreshToken ?? session.refreshToken,
+          };
+          remember(this.#renewed, key, renewed, this.#cacheSize);
+          return renewed;
+        })
+        .catch((error: unknown) => {
+          this.#renewed.delete(key);
+          if (!(error instanceof SessionEnded)) this.#options.logger.warn({ err: (error as Error).message }, 'session refresh failed');
+          throw error;
+        })
+        .finally(() => this.#refreshing.delete(key));
+      this.#refreshing.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** A renewal done (by this request or another) that this request's cookie does not have yet. */
+  renewalFor(presented: Session): Session | undefined {
+    const renewed = this.#renewed.get(presented.refreshToken);
+    return renewed && renewed.accessToken !== presented.accessToken ? renewed : undefined;
+  }
+
+  /** Forget a session at once (logout): its renewals must not outlive it in this process. */
+  forget(session: Session): void {
+    this.#renewed.delete(session.refreshToken);
+  }
+
+  setCookie(session: Session): string {
+    const sealed: SealedSession = {
+      at: session.accessToken,
+      ae: session.accessExpires,
+      rt: session.refreshToken,
+      it: session.idToken,
+      n: session.name,
+      x: session.expiresAt,
+    };
+    const value = this.#sealer.seal(this.cookieName, JSON.stringify(sealed));
+    return this.#cookie(this.cookieName, value, Math.max(0, Math.floor((session.expiresAt - this.#now()) / 1000)));
+  }
+
+  clearCookie(): string {
+    return this.#cookie(this.cookieName, '', 0);
+  }
+
+  /** The sign-in transaction's cookie, sealed under its own name; Lax, so it returns with the redirect from the token service. */
+  setTransactionCookie(transaction: SignInTransaction): string {
+    return this.#cookie(
+      this.transactionCookieName,
+      this.#sealer.seal(this.transactionCookieName, JSON.stringify(transaction)),
+      TRANSACTION_MAX_AGE_MS / 1000,
+    );
+  }
+
+  clearTransactionCookie(): string {
+    return this.#cookie(this.transactionCookieName, '', 0);
+  }
+
+  readTransaction(cookieHeader: string | undefined): SignInTransaction | undefined {
+    for (const value of cookieValues(cookieHeader, this.transactionCookieName)) {
+      const plaintext = this.#sealer.open(this.transactionCookieName, value);
+      if (plaintext === undefined) continue;
+      const transaction = JSON.parse(plaintext) as SignInTransaction;
+      if (this.#now() - transaction.created < TRANSACTION_MAX_AGE_MS) return transaction;
+    }
+    return undefined;
+  }
+
+  /** The Cookie header an upstream may see: the gateway's own cookies removed (undefined when nothing is left). */
+  withoutOwnCookies(cookieHeader: string | string[] | undefined): string | undefined {
+    if (cookieHeader === undefined) return undefined;
+    const joined = Array.isArray(cookieHeader) ? cookieHeader.join('; ') : cookieHeader;
+    if (!joined.includes(this.cookieName)) return joined;
+    const kept = joined
+      .split(';')
+      .map((pair) => pair.trim())
+      .filter((pair) => {
+        const name = pair.slice(0, Math.max(0, pair.indexOf('='))).trim();
+        return pair !== '' && name !== this.cookieName && name !== this.transactionCookieName;
+      });
+    return kept.length > 0 ? kept.join('; ') : undefined;
+  }
+
+  #cookie(name: string, value: string, maxAgeSeconds: number): string {
+    return `${name}=${value}; Path=/; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${this.#options.secure ? '; Secure' : ''}`;
+  }
+}
+
+/** The values of every cookie called `name` in a Cookie header (RFC 6265 §5.4: there may be several). */
+export function cookieValues(cookieHeader: string | undefined, name: string): string[] {
+  if (!cookieHeader || !cookieHeader.includes(name)) return [];
+  const values: string[] = [];
+  for (const pair of cookieHeader.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) values.push(pair.slice(eq + 1).trim());
+  }
+  return values;
+}
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value as K);
+}
+
+/** 256 random bits, base64url: state, nonce and PKCE verifier. */
+export const randomValue = (): string => crypto.randomBytes(32).toString('base64url');
+
+/** RFC 7636 S256. */
+export const pkceChallenge = (verifier: string): string => crypto.createHash('sha256').update(verifier).digest('base64url');
