@@ -4,8 +4,14 @@
 // the fields agree with each other.
 import { z } from 'zod';
 import { redirectUriProblem } from '../helpers/redirect-uris.ts';
-import { MIN_CLIENT_SECRET_LENGTH } from '../helpers/secrets.ts';
-import { clientIdProblem, GRANT_TYPES, TOKEN_ENDPOINT_AUTH_METHODS } from '../models/clients.ts';
+import { MIN_CLIENT_SECRET_LENGTH, sha256Hex } from '../helpers/secrets.ts';
+import {
+  clientDefinitionProblem,
+  clientIdProblem,
+  GRANT_TYPES,
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  type ClientDefinition,
+} from '../models/clients.ts';
 
 const redirectUri = z.string().superRefine((uri, ctx) => {
   const problem = redirectUriProblem(uri);
@@ -49,3 +55,14 @@ export const clientRegistration = z
   .strict();
 
 export type ClientRegistration = z.output<typeof clientRegistration>;
+
+/** A registration as the models keep it: the secret hashed, never kept. */
+export function clientDefinition({ client_secret, ...client }: ClientRegistration): ClientDefinition {
+  return { ...client, secret_hash: client_secret ? sha256Hex(client_secret) : null };
+}
+
+/** clientRegistration whose fields also agree with each other; an issue names the field to change. */
+export const consistentClientRegistration = clientRegistration.superRefine((client, ctx) => {
+  const problem = clientDefinitionProblem(clientDefinition(client));
+  if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
+});
