@@ -106,7 +106,8 @@ function resolveCommand(words: string[], values: Record<string, unknown>): Admin
     throw new UsageError('revoke needs --user U or --session ID');
   }
   // A boolean flag takes no value (`--no-first-party`, not `--first-party false`): a stray word is an error, not ignored.
-  if (words.length > 2) throw new UsageError(`unexpected argument: ${words.slice(2).join(' ')}`);
+  if (words.length > 2)
+    throw new UsageError(`unexpected argument: ${words.slice(2).join(' ')} (a boolean flag takes no value: --flag or --no-flag)`);
   const name = `${first}.${second}`;
   const known: Record<string, AdminCommand> = {
     'user.create': 'user.create',
