@@ -163,6 +163,18 @@ describe('CLIENTS_FILE', () => {
     });
   });
 
+  it('the README example loads', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const readme = fs.readFileSync(path.resolve('README.md'), 'utf8');
+    const example = /^### Clients$[\s\S]*?^```json\n([\s\S]*?)^```$/m.exec(readme)?.[1];
+    expect(example, 'a JSON example in the README Clients section').to.be.a('string');
+    const clients = readClientsFile(write('readme.json', example!));
+    expect(clients.map((client) => [client.client_id, client.secret_hash === null])).to.deep.equal([
+      ['notes-spa', true],
+      ['reports-web', false],
+    ]);
+  });
+
   it('names the entry and field of a bad redirect URI or an inconsistent client', async () => {
     const { readClientsFile } = await import('../../services/token/bootstrap.ts');
     const spa = { client_id: 'spa', grant_types: ['authorization_code'], redirect_uris: ['https://app.example/cb'] };
