@@ -216,6 +216,10 @@ describe('authctl client create/update (admin operations)', () => {
     expect(await listed(clientId), 'nothing changed').to.deep.equal(before);
 
     expect((await refusal(update({ client_id: clientId }))).message).to.match(/^nothing to change/);
+    expect((await refusal(update({ client_id: clientId, confidential: true }))).field, 'no silent change of type').to.equal('confidential');
+    expect((await refusal(create({ client_id: newId('x'), grant_types: 'client_credentials', rotate_secret: true }))).field).to.equal(
+      'rotate_secret',
+    );
     expect((await refusal(update({ client_id: 'web', first_party: false }))).field).to.equal('client_id');
     const missing = await adminOperations['client.update'](svc.service, { client_id: 'no-such-client', first_party: true }).catch(
       (error: { status?: number }) => error,

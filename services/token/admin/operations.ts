@@ -198,6 +198,7 @@ export const adminOperations = {
 
   async 'client.create'(ctx: AdminContext, args: Args) {
     const clientId = text(args, 'client_id') as string;
+    if (args.rotate_secret !== undefined) throw new ValidationFailed('rotate_secret', '--rotate-secret is for client update');
     const { given } = clientFields(args);
     given.grant_types ??= defaultGrantTypes(given);
     const grantTypes = given.grant_types as string[];
@@ -221,6 +222,12 @@ export const adminOperations = {
     const clientId = text(args, 'client_id') as string;
     if (clientId === FIRST_PARTY_CLIENT_ID)
       throw new ValidationFailed('client_id', `${FIRST_PARTY_CLIENT_ID} is the first-party client and is re-created at every start`);
+    // A silently ignored --confidential would leave the operator believing the client now has a secret.
+    if (args.confidential !== undefined)
+      throw new ValidationFailed(
+        'confidential',
+        '--confidential is for client create: a client does not change between public and confidential',
+      );
     const { given, cleared } = clientFields(args);
     const rotateSecret = args.rotate_secret === true || args.rotate_secret === 'true';
     if (Object.keys(given).length === 0 && cleared.length === 0 && !rotateSecret) {
