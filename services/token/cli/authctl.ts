@@ -105,9 +105,12 @@ function resolveCommand(words: string[], values: Record<string, unknown>): Admin
     if (values.session) return 'revoke.session';
     throw new UsageError('revoke needs --user U or --session ID');
   }
-  // A boolean flag takes no value (`--no-first-party`, not `--first-party false`): a stray word is an error, not ignored.
-  if (words.length > 2)
-    throw new UsageError(`unexpected argument: ${words.slice(2).join(' ')} (a boolean flag takes no value: --flag or --no-flag)`);
+  // A stray word is an error, not ignored: `--first-party false` would otherwise set first_party.
+  if (words.length > 2) {
+    const stray = words.slice(2);
+    const hint = stray.some((word) => word === 'true' || word === 'false') ? ' (a boolean flag takes no value: --flag or --no-flag)' : '';
+    throw new UsageError(`unexpected argument: ${stray.join(' ')}${hint}`);
+  }
   const name = `${first}.${second}`;
   const known: Record<string, AdminCommand> = {
     'user.create': 'user.create',
