@@ -8,19 +8,10 @@ import type { Logger } from '../../common/logger.ts';
 import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, DEVELOPMENT_GATEWAY_PUBLIC_URL, isPlainHttpLoopback } from '../../common/development.ts';
 import type { TokenServiceConfig } from './config.ts';
 import { sha256Hex } from './helpers/secrets.ts';
-import { clientDefinitionProblem, FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
-import { clientRegistration, type ClientRegistration } from './schemas/client.ts';
+import { FIRST_PARTY_CLIENT_ID, upsertClient, type ClientDefinition } from './models/clients.ts';
+import { clientDefinition, consistentClientRegistration } from './schemas/client.ts';
 
-const clientsFileSchema = z.array(
-  clientRegistration.superRefine((client, ctx) => {
-    const problem = clientDefinitionProblem(toDefinition(client));
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }),
-);
-
-function toDefinition({ client_secret, ...client }: ClientRegistration): ClientDefinition {
-  return { ...client, secret_hash: client_secret ? sha256Hex(client_secret) : null };
-}
+const clientsFileSchema = z.array(consistentClientRegistration);
 
 export function readClientsFile(path: string): ClientDefinition[] {
   let raw: unknown;
@@ -34,7 +25,7 @@ export function readClientsFile(path: string): ClientDefinition[] {
     const problems = parsed.error.issues.map((issue) => `  - entry ${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`CLIENTS_FILE ${path} is invalid:\n${problems.join('\n')}`);
   }
-  return parsed.data.map(toDefinition);
+  return parsed.data.map(clientDefinition);
 }
 
 export function firstPartyClient(config: TokenServiceConfig): ClientDefinition {

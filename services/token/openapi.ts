@@ -443,6 +443,7 @@ export function openApiDocument(config: Pick<TokenServiceConfig, 'ISSUER'>): Rec
                   'user.disable',
                   'user.enable',
                   'client.create',
+                  'client.update',
                   'client.list',
                   'client.delete',
                   'keys.rotate',

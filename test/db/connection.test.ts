@@ -121,4 +121,79 @@ describe('CLIENTS_FILE', () => {
     expect(() => readClientsFile(file)).to.throw(/entry 1\.client_secret: at least 32 characters/);
     expect(() => readClientsFile(write('broken.json', '{nope'))).to.throw(/CLIENTS_FILE .*broken\.json/);
   });
+
+  it('loads the sign-in fields; what is left out takes its default', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const { clientDefaults } = await import('../../services/token/models/clients.ts');
+    const [spa, web] = readClientsFile(
+      write('sign-in.json', [
+        {
+          client_id: 'spa',
+          grant_types: ['authorization_code', 'refresh_token'],
+          redirect_uris: ['https://app.example/callback', 'http://127.0.0.1/callback', 'com.example.app:/callback'],
+          post_logout_redirect_uris: ['https://app.example/'],
+          backchannel_logout_uri: 'https://app.example/backchannel-logout',
+          first_party: true,
+        },
+        {
+          client_id: 'web-backend',
+          client_secret: 'a-very-long-client-secret-0123456789abcdef',
+          grant_types: ['authorization_code', 'refresh_token'],
+          redirect_uris: ['https://backend.example/cb'],
+          token_endpoint_auth_method: 'client_secret_post',
+          rotate_refresh_tokens: false,
+        },
+      ]),
+    );
+    expect(clientDefaults(spa!)).to.deep.include({
+      redirect_uris: ['https://app.example/callback', 'http://127.0.0.1/callback', 'com.example.app:/callback'],
+      post_logout_redirect_uris: ['https://app.example/'],
+      backchannel_logout_uri: 'https://app.example/backchannel-logout',
+      first_party: true,
+      token_endpoint_auth_method: 'none',
+      rotate_refresh_tokens: true,
+      secret_hash: null,
+    });
+    expect(clientDefaults(web!)).to.deep.include({
+      post_logout_redirect_uris: [],
+      backchannel_logout_uri: null,
+      first_party: false,
+      token_endpoint_auth_method: 'client_secret_post',
+      rotate_refresh_tokens: false,
+    });
+  });
+
+  it('the README example loads', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const readme = fs.readFileSync(path.resolve('README.md'), 'utf8');
+    const example = /^### Clients$[\s\S]*?^```json\n([\s\S]*?)^```$/m.exec(readme)?.[1];
+    expect(example, 'a JSON example in the README Clients section').to.be.a('string');
+    const clients = readClientsFile(write('readme.json', example!));
+    expect(clients.map((client) => [client.client_id, client.secret_hash === null])).to.deep.equal([
+      ['notes-spa', true],
+      ['reports-web', false],
+    ]);
+  });
+
+  it('names the entry and field of a bad redirect URI or an inconsistent client', async () => {
+    const { readClientsFile } = await import('../../services/token/bootstrap.ts');
+    const spa = { client_id: 'spa', grant_types: ['authorization_code'], redirect_uris: ['https://app.example/cb'] };
+    const cases: Array<[unknown, RegExp]> = [
+      [{ ...spa, redirect_uris: ['https://app.example/cb', 'javascript:alert(1)'] }, /entry 1\.redirect_uris\.1: javascript:alert\(1\)/],
+      [{ ...spa, redirect_uris: ['http://evil.example/cb'] }, /entry 1\.redirect_uris\.0: .*plain http only for loopback hosts/],
+      [
+        { ...spa, post_logout_redirect_uris: ['https://app.example/#bye'] },
+        /entry 1\.post_logout_redirect_uris\.0: .*must not have a fragment/,
+      ],
+      [
+        { ...spa, token_endpoint_auth_method: 'client_secret_basic' },
+        /entry 1\.token_endpoint_auth_method: client_secret_basic needs a client secret/,
+      ],
+      [{ ...spa, rotate_refresh_tokens: false }, /entry 1\.rotate_refresh_tokens: a public client always rotates/],
+      [{ ...spa, redirect_uris: [] }, /entry 1\.redirect_uris: authorization_code needs at least one redirect URI/],
+    ];
+    for (const [entry, expected] of cases) {
+      expect(() => readClientsFile(write('bad-sign-in.json', [{ client_id: 'fine' }, entry]))).to.throw(expected);
+    }
+  });
 });

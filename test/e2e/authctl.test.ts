@@ -99,6 +99,69 @@ describe('authctl on its own (embedded database, no service running)', function 
     expect((await authctl(env, 'client', 'delete', '--client-id', 'reports')).code).to.equal(0);
   });
 
+  it('client create and update take every client field as a flag; a bad one is named, never a stack trace', async () => {
+    const created = await authctl(
+      env,
+      'client',
+      'create',
+      '--client-id',
+      'spa',
+      '--name',
+      'Single-page app',
+      '--redirect-uris',
+      'https://app.example/cb,http://127.0.0.1/cb',
+      '--post-logout-redirect-uris',
+      'https://app.example/',
+      '--backchannel-logout-uri',
+      'https://app.example/logout',
+      '--first-party',
+      '--token-endpoint-auth-method',
+      'none',
+      '--rotate-refresh-tokens',
+      '--json',
+    );
+    expect(created.code, created.stderr).to.equal(0);
+    const spa = {
+      client_id: 'spa',
+      name: 'Single-page app',
+      type: 'public',
+      grant_types: ['authorization_code', 'refresh_token'],
+      redirect_uris: ['https://app.example/cb', 'http://127.0.0.1/cb'],
+      post_logout_redirect_uris: ['https://app.example/'],
+      backchannel_logout_uri: 'https://app.example/logout',
+      first_party: true,
+      token_endpoint_auth_method: 'none',
+      rotate_refresh_tokens: true,
+    };
+    expect(JSON.parse(created.stdout)).to.deep.include(spa);
+
+    const updated = await authctl(env, 'client', 'update', '--client-id', 'spa', '--no-first-party', '--json');
+    expect(updated.code, updated.stderr).to.equal(0);
+    expect(JSON.parse(updated.stdout)).to.deep.include({ ...spa, first_party: false });
+
+    const badRedirect = await authctl(env, 'client', 'create', '--client-id', 'evil', '--redirect-uris', 'http://evil.example/cb');
+    expect(badRedirect.code).to.equal(1);
+    expect(badRedirect.stderr).to.equal('authctl: --redirect-uris (item 1): http://evil.example/cb: plain http only for loopback hosts\n');
+    const publicWithSecret = await authctl(
+      env,
+      'client',
+      'update',
+      '--client-id',
+      'spa',
+      '--token-endpoint-auth-method',
+      'client_secret_basic',
+    );
+    expect(publicWithSecret.code).to.equal(1);
+    expect(publicWithSecret.stderr).to.match(/^authctl: --token-endpoint-auth-method: client_secret_basic needs a client secret/);
+    const valued = await authctl(env, 'client', 'update', '--client-id', 'spa', '--rotate-refresh-tokens', 'false');
+    expect(valued.code, 'a boolean flag given a value').to.equal(2);
+    expect(valued.stderr).to.include('unexpected argument: false');
+
+    const listed = JSON.parse((await authctl(env, 'client', 'list', '--json')).stdout) as Array<{ client_id: string }>;
+    expect(listed.find((client) => client.client_id === 'spa')).to.deep.include({ ...spa, first_party: false });
+    expect(listed.map((client) => client.client_id)).to.not.include('evil');
+  });
+
   it('with the database unreachable, says so in one line and exits 3', async () => {
     // A port that was just free: nothing answers there.
     const server = net.createServer();
@@ -250,6 +313,42 @@ describe('authctl against a running stack', function () {
     const tokens = await login(stack.token.url, user.username, user.password);
     expect(jose.decodeProtectedHeader(tokens.access_token).kid).to.equal(kid);
     await eventually(async () => (await atGateway(tokens.access_token)) === 200, 'gateway accepts the new key');
+  });
+
+  it('client create, update and list reach the service (admin endpoint, or the shared database)', async () => {
+    const created = await authctl(
+      env,
+      'client',
+      'create',
+      '--client-id',
+      'stack-app',
+      '--confidential',
+      '--redirect-uris',
+      'https://stack-app.example/cb',
+      '--token-endpoint-auth-method',
+      'client_secret_post',
+      '--no-rotate-refresh-tokens',
+      '--json',
+    );
+    expect(created.code, created.stderr).to.equal(0);
+    const { client_secret: secret, ...view } = JSON.parse(created.stdout) as Record<string, unknown>;
+    expect(view).to.deep.include({ type: 'confidential', token_endpoint_auth_method: 'client_secret_post', rotate_refresh_tokens: false });
+    const updated = await authctl(env, 'client', 'update', '--client-id', 'stack-app', '--audiences', 'notes', '--json');
+    expect(updated.code, updated.stderr).to.equal(0);
+    expect(JSON.parse(updated.stdout)).to.deep.equal({ ...view, audiences: ['notes'] });
+    const row = await stack.token.service.knex('clients').where({ client_id: 'stack-app' }).first();
+    expect(row.secret_hash, 'the secret kept').to.equal(crypto.createHash('sha256').update(String(secret)).digest('hex'));
+    const refused = await authctl(
+      env,
+      'client',
+      'update',
+      '--client-id',
+      'stack-app',
+      '--post-logout-redirect-uris',
+      'javascript:alert(1)',
+    );
+    expect(refused.code).to.equal(1);
+    expect(refused.stderr).to.match(/^authctl: --post-logout-redirect-uris \(item 1\): javascript:alert\(1\)/);
   });
 
   it('purge reports what it deleted', async () => {

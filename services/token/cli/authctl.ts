@@ -25,9 +25,10 @@ Commands:
   user list [--limit N]
   user disable --user U                     refuse logins and refreshes; revoke every token issued before now
   user enable --user U                      allow logins again (tokens revoked by disable stay revoked)
-  client create --client-id ID [--name N] [--grant-types password,refresh_token,client_credentials]
-                [--scopes a,b] [--audiences a,b] [--confidential]
+  client create --client-id ID [--confidential] [client fields]
                                             a confidential client's secret is printed once, never again
+  client update --client-id ID [client fields] [--rotate-secret]
+                                            changes only the fields given; keeps the secret unless --rotate-secret
   client list
   client delete --client-id ID              revokes its sessions first
   keys rotate                               a new signing key signs from now on; the old one stays published
@@ -39,6 +40,21 @@ Commands:
   audit --user U [--limit N]                a user's security events, newest first
 
   U is a user id, username or e-mail address.
+
+Client fields (as in CLIENTS_FILE; lists are comma-separated; an empty value, e.g. --backchannel-logout-uri '',
+returns a field to its default):
+  --name N
+  --grant-types G,…                         authorization_code, refresh_token, client_credentials, password (legacy);
+                                            default: authorization_code,refresh_token when --redirect-uris is given,
+                                            else required
+  --scopes a,b  --audiences a,b
+  --redirect-uris URI,…                     https; http only on a loopback host; or a private-use scheme; no #fragment
+  --post-logout-redirect-uris URI,…
+  --backchannel-logout-uri URI
+  --first-party | --no-first-party          a first-party client skips the consent page
+  --token-endpoint-auth-method M            client_secret_basic (confidential default), client_secret_post, none (public)
+  --rotate-refresh-tokens | --no-rotate-refresh-tokens
+                                            only a confidential client may turn rotation off
 
 Options:
   --json        print JSON instead of text
@@ -66,6 +82,13 @@ const OPTIONS = {
   scopes: { type: 'string' },
   audiences: { type: 'string' },
   confidential: { type: 'boolean' },
+  'redirect-uris': { type: 'string' },
+  'post-logout-redirect-uris': { type: 'string' },
+  'backchannel-logout-uri': { type: 'string' },
+  'first-party': { type: 'boolean' },
+  'token-endpoint-auth-method': { type: 'string' },
+  'rotate-refresh-tokens': { type: 'boolean' },
+  'rotate-secret': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -82,6 +105,12 @@ function resolveCommand(words: string[], values: Record<string, unknown>): Admin
     if (values.session) return 'revoke.session';
     throw new UsageError('revoke needs --user U or --session ID');
   }
+  // A stray word is an error, not ignored: `--first-party false` would otherwise set first_party.
+  if (words.length > 2) {
+    const stray = words.slice(2);
+    const hint = stray.some((word) => word === 'true' || word === 'false') ? ' (a boolean flag takes no value: --flag or --no-flag)' : '';
+    throw new UsageError(`unexpected argument: ${stray.join(' ')}${hint}`);
+  }
   const name = `${first}.${second}`;
   const known: Record<string, AdminCommand> = {
     'user.create': 'user.create',
@@ -89,6 +118,7 @@ function resolveCommand(words: string[], values: Record<string, unknown>): Admin
     'user.disable': 'user.disable',
     'user.enable': 'user.enable',
     'client.create': 'client.create',
+    'client.update': 'client.update',
     'client.list': 'client.list',
     'client.delete': 'client.delete',
     'keys.rotate': 'keys.rotate',
@@ -158,7 +188,7 @@ class DatabaseUnreachable extends Error {}
 async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, allowNegative: true, strict: true });
   } catch (error) {
     console.error(`authctl: ${(error as Error).message}\n\nRun "authctl --help" for usage.`);
     return 2;

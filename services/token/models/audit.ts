@@ -12,6 +12,7 @@ export type AuditEventType =
   | 'client_credentials_issued'
   | 'key_rotated'
   | 'client_created'
+  | 'client_updated'
   | 'user_disabled'
   | 'user_enabled'
   | 'signin_session_ended'

@@ -48,8 +48,10 @@ export function clientIdProblem(id: string): string | undefined {
   return undefined;
 }
 
-export async function findClient(knex: Knex, clientId: string): Promise<ClientRow | undefined> {
-  return knex<ClientRow>('clients').where({ client_id: clientId }).first();
+/** `forUpdate` (in a transaction) holds the row until it commits, so that a read-modify-write loses no change. */
+export async function findClient(knex: Knex, clientId: string, options: { forUpdate?: boolean } = {}): Promise<ClientRow | undefined> {
+  const query = knex<ClientRow>('clients').where({ client_id: clientId });
+  return (options.forUpdate ? query.forUpdate() : query).first();
 }
 
 /** Announces a change to a client (NOTIFY, delivered when the writing transaction commits). */
@@ -165,19 +167,30 @@ export function clientDefaults(client: ClientDefinition): Omit<ClientRow, 'creat
   };
 }
 
+/** A definition whose fields disagree: the field to change, and why. */
+export interface ClientProblem {
+  field: 'token_endpoint_auth_method' | 'rotate_refresh_tokens' | 'grant_types' | 'redirect_uris';
+  message: string;
+}
+
 /** Why a definition is inconsistent, or undefined (the database's constraints say the same). */
-export function clientDefinitionProblem(client: ClientDefinition): string | undefined {
+export function clientDefinitionProblem(client: ClientDefinition): ClientProblem | undefined {
   const confidential = client.secret_hash !== null;
-  if (!confidential && client.token_endpoint_auth_method !== undefined && client.token_endpoint_auth_method !== 'none') {
-    return `token_endpoint_auth_method ${client.token_endpoint_auth_method} needs a client secret`;
+  const method = client.token_endpoint_auth_method;
+  if (!confidential && method !== undefined && method !== 'none') {
+    return { field: 'token_endpoint_auth_method', message: `${method} needs a client secret (a confidential client)` };
   }
-  if (confidential && client.token_endpoint_auth_method === 'none')
-    return 'token_endpoint_auth_method none is for public clients (no secret)';
-  if (!confidential && client.rotate_refresh_tokens === false)
-    return 'a public client always rotates its refresh tokens (RFC 9700 §4.14.2)';
-  if (!confidential && client.grant_types.includes('client_credentials')) return 'client_credentials needs a client secret';
+  if (confidential && method === 'none') {
+    return { field: 'token_endpoint_auth_method', message: 'none is for public clients (no secret)' };
+  }
+  if (!confidential && client.rotate_refresh_tokens === false) {
+    return { field: 'rotate_refresh_tokens', message: 'a public client always rotates its refresh tokens (RFC 9700 §4.14.2)' };
+  }
+  if (!confidential && client.grant_types.includes('client_credentials')) {
+    return { field: 'grant_types', message: 'client_credentials needs a client secret' };
+  }
   if (client.grant_types.includes('authorization_code') && (client.redirect_uris ?? []).length === 0) {
-    return 'authorization_code needs at least one redirect_uri';
+    return { field: 'redirect_uris', message: 'authorization_code needs at least one redirect URI' };
   }
   return undefined;
 }
@@ -187,7 +200,7 @@ export async function upsertClient(knex: Knex, client: ClientDefinition): Promis
   const problem = clientIdProblem(client.client_id);
   if (problem) throw new ValidationFailed('client_id', problem);
   const inconsistent = clientDefinitionProblem(client);
-  if (inconsistent) throw new ValidationFailed('client', inconsistent);
+  if (inconsistent) throw new ValidationFailed(inconsistent.field, `${inconsistent.field}: ${inconsistent.message}`);
   await knex.transaction(async (trx) => {
     await trx('clients')
       .insert(clientDefaults(client))
