@@ -107,7 +107,11 @@ export function createRequestHandler(deps: RequestHandlerDependencies): (req: In
       (decision.sessionEnded || route.signIn) &&
       isNavigation(req);
     if (!toSignIn) return sendRejection(res, decision.rejection, extra);
-    res.writeHead(302, { ...extra, location: `${auth.prefix}/login?return_to=${encodeURIComponent(req.url ?? '/')}`, 'cache-control': 'no-store' });
+    res.writeHead(302, {
+      ...extra,
+      location: `${auth.prefix}/login?return_to=${encodeURIComponent(req.url ?? '/')}`,
+      'cache-control': 'no-store',
+    });
     res.end();
   }
 

@@ -146,13 +146,13 @@ function afterAuthentication(
   const denied = authorize(route, claims);
   if (denied) return refused(denied, route);
   const headers = mutateHeaders(req.headers, {
-      route,
-      claims,
-      requestId,
-      remoteAddress: req.socket.remoteAddress,
-      encrypted: req.socket instanceof TLSSocket,
-      strippedHeaders: deps.strippedHeaders,
-      websocket,
+    route,
+    claims,
+    requestId,
+    remoteAddress: req.socket.remoteAddress,
+    encrypted: req.socket instanceof TLSSocket,
+    strippedHeaders: deps.strippedHeaders,
+    websocket,
   });
   if (deps.sessions) {
     // The gateway's cookies are its own: an upstream never sees them.

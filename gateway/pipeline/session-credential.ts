@@ -58,7 +58,11 @@ export function usableSession(sessions: CookieSessions, presented: Session): Ses
     (session): SessionOutcome => ({ ok: true, presented, session }),
     (error: unknown): SessionOutcome => {
       if (error instanceof SessionEnded) return { ok: false, rejection: sessionEnded(), ended: true };
-      return { ok: false, rejection: reject(503, 'temporarily_unavailable', 'the session could not be renewed; try again', { 'retry-after': '1' }), ended: false };
+      return {
+        ok: false,
+        rejection: reject(503, 'temporarily_unavailable', 'the session could not be renewed; try again', { 'retry-after': '1' }),
+        ended: false,
+      };
     },
   );
 }

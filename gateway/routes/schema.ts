@@ -86,7 +86,11 @@ const routeEntrySchema = z
       ctx.addIssue({ code: 'custom', path: ['audience'], message: 'has no effect when auth is "none"' });
     }
     if (entry.sign_in && !entry.credentials.includes('cookie')) {
-      ctx.addIssue({ code: 'custom', path: ['sign_in'], message: 'sends browsers to sign in for a cookie session: needs "cookie" in credentials' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sign_in'],
+        message: 'sends browsers to sign in for a cookie session: needs "cookie" in credentials',
+      });
     }
     if (entry.auth !== 'required' && entry.scopes.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'scopes need auth "required"' });

@@ -34,6 +34,7 @@ export interface AuthEndpointOptions {
  * `//host`), or control characters.
  */
 export function safeReturnTo(value: unknown, origin: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
   if (typeof value !== 'string' || value.length > 2000 || !value.startsWith('/') || /[\\\u0000-\u001f\u007f]/.test(value)) return '/';
   if (value.startsWith('//')) return '/';
   try {
@@ -55,12 +56,15 @@ export function isNavigation(req: IncomingMessage): boolean {
 const CLEAR_SITE_DATA = '"cache", "cookies", "storage"';
 const MAX_LOGOUT_BODY = 1024;
 
-export function authEndpoints(options: AuthEndpointOptions): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void> {
+export function authEndpoints(
+  options: AuthEndpointOptions,
+): (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void> {
   const { sessions, client, prefix, publicUrl, logger } = options;
   const redirectUri = `${publicUrl}${prefix}/callback`;
 
   async function login(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<void> {
-    if (!client.ready) return sendRejection(res, reject(503, 'temporarily_unavailable', 'the token service is not reachable yet', { 'retry-after': '1' }));
+    if (!client.ready)
+      return sendRejection(res, reject(503, 'temporarily_unavailable', 'the token service is not reachable yet', { 'retry-after': '1' }));
     const transaction: SignInTransaction = {
       state: randomValue(),
       nonce: randomValue(),
@@ -86,12 +90,18 @@ export function authEndpoints(options: AuthEndpointOptions): (req: IncomingMessa
     const state = query.get('state');
     // The state binds the answer to this browser's sign-in (login CSRF); iss to our issuer (RFC 9207, mix-up).
     if (!transaction || state === null || !safeEqual(state, transaction.state)) {
-      return sendRejection(res, reject(400, 'invalid_request', 'no sign-in in progress in this browser (or it took too long); start again'), {
-        'set-cookie': clearTransaction,
-      });
+      return sendRejection(
+        res,
+        reject(400, 'invalid_request', 'no sign-in in progress in this browser (or it took too long); start again'),
+        {
+          'set-cookie': clearTransaction,
+        },
+      );
     }
     if (query.get('iss') !== options.issuer) {
-      return sendRejection(res, reject(400, 'invalid_request', 'the answer does not come from our token service'), { 'set-cookie': clearTransaction });
+      return sendRejection(res, reject(400, 'invalid_request', 'the answer does not come from our token service'), {
+        'set-cookie': clearTransaction,
+      });
     }
     const error = query.get('error');
     const code = query.get('code');
@@ -105,7 +115,8 @@ export function authEndpoints(options: AuthEndpointOptions): (req: IncomingMessa
       if (!tokens.idToken || !tokens.refreshToken) throw new Error('the token service sent no ID token or refresh token');
       await client.validateIdToken(tokens.idToken, transaction.nonce);
       const info = await client.userinfo(tokens.accessToken).catch(() => ({}) as Record<string, unknown>);
-      const name = typeof info.name === 'string' ? info.name : typeof info.preferred_username === 'string' ? info.preferred_username : undefined;
+      const name =
+        typeof info.name === 'string' ? info.name : typeof info.preferred_username === 'string' ? info.preferred_username : undefined;
       session = sessions.create({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, idToken: tokens.idToken }, name);
     } catch (failure) {
       logger.warn({ err: (failure as Error).message }, 'sign-in callback failed');
@@ -135,7 +146,10 @@ export function authEndpoints(options: AuthEndpointOptions): (req: IncomingMessa
         if (session.idToken) await client.endSignIn(session.idToken);
       } catch (failure) {
         logger.warn({ err: (failure as Error).message }, 'logout at the token service failed');
-        return sendRejection(res, reject(502, 'bad_gateway', 'the token service could not be reached; the session is still active, try again'));
+        return sendRejection(
+          res,
+          reject(502, 'bad_gateway', 'the token service could not be reached; the session is still active, try again'),
+        );
       }
     }
     const headers = {
@@ -184,7 +198,10 @@ export function authEndpoints(options: AuthEndpointOptions): (req: IncomingMessa
     if (route === '/session' && get) return sessionInfo(req, res);
     if (route === '/logout' && method === 'POST') return logout(req, res);
     if (['/login', '/callback', '/session', '/logout'].includes(route)) {
-      return sendRejection(res, reject(405, 'method_not_allowed', 'method not allowed', { allow: route === '/logout' ? 'POST' : 'GET, HEAD' }));
+      return sendRejection(
+        res,
+        reject(405, 'method_not_allowed', 'method not allowed', { allow: route === '/logout' ? 'POST' : 'GET, HEAD' }),
+      );
     }
     sendRejection(res, reject(404, 'not_found', 'no such endpoint'));
   };
@@ -234,4 +251,3 @@ function logoutScope(contentType: string | undefined, body: string): 'local' | '
   }
   return scope === 'local' || scope === 'global' ? scope : undefined;
 }
-

@@ -122,7 +122,12 @@ export class TokenClient {
         if (!key || FORBIDDEN_JOSE_HEADERS.some((name) => name in header)) throw new errors.JWKSNoMatchingKey();
         return key;
       },
-      { algorithms: ['RS256'], issuer: this.#options.issuer, audience: this.#options.clientId, requiredClaims: ['sub', 'exp', 'iat', 'nonce'] },
+      {
+        algorithms: ['RS256'],
+        issuer: this.#options.issuer,
+        audience: this.#options.clientId,
+        requiredClaims: ['sub', 'exp', 'iat', 'nonce'],
+      },
     );
     if (payload.nonce !== nonce) throw new errors.JWTClaimValidationFailed('nonce mismatch', payload, 'nonce');
     return payload;

@@ -39,6 +39,11 @@ export function describeRequest(req: http.IncomingMessage): Record<string, unkno
     request_id: header('x-request-id'),
     // Reported as a flag: echoing the token back would only put it in more places.
     authorization: req.headers.authorization ? 'present' : 'absent',
+    // The names only: what the app was sent, never the values (a session cookie must never arrive here).
+    cookies: (header('cookie') ?? '')
+      .split(';')
+      .map((pair) => pair.split('=')[0]?.trim() ?? '')
+      .filter(Boolean),
     headers: received,
   };
 }

@@ -1,8 +1,11 @@
 // A browser for HTTP-level tests of the sign-in pages: a cookie jar (per
-// origin host, as a browser keeps them), redirects followed by hand (so that a
+// host name, as a browser keeps them), redirects followed by hand (so that a
 // test sees each hop), and the login and consent forms read from the HTML and
 // posted as a browser would. Real-browser tests use chromium; this is for the
 // protocol's edges.
+import * as undici from 'undici';
+import type { Dispatcher } from 'undici';
+
 export interface Page {
   status: number;
   url: string;
@@ -13,17 +16,20 @@ export interface Page {
 }
 
 export class TestBrowser {
-  /** host → cookie name → value */
+  /** hostname → cookie name → value (cookies, unlike origins, ignore the port: RFC 6265 §8.5) */
   readonly #jar = new Map<string, Map<string, string>>();
 
   cookies(url: string): Map<string, string> {
-    const host = new URL(url).host;
+    const host = new URL(url).hostname;
     let cookies = this.#jar.get(host);
     if (!cookies) this.#jar.set(host, (cookies = new Map()));
     return cookies;
   }
 
-  async fetch(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+  async fetch(
+    url: string,
+    init: { method?: string; form?: Record<string, string>; json?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     const headers: Record<string, string> = { ...init.headers };
     const cookies = [...this.cookies(url)].map(([name, value]) => `${name}=${value}`).join('; ');
     if (cookies) headers.cookie = cookies;
@@ -31,9 +37,18 @@ export class TestBrowser {
     if (init.form) {
       headers['content-type'] = 'application/x-www-form-urlencoded';
       body = new URLSearchParams(init.form).toString();
+    } else if (init.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.json);
     }
-    const response = await fetch(url, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const line of response.headers.getSetCookie()) {
+    const method = (init.method ?? (body === undefined ? 'GET' : 'POST')) as Dispatcher.HttpMethod;
+    // undici's request, not fetch: fetch adds Sec-Fetch-Mode: cors of its own, and a test says which mode it plays.
+    const response = await undici.request(url, { method, headers, body });
+    const responseHeaders = new Headers();
+    for (const [name, value] of Object.entries(response.headers)) {
+      for (const item of Array.isArray(value) ? value : value === undefined ? [] : [value]) responseHeaders.append(name, item);
+    }
+    for (const line of responseHeaders.getSetCookie()) {
       const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq);
@@ -42,20 +57,22 @@ export class TestBrowser {
       if (expired) this.cookies(url).delete(name);
       else this.cookies(url).set(name, value);
     }
-    const location = response.headers.get('location');
+    const location = responseHeaders.get('location');
     return {
-      status: response.status,
+      status: response.statusCode,
       url,
-      headers: response.headers,
-      html: await response.text(),
+      headers: responseHeaders,
+      html: await response.body.text(),
       location: location === null ? undefined : new URL(location, url).href,
     };
   }
 
-  /** Follows redirects while they stay under `origin` (the token service); returns the first page or foreign redirect. */
-  async navigate(url: string, origin: string): Promise<Page> {
+  /** Follows redirects while they stay under one of `origins`; returns the first page or foreign redirect. */
+  async navigate(url: string, ...origins: string[]): Promise<Page> {
     let page = await this.fetch(url);
-    for (let hops = 0; page.location?.startsWith(origin) && hops < 10; hops += 1) page = await this.fetch(page.location);
+    for (let hops = 0; page.location && origins.some((o) => page.location?.startsWith(o)) && hops < 10; hops += 1) {
+      page = await this.fetch(page.location);
+    }
     return page;
   }
 

@@ -1,0 +1,309 @@
+// End to end: the gateway as a backend-for-frontend. A browser (the cookie-jar
+// TestBrowser) signs in through the token service's login page and holds only
+// the gateway's sealed cookie; the gateway forwards with the user's access
+// token, renews it, and drops the session the moment it is revoked anywhere.
+import crypto from 'node:crypto';
+import { expect } from 'chai';
+import * as jose from 'jose';
+import { TestBrowser, type Page } from '../support/browser.ts';
+import { freePort } from '../support/fault-proxy.ts';
+import { newUser, request } from '../support/http.ts';
+import { eventually, startStack, type Stack } from '../support/stack.ts';
+import type { Gateway } from '../../gateway/app.ts';
+import { DEVELOPMENT_SESSION_COOKIE_KEY } from '../../common/development.ts';
+import { CookieSealer } from '../../gateway/sessions/sealed-cookie.ts';
+
+const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' };
+const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' };
+
+describe('end to end: cookie sessions at the gateway (backend-for-frontend)', function () {
+  this.timeout(60_000);
+  let stack: Stack;
+  let T: string;
+  let G: string;
+  const key = Buffer.from(DEVELOPMENT_SESSION_COOKIE_KEY, 'base64');
+
+  before(async () => {
+    const gatewayPort = await freePort();
+    G = `http://127.0.0.1:${gatewayPort}`;
+    stack = await startStack({
+      tokenEnv: { GATEWAY_PUBLIC_URL: G },
+      gateway: {
+        port: gatewayPort,
+        publicUrl: G,
+        signInScopes: 'openid profile notes:read notes:write',
+        routes: {
+          routes: [
+            {
+              id: 'whoami',
+              prefix: '/whoami',
+              upstream: '${WHOAMI_URL}',
+              auth: 'required',
+              audience: 'whoami',
+              credentials: ['bearer', 'cookie'],
+            },
+            {
+              id: 'notes',
+              prefix: '/notes',
+              upstream: '${NOTES_URL}',
+              auth: 'required',
+              audience: 'notes',
+              credentials: ['cookie'],
+              forward_authorization: false,
+            },
+            {
+              id: 'page',
+              prefix: '/app',
+              upstream: '${WHOAMI_URL}',
+              auth: 'required',
+              audience: 'whoami',
+              credentials: ['cookie'],
+              sign_in: true,
+            },
+          ],
+        },
+      },
+    });
+    T = stack.issuer;
+  });
+  after(() => stack?.stop());
+
+  async function user(): Promise<{ username: string; password: string; id: string }> {
+    const fresh = newUser('bff');
+    const registered = await request<{ id: string }>(T, 'POST', '/auth/register', { json: fresh });
+    return { ...fresh, id: registered.body.id };
+  }
+
+  /** Signs in through /.auth/login and the token service's form; returns the page the gateway sent the browser back to. */
+  async function signIn(browser: TestBrowser, who: { username: string; password: string }, returnTo = '/whoami'): Promise<Page> {
+    const login = await browser.navigate(`${G}/.auth/login?return_to=${encodeURIComponent(returnTo)}`, T, G);
+    expect(login.status, login.html.slice(0, 200)).to.equal(200);
+    expect(login.html).to.include('name="password"');
+    const back = await browser.submit(login, { username: who.username, password: who.password });
+    expect(back.location?.startsWith(`${G}/.auth/callback?`), back.location).to.equal(true);
+    const landed = await browser.fetch(back.location as string);
+    expect(landed.status).to.equal(302);
+    expect(landed.location).to.equal(`${G}${returnTo}`);
+    return landed;
+  }
+
+  const sessionCookie = (browser: TestBrowser) => browser.cookies(G).get('session');
+
+  it('signs in through the login page; the browser holds one sealed cookie, the upstream gets the user and the bearer', async () => {
+    const alice = await user();
+    const browser = new TestBrowser();
+    const landed = await signIn(browser, alice);
+    const setCookie = landed.headers.getSetCookie().find((line) => line.startsWith('session='));
+    expect(setCookie).to.match(/; Path=\/; Max-Age=\d+; HttpOnly; SameSite=Lax/);
+    const cookie = sessionCookie(browser) as string;
+    expect(cookie).to.match(/^v1\.[0-9a-f]{8}\./);
+    // Measured: the whole cookie (name, value) stays well under the 4 KB browsers allow.
+    expect(`session=${cookie}`.length).to.be.lessThan(3500);
+    expect(cookie).not.to.include('eyJ'); // no JWT readable inside
+
+    const whoami = await browser.fetch(`${G}/whoami`);
+    expect(whoami.status).to.equal(200);
+    const seen = JSON.parse(whoami.html);
+    expect(seen).to.include({ subject: alice.id, client: 'gateway' });
+    expect(seen.authorization, 'the upstream may call APIs on the user’s behalf').to.equal('present');
+
+    const info = await browser.fetch(`${G}/.auth/session`);
+    const body = JSON.parse(info.html);
+    expect(body).to.include({ signed_in: true, sub: alice.id, name: alice.username });
+    expect(body.scopes).to.include.members(['openid', 'notes:read']);
+    expect(info.html).not.to.include('eyJ');
+  });
+
+  it('forwards without the gateway’s cookies, and without the bearer on a route that says so', async () => {
+    const bob = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, bob, '/notes');
+    browser.cookies(G).set('theme', 'dark');
+    const added = await browser.fetch(`${G}/notes`, { json: { text: 'hello' }, headers: SAME_ORIGIN });
+    expect(added.status).to.equal(201);
+    expect(stack.notes.notebooks.get(bob.id)?.map((n) => n.text)).to.deep.equal(['hello']);
+    expect([...browser.cookies(G).keys()]).to.include.members(['session', 'theme']);
+    const whoami = JSON.parse((await browser.fetch(`${G}/whoami`)).html);
+    // (The token service shares the host name here, so its cookies ride along too.)
+    expect(whoami.cookies, 'the app’s own cookie passes').to.include('theme');
+    expect(whoami.cookies, 'the gateway’s never').not.to.include.members(['session']);
+    expect(whoami.cookies).not.to.include('session-signin');
+  });
+
+  it('refuses a state-changing request with the cookie from another site (CSRF), and lets bearer calls be', async () => {
+    const carol = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, carol, '/notes');
+    const crossSite = await browser.fetch(`${G}/notes`, {
+      json: { text: 'forged' },
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'http://evil.example' },
+    });
+    expect(crossSite.status).to.equal(403);
+    const noHeaders = await browser.fetch(`${G}/notes`, { json: { text: 'forged' } });
+    expect(noHeaders.status).to.equal(403);
+    expect(stack.notes.notebooks.get(carol.id) ?? []).to.deep.equal([]);
+    const sameOrigin = await browser.fetch(`${G}/notes`, { json: { text: 'mine' }, headers: { origin: G } });
+    expect(sameOrigin.status).to.equal(201);
+  });
+
+  it('a revocation anywhere ends the cookie session: 401 JSON for API calls, a redirect to sign in for pages, the cookie cleared', async () => {
+    const dave = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, dave);
+    expect((await browser.fetch(`${G}/whoami`)).status).to.equal(200);
+    // Global logout from another device (the first-party API).
+    const other = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: dave.username, password: dave.password },
+    });
+    await request(T, 'POST', '/auth/logout', { token: other.body.access_token, json: { scope: 'global' } });
+    const copy = sessionCookie(browser) as string;
+    await eventually(async () => {
+      const probe = new TestBrowser();
+      probe.cookies(G).set('session', copy);
+      return (await probe.fetch(`${G}/whoami`)).status === 401;
+    }, 'the cookie session refused');
+    const api = await browser.fetch(`${G}/whoami`);
+    expect(api.status).to.equal(401);
+    expect(JSON.parse(api.html)).to.include({ error: 'invalid_token' });
+    expect(sessionCookie(browser), 'cleared').to.equal(undefined);
+
+    const again = new TestBrowser();
+    again.cookies(G).set('session', copy);
+    const page = await again.fetch(`${G}/app/home`, { headers: NAVIGATE });
+    expect(page.status).to.equal(302);
+    expect(page.location).to.equal(`${G}/.auth/login?return_to=${encodeURIComponent('/app/home')}`);
+    expect(JSON.parse((await again.fetch(`${G}/.auth/session`)).html)).to.deep.equal({ signed_in: false });
+  });
+
+  it('a page route sends an anonymous navigation to sign in, and answers an API call 401', async () => {
+    const browser = new TestBrowser();
+    const page = await browser.fetch(`${G}/app`, { headers: NAVIGATE });
+    expect(page.status).to.equal(302);
+    expect(page.location).to.equal(`${G}/.auth/login?return_to=%2Fapp`);
+    expect((await browser.fetch(`${G}/app`)).status).to.equal(401);
+  });
+
+  it('logout revokes at the token service, ends the sign-in (the password is asked again) and clears the site data', async () => {
+    const erin = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, erin);
+    const copy = sessionCookie(browser) as string;
+    const refused = await browser.fetch(`${G}/.auth/logout`, { json: { scope: 'local' }, headers: { 'sec-fetch-site': 'cross-site' } });
+    expect(refused.status, 'a cross-site logout is refused').to.equal(403);
+    const out = await browser.fetch(`${G}/.auth/logout`, { json: { scope: 'local' }, headers: SAME_ORIGIN });
+    expect(out.status).to.equal(204);
+    expect(out.headers.get('clear-site-data')).to.equal('"cache", "cookies", "storage"');
+    expect(sessionCookie(browser)).to.equal(undefined);
+    const replay = new TestBrowser();
+    replay.cookies(G).set('session', copy);
+    expect((await replay.fetch(`${G}/whoami`)).status, 'the old cookie is dead').to.equal(401);
+    // The token service's sign-in ended too: the next sign-in shows the form, not a silent redirect.
+    const next = await browser.navigate(`${G}/.auth/login`, T, G);
+    expect(next.status).to.equal(200);
+    expect(next.html).to.include('name="password"');
+  });
+
+  it('renews the access token before it expires; two gateways refreshing one session at once both succeed', async () => {
+    const frank = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, frank);
+    const first = sessionCookie(browser) as string;
+    // Margins wider than the token's lifetime make every request due for renewal.
+    const [a, b] = await Promise.all([
+      stack.startGateway({ port: 0, publicUrl: G, sessionRefreshMarginMs: 10 * 60_000 }),
+      stack.startGateway({ port: 0, publicUrl: G, sessionRefreshMarginMs: 10 * 60_000 }),
+    ]);
+    const cookieFor = (gateway: Gateway) => {
+      const probe = new TestBrowser();
+      probe.cookies(gateway.url).set('session', first);
+      return probe;
+    };
+    const [fromA, fromB] = [cookieFor(a), cookieFor(b)];
+    await Promise.all([fromA.fetch(`${a.url}/whoami`), fromB.fetch(`${b.url}/whoami`)]);
+    await eventually(async () => {
+      const [ra, rb] = await Promise.all([fromA.fetch(`${a.url}/whoami`), fromB.fetch(`${b.url}/whoami`)]);
+      return (
+        ra.status === 200 &&
+        rb.status === 200 &&
+        fromA.cookies(a.url).get('session') !== first &&
+        fromB.cookies(b.url).get('session') !== first
+      );
+    }, 'both gateways renewed the session and sent the new cookie');
+    // Neither renewal logged the user out: the original browser still works.
+    expect((await browser.fetch(`${G}/whoami`)).status).to.equal(200);
+    await a.close();
+    await b.close();
+  });
+
+  describe('cookies the gateway must not accept', () => {
+    let valid: string;
+    before(async () => {
+      const browser = new TestBrowser();
+      await signIn(browser, await user());
+      valid = sessionCookie(browser) as string;
+    });
+    const withCookie = async (value: string, gateway = G) => {
+      const probe = new TestBrowser();
+      probe.cookies(gateway).set('session', value);
+      return probe.fetch(`${gateway}/whoami`);
+    };
+
+    it('a tampered cookie', async () => {
+      const bytes = Buffer.from(valid.slice(12), 'base64url');
+      bytes[bytes.length - 20] = (bytes[bytes.length - 20] as number) ^ 1;
+      expect((await withCookie(`${valid.slice(0, 12)}${bytes.toString('base64url')}`)).status).to.equal(401);
+      expect((await withCookie(valid)).status).to.equal(200);
+    });
+
+    it('a cookie sealed by another gateway’s key', async () => {
+      const other = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [crypto.randomBytes(32)] });
+      expect((await withCookie(valid, other.url)).status).to.equal(401);
+      await other.close();
+    });
+
+    it('a retired key keeps opening cookies while listed, and stops once removed', async () => {
+      const newKey = crypto.randomBytes(32);
+      const rotated = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [newKey, key] });
+      const renewed = new TestBrowser();
+      renewed.cookies(rotated.url).set('session', valid);
+      expect((await renewed.fetch(`${rotated.url}/whoami`)).status, 'old key still listed').to.equal(200);
+      await rotated.close();
+      const removed = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [newKey] });
+      expect((await withCookie(valid, removed.url)).status, 'old key removed').to.equal(401);
+      await removed.close();
+    });
+
+    it('an expired cookie session', async () => {
+      // The same session, its end moved into the past and sealed again with the gateway's key.
+      const sealer = new CookieSealer([key]);
+      const contents = JSON.parse(sealer.open('session', valid) as string);
+      const expired = sealer.seal('session', JSON.stringify({ ...contents, x: Date.now() - 1000 }));
+      expect((await withCookie(sealer.seal('session', JSON.stringify(contents)))).status, 'the unchanged reseal works').to.equal(200);
+      expect((await withCookie(expired)).status).to.equal(401);
+    });
+
+    it('return_to that would leave the site is never followed', async () => {
+      for (const evil of ['//evil.example', 'https://evil.example', '/\\evil.example', '/%5Cevil', 'javascript:alert(1)']) {
+        const browser = new TestBrowser();
+        const start = await browser.fetch(`${G}/.auth/login?return_to=${encodeURIComponent(evil)}`);
+        expect(start.status).to.equal(302);
+        const who = await user();
+        const login = await browser.navigate(start.location as string, T, G);
+        const back = await browser.submit(login, { username: who.username, password: who.password });
+        const landed = await browser.fetch(back.location as string);
+        // Back on the gateway's own origin, at a path of its own (never //host, which a browser reads as another site).
+        expect(new URL(landed.location as string).origin, evil).to.equal(G);
+        expect(landed.location?.slice(G.length), evil).to.match(/^\/(?![/\\])/);
+      }
+    });
+  });
+
+  it('never exposes a token in the session answer or to the browser', async () => {
+    const browser = new TestBrowser();
+    await signIn(browser, await user());
+    const info = await browser.fetch(`${G}/.auth/session`);
+    for (const word of ['access_token', 'refresh_token', 'id_token', 'eyJ']) expect(info.html).not.to.include(word);
+    const cookie = sessionCookie(browser) as string;
+    expect(() => jose.decodeJwt(cookie)).to.throw();
+  });
+});
