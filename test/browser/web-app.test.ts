@@ -88,8 +88,8 @@ class FakeGateway {
       case 'GET /.auth/session':
         return this.session ? json(200, this.session) : json(404, { error: 'not_found', error_description: 'no route' });
       case 'GET /.auth/login':
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        return res.end('the gateway would send you to the login page now');
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('the gateway would send you to the login page now');
+        return;
       case 'POST /.auth/logout':
         this.session = { signed_in: false };
         return json(204);
