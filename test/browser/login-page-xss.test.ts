@@ -30,7 +30,8 @@ async function expectNothingInjected(watched: WatchedPage): Promise<void> {
 }
 
 describe('browser: the token service’s login and consent pages with <script> in every field', function () {
-  this.timeout(30_000);
+  // Generous for a loaded CI machine; the suite takes seconds.
+  this.timeout(60_000);
   const token = useTestTokenService();
   const chromium = useChromium();
 

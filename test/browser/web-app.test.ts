@@ -120,7 +120,8 @@ function device(id: string, userAgent: string, current: boolean): Device {
 }
 
 describe('browser: the demo web app (in front of a fake gateway)', function () {
-  this.timeout(30_000);
+  // Generous for a loaded CI machine; the suite takes seconds.
+  this.timeout(60_000);
   const chromium = useChromium();
   let gateway: FakeGateway;
 

@@ -46,8 +46,14 @@ export interface ChromiumSuite {
 }
 
 let warned = false;
+// One browser for the whole run, started by the first suite that needs it: a launch
+// costs seconds, a context (separate cookies and storage) milliseconds.
+let shared: Promise<Browser> | undefined;
+after(async () => {
+  if (shared) await (await shared).close();
+});
 
-/** One chromium for the enclosing mocha suite (its before/after hooks), contexts closed after each test. */
+/** Chromium for the enclosing mocha suite: a fresh context per page, closed after each test. */
 export function useChromium(): ChromiumSuite {
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -59,13 +65,10 @@ export function useChromium(): ChromiumSuite {
       warned = true;
       this.skip();
     }
-    browser = await launchChromium();
+    browser = await (shared ??= launchChromium());
   });
   afterEach(async () => {
     await Promise.all(contexts.splice(0).map((context) => context.close()));
-  });
-  after(async () => {
-    await browser?.close();
   });
   return {
     get browser() {
