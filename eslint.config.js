@@ -78,6 +78,37 @@ export default tseslint.config(
     },
   },
   {
+    // The demo web app's browser code: it never holds a token or anything else in browser
+    // storage, and never turns data into HTML (textContent only). Checked by test/lint/rules.test.ts.
+    files: ['services/web/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'fetch', 'console', 'HTMLElement', 'HTMLInputElement'].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['localStorage', 'sessionStorage', 'indexedDB', 'caches'].map((name) => ({
+          name,
+          message: 'The web app stores nothing in the browser.',
+        })),
+      ],
+      'no-restricted-properties': [
+        'error',
+        ...['localStorage', 'sessionStorage', 'indexedDB', 'caches'].map((property) => ({
+          property,
+          message: 'The web app stores nothing in the browser.',
+        })),
+        ...['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'write', 'writeln', 'createContextualFragment'].map((property) => ({
+          property,
+          message: 'Data goes on the page as text (textContent), never as HTML.',
+        })),
+      ],
+    },
+  },
+  {
     // The token service's layers: actions -> grants -> models -> db,
     // one direction; auth/ (client and bearer authentication) sits beside grants;
     // helpers/ are pure functions. The typescript-eslint variant of the rule also

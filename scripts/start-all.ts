@@ -1,5 +1,6 @@
 // `npm start`: the whole product on one machine and the embedded database:
-// token service (:4000), the demo apps (:4101, :4102) and the gateway (:8080).
+// token service (:4000), the demo apps (:4101, :4102), the browser app (:4103)
+// and the gateway (:8080), which serves the browser app at /.
 // Each is its own deployable; this script only runs them side by side.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import { loadConfig as loadGatewayConfig } from '../gateway/config.ts';
 import { startGateway } from '../gateway/app.ts';
 import { startWhoami } from '../services/whoami/app.ts';
 import { startNotes } from '../services/notes/app.ts';
+import { startWeb } from '../services/web/app.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = { ...process.env };
@@ -35,7 +37,7 @@ async function main(): Promise<void> {
   const tokenConfig = loadTokenServiceConfig(env);
   const gatewayConfig = loadGatewayConfig({ ...env, TOKEN_ISSUER: env.TOKEN_ISSUER ?? tokenConfig.ISSUER });
 
-  const demoPorts = parseEnv({ WHOAMI_PORT: port(4101), NOTES_PORT: port(4102) }, env);
+  const demoPorts = parseEnv({ WHOAMI_PORT: port(4101), NOTES_PORT: port(4102), WEB_PORT: port(4103) }, env);
 
   const token = await listening('TOKEN_PORT', tokenConfig.TOKEN_PORT, () =>
     startTokenService(tokenConfig, { logger: createLogger({ name: 'token-service', level: tokenConfig.LOG_LEVEL }) }),
@@ -49,10 +51,22 @@ async function main(): Promise<void> {
     startNotes({ port: demoPorts.NOTES_PORT, logger: createLogger({ name: 'notes' }) }),
   );
   closers.unshift(() => notes.close());
+  const web = await listening('WEB_PORT', demoPorts.WEB_PORT, () =>
+    startWeb({ port: demoPorts.WEB_PORT, logger: createLogger({ name: 'web' }) }),
+  );
+  closers.unshift(() => web.close());
   const gateway = await listening('GATEWAY_PORT', gatewayConfig.port, () =>
     startGateway(gatewayConfig, {
       logger: createLogger({ name: 'gateway', level: gatewayConfig.logLevel }),
-      env: { ...env, WHOAMI_URL: env.WHOAMI_URL ?? whoami.url, NOTES_URL: env.NOTES_URL ?? notes.url },
+      // The routes' upstreams (gateway/routes.json): wherever each part really listens.
+      env: {
+        ...env,
+        WHOAMI_URL: env.WHOAMI_URL ?? whoami.url,
+        NOTES_URL: env.NOTES_URL ?? notes.url,
+        WEB_URL: env.WEB_URL ?? web.url,
+        TOKEN_SERVICE_URL: env.TOKEN_SERVICE_URL ?? token.url,
+        TOKEN_ISSUER: env.TOKEN_ISSUER ?? tokenConfig.ISSUER,
+      },
     }),
   );
   closers.unshift(() => gateway.close());
@@ -63,6 +77,7 @@ async function main(): Promise<void> {
   Token service  ${T}   (database: ${token.service.db.kind}${token.service.db.kind === 'pglite' ? ` in ${tokenConfig.DATA_DIR}` : ''})
   Gateway        ${G}
   Demo apps      /whoami (${whoami.url}), /notes (${notes.url}) — reachable through the gateway
+  Browser app    open ${G}/ in a browser (static files from ${web.url}; it signs in through the gateway)
 
   Try it:
     curl -s -X POST ${T}/auth/register -H 'content-type: application/json' \\

@@ -1,5 +1,6 @@
 // The assembled gateway in-process, against the fake token service and the two
-// real demo apps, using the shipped routes.json (upstreams substituted from env).
+// real demo apps and the browser app, using the shipped routes.json (upstreams
+// substituted from env).
 import { expect } from 'chai';
 import { once } from 'node:events';
 import http from 'node:http';
@@ -8,6 +9,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../../common/logger.ts';
 import type { Gateway } from '../../gateway/app.ts';
 import { startNotes, type RunningNotes } from '../../services/notes/app.ts';
+import { startWeb, type RunningWeb } from '../../services/web/app.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { request } from '../support/http.ts';
@@ -21,6 +23,7 @@ describe('gateway: in-process with demo apps', function () {
   let authority: FakeAuthority;
   let whoami: RunningApp;
   let notes: RunningNotes;
+  let web: RunningWeb;
   let gateway: Gateway;
   let logText = '';
 
@@ -28,6 +31,7 @@ describe('gateway: in-process with demo apps', function () {
     authority = await FakeAuthority.start();
     whoami = await startWhoami();
     notes = await startNotes();
+    web = await startWeb();
     const capture = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         logText += chunk.toString();
@@ -39,7 +43,7 @@ describe('gateway: in-process with demo apps', function () {
       { routes: ROUTES },
       {
         logger: createLogger({ name: 'gateway', level: 'info', destination: capture }),
-        env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url },
+        env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url, WEB_URL: web.url },
       },
     );
   });
@@ -47,6 +51,7 @@ describe('gateway: in-process with demo apps', function () {
     await gateway?.close();
     await whoami?.close();
     await notes?.close();
+    await web?.close();
     await authority?.close();
   });
 
@@ -62,10 +67,16 @@ describe('gateway: in-process with demo apps', function () {
     expect(gateway.readiness().checks.feed).to.equal('live');
   });
 
-  it('answers unmatched paths with 404 JSON and wrong methods with 405', async () => {
+  it('serves the browser app at / (so no GET is unmatched) and answers wrong methods with 405', async () => {
+    const page = await request(gateway.url, 'GET', '/');
+    expect(page.status).to.equal(200);
+    expect(page.headers.get('content-type')).to.match(/^text\/html/);
     const missing = await request(gateway.url, 'GET', '/nowhere');
-    expect(missing.status).to.equal(404);
-    expect(missing.body.error).to.equal('not_found');
+    expect(missing.status, 'the web app’s own 404').to.equal(404);
+    const post = await request(gateway.url, 'POST', '/nowhere', { json: {} });
+    expect(post.status).to.equal(405);
+    expect(post.body.error).to.equal('method_not_allowed');
+    expect(post.headers.get('allow')).to.equal('GET, HEAD');
     const put = await request(gateway.url, 'PUT', '/notes/1', { token: await authority.token() });
     expect(put.status).to.equal(405);
     expect(put.headers.get('allow')).to.equal('DELETE, GET, HEAD, POST');

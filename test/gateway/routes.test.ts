@@ -108,7 +108,7 @@ describe('gateway: routes file', () => {
   it('ships a valid default routes file', async () => {
     const table = await RouteTable.load(new URL('../../gateway/routes.json', import.meta.url).pathname, { logger: testLogger(), env: {} });
     const ids = table.routes.map((r) => r.id);
-    expect(ids.sort()).to.deep.equal(['admin', 'notes-read', 'notes-write', 'public', 'whoami']);
+    expect(ids.sort()).to.deep.equal(['admin', 'notes-read', 'notes-write', 'public', 'token-sessions', 'web', 'whoami']);
     expect(table.routes.find((r) => r.id === 'whoami')?.upstream.port).to.equal('4101');
     expect(table.routes.find((r) => r.id === 'admin')?.scopes).to.deep.equal(['admin']);
   });

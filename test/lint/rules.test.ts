@@ -126,4 +126,19 @@ describe('lint rules (eslint.config.js)', function () {
       });
     }
   });
+  it('the web app stores nothing in the browser and never writes data as HTML', async () => {
+    const code = [
+      "localStorage.setItem('token', 'x');", // 1
+      "window.sessionStorage.getItem('x');", // 2
+      "document.body.innerHTML = '<b>x</b>';", // 3
+      "document.body.insertAdjacentHTML('beforeend', 'x');", // 4
+      "document.body.textContent = '<b>fine</b>';",
+    ].join('\n');
+    expect((await violations('services/web/public/probe.js', code)).filter((found) => found.startsWith('no-restricted-'))).to.deep.equal([
+      'no-restricted-globals@1',
+      'no-restricted-properties@2',
+      'no-restricted-properties@3',
+      'no-restricted-properties@4',
+    ]);
+  });
 });
