@@ -11,6 +11,7 @@ import { parseRequestTarget, upstreamUrl } from './pipeline/match-route.ts';
 import { requestIdFor } from './pipeline/mutate-headers.ts';
 import { reject, writeRejectionToSocket, type Rejection } from './pipeline/rejection.ts';
 import type { Route } from './routes/schema.ts';
+import type { Session } from './sessions/cookie-sessions.ts';
 import type { WebSocketRelay } from './websocket/relay.ts';
 
 export interface UpgradeHandlerDependencies {
@@ -47,7 +48,18 @@ export function createUpgradeHandler(deps: UpgradeHandlerDependencies): (req: In
       if (decision.kind === 'reject') return refuse(decision.rejection, decision.route);
       if (socket.destroyed) return;
       const { route, claims } = decision;
+      let session = decision.session;
+      const sessions = admission.sessions?.sessions;
       relay.open(req, socket, head, {
+        // A cookie session's socket lives as long as the session, across its token's renewals.
+        renewToken:
+          session && sessions
+            ? async () => {
+                session = await sessions.refresh(session as Session);
+                const renewed = await admission.verifier.claimsOf(session.accessToken);
+                return recheckRevocation(admission, renewed) ? undefined : renewed;
+              }
+            : undefined,
         routeId: route.id,
         url: upstreamUrl(route, decision.path, true).href,
         headers: decision.headers,

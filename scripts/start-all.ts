@@ -17,6 +17,9 @@ import { startWeb } from '../services/web/app.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = { ...process.env };
 env.CLIENTS_FILE ??= path.join(here, '../services/token/clients.dev.json');
+// Cookie sessions: the token service must redirect browsers back to this gateway, whatever port it is moved to.
+env.GATEWAY_PUBLIC_URL ??= `http://localhost:${env.GATEWAY_PORT || '8080'}`;
+env.SIGN_IN_SCOPES ??= 'openid profile notes:read notes:write';
 
 const closers: Array<() => Promise<void>> = [];
 const logger = createLogger({ name: 'start' });

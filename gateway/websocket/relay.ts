@@ -56,6 +56,11 @@ export interface RelayTarget {
   recheck(): Rejection | undefined;
   /** Told how the client's handshake ended: 101, the refusal's status, or 499 (client left). */
   onHandshake?(status: number): void;
+  /**
+   * A cookie session's socket: when its token expires, a renewed one (same subject and
+   * session) keeps it open; undefined (the session ended) closes it. Bearer sockets have none.
+   */
+  renewToken?(): Promise<VerifiedClaims | undefined>;
 }
 
 export type RelayState = 'connecting' | 'open' | 'closed';
@@ -192,7 +197,13 @@ class Relay implements RelayedSocket {
     this.#socket = socket;
     this.#target = target;
     this.#wiring = wiring;
-    this.#expiry = new ExpiryTimer(() => this.close(POLICY_VIOLATION, 'token expired'));
+    this.#expiry = new ExpiryTimer(() => {
+      if (!target.renewToken) return this.close(POLICY_VIOLATION, 'token expired');
+      target.renewToken().then(
+        (claims) => (claims && this.#claims ? this.renew(claims) : this.close(POLICY_VIOLATION, 'session ended')),
+        () => this.close(POLICY_VIOLATION, 'session ended'),
+      );
+    });
     // Registered before the upstream answers, so that a revocation or expiry meanwhile refuses the handshake.
     wiring.registry.add(this);
     if (this.#claims) this.#expiry.arm(tokenDeadlineMs(this.#claims.exp, wiring.clockToleranceMs));

@@ -28,7 +28,7 @@ export interface StackOptions {
   tokenEnv?: Record<string, string>;
   gateway?: Partial<GatewayConfig>;
   database?: TestDatabase;
-  /** More variables for `${VAR}` in the gateway's routes (besides WHOAMI_URL, NOTES_URL and TOKEN_SERVICE_URL). */
+  /** More variables for `${VAR}` in the gateway's routes (besides WHOAMI_URL, NOTES_URL, TOKEN_SERVICE_URL and TOKEN_ISSUER). */
   routesEnv?: Record<string, string>;
 }
 
@@ -58,7 +58,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         ...options.gateway,
         ...overrides,
       },
-      { logger: quiet(), env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url, TOKEN_SERVICE_URL: token.url, ...options.routesEnv } },
+      {
+        logger: quiet(),
+        env: { WHOAMI_URL: whoami.url, NOTES_URL: notes.url, TOKEN_SERVICE_URL: token.url, TOKEN_ISSUER: issuer, ...options.routesEnv },
+      },
     );
     gateways.push(gateway);
     return gateway;
