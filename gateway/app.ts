@@ -6,12 +6,15 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../common/logger.ts';
+import { loadAssertionKeys, type AssertionKeys } from './assertions/keys.ts';
+import { rs256Signer } from './assertions/signer.ts';
 import { handleClientError } from './client-errors.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import { ownEndpoints, readinessOf, type Readiness } from './health.ts';
 import { KeyStore } from './keys/key-store.ts';
 import { GatewayMetrics } from './metrics.ts';
 import type { AdmissionDependencies } from './pipeline/admission.ts';
+import { IdentityAsserter } from './pipeline/assert-identity.ts';
 import { strippedHeaderSet } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { createRequestHandler } from './request-handler.ts';
@@ -54,6 +57,10 @@ export interface Gateway {
   readonly sockets: SocketRegistry;
   readonly proxy: UpstreamProxy;
   readonly metrics: GatewayMetrics;
+  /** Signs (and caches) the X-Auth-Assertion; undefined when GATEWAY_ASSERTION is off. */
+  readonly asserter: IdentityAsserter | undefined;
+  /** The assertion keys (the signer and the published JWKS); undefined when GATEWAY_ASSERTION is off. */
+  readonly assertionKeys: AssertionKeys | undefined;
   readiness(): Readiness;
   /** Resolves when keys are loaded and the denylist has synced. */
   whenReady(): Promise<void>;
@@ -72,6 +79,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   // every key of every line and cost ~12 µs and ~38 KB of garbage per request (docs/BENCHMARKS.md).
   const accessLog = logger.child({ log: 'access' }, { redact: [] });
 
+  // A missing or unusable key is a configuration error, before anything listens.
+  const assertionKeys = settings.assertion ? await loadAssertionKeys(settings, logger) : undefined;
   const routes = await RouteTable.load(settings.routes, { logger, env: options.env ?? process.env });
   routes.watch();
 
@@ -141,7 +150,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     createRequestHandler({
       admission,
       proxy,
-      ownEndpoints: ownEndpoints(readiness, metrics, settings.metricsToken),
+      ownEndpoints: ownEndpoints(readiness, metrics, settings.metricsToken, assertionKeys?.jwks),
       metrics,
       accessLog,
       logger,
@@ -154,6 +163,15 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 30_000;
   const { url, port } = await listen(server, settings.port, settings.host);
+  // The default issuer names the port bound (port 0 in tests); no request is read before this returns.
+  const asserter = assertionKeys
+    ? new IdentityAsserter({
+        issuer: settings.assertionIssuer ?? `http://localhost:${port}`,
+        sign: rs256Signer(assertionKeys),
+        maxEntries: settings.assertionCacheSize,
+      })
+    : undefined;
+  admission.asserter = asserter;
 
   const bootAbort = new AbortController();
   const ready = bootstrap({
@@ -182,7 +200,10 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       logger.info('gateway stopped');
     })());
 
-  logger.info({ url, routes: routes.routes.map((r) => r.id), issuer: settings.issuer }, 'gateway listening');
+  logger.info(
+    { url, routes: routes.routes.map((r) => r.id), issuer: settings.issuer, assertionIssuer: asserter?.issuer },
+    'gateway listening',
+  );
 
   const gateway: Gateway = {
     url,
@@ -198,6 +219,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     sockets,
     proxy,
     metrics,
+    asserter,
+    assertionKeys,
     readiness,
     whenReady: () => ready,
     close,

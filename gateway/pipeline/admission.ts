@@ -1,5 +1,6 @@
-// The gateway's decision about one request: stages 1 to 5 of the pipeline
-// (match route → authenticate → check revocation → authorize → mutate headers)
+// The gateway's decision about one request: stages 1 to 6 of the pipeline
+// (match route → authenticate → check revocation → authorize → assert identity
+// → mutate headers)
 // in one function, called by the request handler and the upgrade handler alike.
 // It answers a refusal, or where to forward the request, as whom and with which
 // headers; the handlers then only speak their protocol (a proxied response, a
@@ -8,6 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
+import type { IdentityAsserter } from './assert-identity.ts';
 import { authenticate, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
@@ -26,6 +28,8 @@ export interface AdmissionDependencies {
   maxStalenessMs: number | undefined;
   /** Header names dropped from every request (strippedHeaderSet). */
   strippedHeaders: ReadonlySet<string>;
+  /** Signs the X-Auth-Assertion of authenticated callers; undefined when GATEWAY_ASSERTION is off. */
+  asserter?: Pick<IdentityAsserter, 'assertionFor'> | undefined;
 }
 
 /** What admission reads of a request; node:http's IncomingMessage is one. */
@@ -69,8 +73,9 @@ export interface AdmissionTrace {
  * is true for an upgrade, which only WebSocket routes take. `trace`, when given, learns the
  * route as soon as it is matched (the access log of a client that leaves meanwhile names it).
  *
- * The answer is synchronous whenever the token is in the verification cache (nearly every
- * request): only an RSA verification or a key fetch makes it a promise.
+ * The answer is synchronous whenever the token is in the verification cache and its assertion
+ * in the assertion cache (nearly every request): only an RSA verification, a key fetch or an
+ * RSA signature makes it a promise.
  */
 export function admit(
   deps: AdmissionDependencies,
@@ -94,7 +99,7 @@ export function admit(
   return afterAuthentication(deps, req, target, requestId, websocket, route, authenticated);
 }
 
-/** Stages 3 to 5, once the caller is known. */
+/** Stages 3 to 6, once the caller is known. */
 function afterAuthentication(
   deps: AdmissionDependencies,
   req: AdmissionRequest,
@@ -103,12 +108,12 @@ function afterAuthentication(
   websocket: boolean,
   route: Route,
   authenticated: AuthenticationResult,
-): Admission {
+): Admission | Promise<Admission> {
   if (!authenticated.ok) return refused(authenticated.rejection, route);
   const { claims } = authenticated;
   const denied = recheckRevocation(deps, claims) ?? authorize(route, claims);
   if (denied) return refused(denied, route);
-  return {
+  const forward = (assertion: string | undefined): Forward => ({
     kind: 'forward',
     route,
     claims,
@@ -121,8 +126,17 @@ function afterAuthentication(
       encrypted: req.socket instanceof TLSSocket,
       strippedHeaders: deps.strippedHeaders,
       websocket,
+      assertion,
     }),
-  };
+  });
+  if (!claims || !deps.asserter) return forward(undefined);
+  const assertion = deps.asserter.assertionFor(route, claims);
+  if (typeof assertion === 'string') return forward(assertion);
+  // A revocation may have arrived while the signature was made.
+  return assertion.then((signed) => {
+    const revoked = recheckRevocation(deps, claims);
+    return revoked ? refused(revoked, route) : forward(signed);
+  });
 }
 
 /** The revocation stage on its own: admission's stage 3, and again for a WebSocket whose upstream has just answered. */
