@@ -110,6 +110,9 @@ function publishedKey(publicKey: KeyObject): PublishedKey {
   const { n, e } = publicKey.export({ format: 'jwk' });
   if (typeof n !== 'string' || typeof e !== 'string') throw new ConfigError(['assertion key: not an RSA key']);
   // RFC 7638: SHA-256 of the required members in lexicographic order, no whitespace.
-  const kid = crypto.createHash('sha256').update(JSON.stringify({ e, kty: 'RSA', n })).digest('base64url');
+  const kid = crypto
+    .createHash('sha256')
+    .update(JSON.stringify({ e, kty: 'RSA', n }))
+    .digest('base64url');
   return { kty: 'RSA', n, e, kid, alg: 'RS256', use: 'sig' };
 }
