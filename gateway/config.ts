@@ -144,7 +144,7 @@ const SETTINGS = {
     'GATEWAY_ASSERTION_KEY',
     z.string().min(1).optional().meta({
       description:
-        'the RSA private key (PEM, 2048 bits or more) that signs assertions; unset with a plain-HTTP loopback `GATEWAY_ISSUER`: one is generated at start (development only)',
+        'the RSA private key (PEM, 2048 bits or more; on one line, its line breaks may be written `\\n`) that signs assertions; unset with a plain-HTTP loopback `GATEWAY_ISSUER`: one is generated at start (development only)',
       shownDefault: '—',
     }),
   ),
