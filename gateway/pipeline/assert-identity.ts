@@ -106,10 +106,6 @@ export class IdentityAsserter {
     }
     return signing;
   }
-
-  clear(): void {
-    this.#entries.clear();
-  }
 }
 
 /** Whether two verified tokens assert the same identity (the same token, in practice). */
