@@ -101,7 +101,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     reconnectMinMs: settings.feedReconnectMinMs,
     reconnectMaxMs: settings.feedReconnectMaxMs,
   });
-  const metrics = new GatewayMetrics({ keys, verifier, denylist, feed });
+  // The asserter exists once the server listens (its default issuer names the port), before any scrape.
+  const metrics = new GatewayMetrics({ keys, verifier, denylist, feed, assertionStats: () => asserter?.stats });
   const proxy = new UpstreamProxy({
     keepAliveIdleMs: settings.upstreamKeepAliveIdleMs,
     defaultTimeoutMs: settings.upstreamTimeoutMs,

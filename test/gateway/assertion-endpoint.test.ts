@@ -96,6 +96,9 @@ describe('gateway: signed identity for upstreams', () => {
     expect(assertions[0]).to.be.a('string').and.not.equal(forged);
     expect(new Set(assertions).size, 'the same assertion three times').to.equal(1);
     expect(gateway.asserter!.stats.signatures - signaturesBefore, 'one RSA signature for three requests').to.equal(1);
+    const metrics = (await request(gateway.url, 'GET', '/metrics')).text;
+    expect(metrics).to.include(`gateway_identity_assertions{result="signed"} ${gateway.asserter!.stats.signatures}`);
+    expect(metrics).to.include(`gateway_identity_assertions{result="cache_hit"} ${gateway.asserter!.stats.cacheHits}`);
 
     const { payload, protectedHeader } = await jose.jwtVerify(
       assertions[0]!,
