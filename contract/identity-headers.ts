@@ -12,4 +12,6 @@ export const IDENTITY_HEADERS = {
   session: 'x-auth-session',
   /** The token's `client_id`. */
   client: 'x-auth-client',
+  /** The gateway's signed JWT of the same identity (contract/gateway-assertion.ts): what an app can verify instead of trusting the others. */
+  assertion: 'x-auth-assertion',
 } as const;

@@ -6,6 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from '../common/logger.ts';
+import { loadAssertionKeys, type AssertionKeys } from './assertions/keys.ts';
+import { rs256Signer } from './assertions/signer.ts';
 import { handleClientError } from './client-errors.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import { ownEndpoints, readinessOf, type Readiness } from './health.ts';
@@ -17,6 +19,7 @@ import { authEndpoints } from './sessions/auth-endpoints.ts';
 import { CookieSessions } from './sessions/cookie-sessions.ts';
 import { TokenClient } from './sessions/token-client.ts';
 import { DEVELOPMENT_SESSION_COOKIE_KEY, isPlainHttpLoopback } from '../common/development.ts';
+import { IdentityAsserter } from './pipeline/assert-identity.ts';
 import { strippedHeaderSet } from './pipeline/mutate-headers.ts';
 import { UpstreamProxy } from './pipeline/proxy.ts';
 import { createRequestHandler } from './request-handler.ts';
@@ -59,6 +62,10 @@ export interface Gateway {
   readonly sockets: SocketRegistry;
   readonly proxy: UpstreamProxy;
   readonly metrics: GatewayMetrics;
+  /** Signs (and caches) the X-Auth-Assertion; undefined when GATEWAY_ASSERTION is off. */
+  readonly asserter: IdentityAsserter | undefined;
+  /** The assertion keys (the signer and the published JWKS); undefined when GATEWAY_ASSERTION is off. */
+  readonly assertionKeys: AssertionKeys | undefined;
   readiness(): Readiness;
   /** Resolves when keys are loaded and the denylist has synced. */
   whenReady(): Promise<void>;
@@ -77,6 +84,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   // every key of every line and cost ~12 µs and ~38 KB of garbage per request (docs/BENCHMARKS.md).
   const accessLog = logger.child({ log: 'access' }, { redact: [] });
 
+  // A missing or unusable key is a configuration error, before anything listens.
+  const assertionKeys = settings.assertion ? await loadAssertionKeys(settings, logger) : undefined;
   const routes = await RouteTable.load(settings.routes, { logger, env: options.env ?? process.env });
   routes.watch();
 
@@ -97,7 +106,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     reconnectMinMs: settings.feedReconnectMinMs,
     reconnectMaxMs: settings.feedReconnectMaxMs,
   });
-  const metrics = new GatewayMetrics({ keys, verifier, denylist, feed });
+  // The asserter exists once the server listens (its default issuer names the port), before any scrape.
+  const metrics = new GatewayMetrics({ keys, verifier, denylist, feed, assertionStats: () => asserter?.stats });
   const proxy = new UpstreamProxy({
     keepAliveIdleMs: settings.upstreamKeepAliveIdleMs,
     defaultTimeoutMs: settings.upstreamTimeoutMs,
@@ -174,7 +184,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     createRequestHandler({
       admission,
       proxy,
-      ownEndpoints: ownEndpoints(readiness, metrics, settings.metricsToken),
+      ownEndpoints: ownEndpoints(readiness, metrics, settings.metricsToken, assertionKeys?.jwks),
       metrics,
       accessLog,
       logger,
@@ -211,6 +221,15 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       logger,
     });
   }
+  // The default issuer names the port bound (port 0 in tests); no request is read before this returns.
+  const asserter = assertionKeys
+    ? new IdentityAsserter({
+        issuer: browserFacing.url,
+        sign: rs256Signer(assertionKeys),
+        maxEntries: settings.assertionCacheSize,
+      })
+    : undefined;
+  admission.asserter = asserter;
 
   const bootAbort = new AbortController();
   const ready = bootstrap({
@@ -242,7 +261,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       logger.info('gateway stopped');
     })());
 
-  logger.info({ url, routes: routes.routes.map((r) => r.id), issuer: settings.issuer }, 'gateway listening');
+  logger.info({ url, routes: routes.routes.map((r) => r.id), issuer: settings.issuer, publicUrl: browserFacing.url }, 'gateway listening');
 
   const gateway: Gateway = {
     url,
@@ -258,6 +277,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     sockets,
     proxy,
     metrics,
+    asserter,
+    assertionKeys,
     readiness,
     whenReady: () => ready,
     close,

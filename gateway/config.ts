@@ -6,9 +6,9 @@
 // `{ ...loadConfig({}), issuer: fake.url, routes: {...} }`.
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { DEVELOPMENT_GATEWAY_CLIENT_SECRET } from '../common/development.ts';
+import { DEVELOPMENT_GATEWAY_CLIENT_SECRET, isPlainHttpLoopback } from '../common/development.ts';
 import { duration } from '../common/duration.ts';
-import { commaList, logLevel, metricsToken, parseEnv, port } from '../common/env.ts';
+import { booleanFlag, commaList, ConfigError, logLevel, metricsToken, parseEnv, port } from '../common/env.ts';
 import { byteSize } from '../common/size.ts';
 import { HEADER_NAME } from './lib/header-names.ts';
 import type { RoutesFileInput } from './routes/schema.ts';
@@ -195,6 +195,38 @@ const SETTINGS = {
         'other origins whose pages may send state-changing requests with a cookie session (CSRF); the gateway’s own origin always may',
       ),
   ),
+  assertion: setting(
+    'GATEWAY_ASSERTION',
+    booleanFlag(true).describe(
+      'send upstreams `X-Auth-Assertion`, a JWT of the caller’s identity signed with the gateway’s key (docs/WIRE-CONTRACT.md); `false` turns it off',
+    ),
+  ),
+  assertionKey: setting(
+    'GATEWAY_ASSERTION_KEY',
+    z.string().min(1).optional().meta({
+      description:
+        'the RSA private key (PEM, 2048 bits or more; on one line, its line breaks may be written `\\n`) that signs assertions; unset with a plain-HTTP loopback `GATEWAY_PUBLIC_URL`: one is generated at start (development only)',
+      shownDefault: '—',
+    }),
+  ),
+  assertionKeyFile: setting(
+    'GATEWAY_ASSERTION_KEY_FILE',
+    z.string().min(1).optional().describe('path of a file holding that key, instead of `GATEWAY_ASSERTION_KEY`'),
+  ),
+  assertionPublishedKeysFile: setting(
+    'GATEWAY_ASSERTION_PUBLISHED_KEYS_FILE',
+    z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'path of a PEM file of more RSA keys (public or private: only public halves are used) published next to the signer’s, to rotate keys (gateway/README.md)',
+      ),
+  ),
+  assertionCacheSize: setting(
+    'GATEWAY_ASSERTION_CACHE_SIZE',
+    positiveInt(10_000).describe('signed assertions kept for reuse, one per access token and route (least recently used dropped first)'),
+  ),
   logLevel: setting('LOG_LEVEL', logLevel),
 };
 
@@ -211,5 +243,29 @@ export const gatewayEnv: Record<string, z.ZodType> = Object.fromEntries(
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const parsed = parseEnv(gatewayEnv, env) as Record<string, unknown>;
-  return Object.fromEntries(Object.entries(SETTINGS).map(([field, { variable }]) => [field, parsed[variable]])) as GatewayConfig;
+  const config = Object.fromEntries(Object.entries(SETTINGS).map(([field, { variable }]) => [field, parsed[variable]])) as GatewayConfig;
+  const problems = assertionKeyProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/**
+ * What is wrong with the assertion's key settings. A key is generated at start only for
+ * development, i.e. a plain-HTTP loopback issuer (the default): a generated key differs
+ * per process and per restart, which apps behind several gateways could not follow.
+ */
+export function assertionKeyProblems(
+  config: Pick<GatewayConfig, 'assertion' | 'publicUrl' | 'assertionKey' | 'assertionKeyFile'>,
+): string[] {
+  if (!config.assertion) return [];
+  if (config.assertionKey !== undefined && config.assertionKeyFile !== undefined) {
+    return ['GATEWAY_ASSERTION_KEY, GATEWAY_ASSERTION_KEY_FILE: set one of them, not both'];
+  }
+  const development = config.publicUrl === undefined || isPlainHttpLoopback(config.publicUrl);
+  if (config.assertionKey === undefined && config.assertionKeyFile === undefined && !development) {
+    return [
+      'GATEWAY_ASSERTION_KEY: required (or GATEWAY_ASSERTION_KEY_FILE) when GATEWAY_PUBLIC_URL is not a plain-HTTP loopback URL; or set GATEWAY_ASSERTION=false',
+    ];
+  }
+  return [];
 }

@@ -1,9 +1,12 @@
 // The gateway's own endpoints, answered before any route is looked at:
 // /healthz (the process is up), /readyz (it can judge tokens: routes, keys and
-// denylist loaded, revocation feed not stale) and /metrics (Prometheus,
-// behind METRICS_TOKEN when set). GET and HEAD only.
+// denylist loaded, revocation feed not stale), /metrics (Prometheus, behind
+// METRICS_TOKEN when set) and, when it signs assertions, the public keys apps
+// verify them with (/.well-known/gateway-jwks.json). GET and HEAD only.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bearerSecretMatches } from '../common/secrets.ts';
+import { GATEWAY_JWKS_PATH } from '../contract/gateway-assertion.ts';
+import type { AssertionKeys } from './assertions/keys.ts';
 import type { KeyStore } from './keys/key-store.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { reject, sendRejection } from './pipeline/rejection.ts';
@@ -51,8 +54,9 @@ export function ownEndpoints(
   readiness: () => Readiness,
   metrics: GatewayMetrics,
   metricsToken: string | undefined,
+  assertionJwks?: AssertionKeys['jwks'],
 ): Map<string, OwnEndpoint> {
-  return new Map<string, OwnEndpoint>([
+  const endpoints = new Map<string, OwnEndpoint>([
     ['/healthz', getOrHead((_req, res) => sendJson(res, 200, { status: 'ok' }, NO_STORE))],
     [
       '/readyz',
@@ -84,7 +88,18 @@ export function ownEndpoints(
       }),
     ],
   ]);
+  if (assertionJwks) {
+    // The set changes only with a restart; an app whose cached copy lacks a new kid refetches it.
+    const body = JSON.stringify(assertionJwks);
+    endpoints.set(
+      GATEWAY_JWKS_PATH,
+      getOrHead((_req, res) => send(res, 200, 'application/json; charset=utf-8', body, JWKS_CACHE)),
+    );
+  }
+  return endpoints;
 }
+
+const JWKS_CACHE = { 'cache-control': 'public, max-age=300' };
 
 const NO_STORE = { 'cache-control': 'no-store' };
 

@@ -1,6 +1,6 @@
 // Prometheus metrics of one gateway, in a registry of its own (several
 // gateways may share a process in tests). Counters owned by other modules
-// (key store, verifier, denylist, feed) are read when scraped, so the request
+// (key store, verifier, denylist, feed, identity asserter) are read when scraped, so the request
 // path pays only for the two counters it increments.
 import client from 'prom-client';
 import type { KeyStore } from './keys/key-store.ts';
@@ -13,6 +13,8 @@ export interface MetricSources {
   verifier: AccessTokenVerifier;
   denylist: Denylist;
   feed: RevocationFeedClient;
+  /** The identity asserter's counts; undefined while it does not exist (GATEWAY_ASSERTION off). */
+  assertionStats?: () => { readonly signatures: number; readonly cacheHits: number } | undefined;
 }
 
 export class GatewayMetrics {
@@ -101,6 +103,18 @@ export class GatewayMetrics {
       collect() {
         this.set({ result: 'verified' }, sources.verifier.stats.verifications);
         this.set({ result: 'cache_hit' }, sources.verifier.stats.cacheHits);
+      },
+    });
+    new client.Gauge({
+      name: 'gateway_identity_assertions',
+      help: 'X-Auth-Assertion values attached since start: RSA signatures and assertion-cache hits',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        const stats = sources.assertionStats?.();
+        if (!stats) return;
+        this.set({ result: 'signed' }, stats.signatures);
+        this.set({ result: 'cache_hit' }, stats.cacheHits);
       },
     });
   }

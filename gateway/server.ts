@@ -40,8 +40,8 @@ try {
   process.on('SIGHUP', () => void gateway.routes.reload());
 } catch (error) {
   const inUse = portInUseMessage(error, 'GATEWAY_PORT', config.port);
-  if (error instanceof RoutesError || inUse) {
-    logger.fatal(inUse ?? (error as RoutesError).message);
+  if (error instanceof RoutesError || error instanceof ConfigError || inUse) {
+    logger.fatal(inUse ?? (error as Error).message);
   } else {
     logger.fatal({ err: error }, 'gateway failed to start');
   }

@@ -13,6 +13,7 @@ import { startGateway } from '../gateway/app.ts';
 import { startWhoami } from '../services/whoami/app.ts';
 import { startNotes } from '../services/notes/app.ts';
 import { startWeb } from '../services/web/app.ts';
+import { GATEWAY_JWKS_PATH } from '../contract/gateway-assertion.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const env = { ...process.env };
@@ -41,17 +42,24 @@ async function main(): Promise<void> {
   const gatewayConfig = loadGatewayConfig({ ...env, TOKEN_ISSUER: env.TOKEN_ISSUER ?? tokenConfig.ISSUER });
 
   const demoPorts = parseEnv({ WHOAMI_PORT: port(4101), NOTES_PORT: port(4102), WEB_PORT: port(4103) }, env);
+  // The demo apps take the caller from the gateway's signed assertion (fetching its keys on first use), not from X-Auth-* headers.
+  const assertion = gatewayConfig.assertion
+    ? {
+        jwksUrl: `http://127.0.0.1:${gatewayConfig.port}${GATEWAY_JWKS_PATH}`,
+        issuer: gatewayConfig.publicUrl ?? `http://localhost:${gatewayConfig.port}`,
+      }
+    : undefined;
 
   const token = await listening('TOKEN_PORT', tokenConfig.TOKEN_PORT, () =>
     startTokenService(tokenConfig, { logger: createLogger({ name: 'token-service', level: tokenConfig.LOG_LEVEL }) }),
   );
   closers.unshift(() => token.close());
   const whoami = await listening('WHOAMI_PORT', demoPorts.WHOAMI_PORT, () =>
-    startWhoami({ port: demoPorts.WHOAMI_PORT, logger: createLogger({ name: 'whoami' }) }),
+    startWhoami({ port: demoPorts.WHOAMI_PORT, logger: createLogger({ name: 'whoami' }), ...(assertion ? { assertion } : {}) }),
   );
   closers.unshift(() => whoami.close());
   const notes = await listening('NOTES_PORT', demoPorts.NOTES_PORT, () =>
-    startNotes({ port: demoPorts.NOTES_PORT, logger: createLogger({ name: 'notes' }) }),
+    startNotes({ port: demoPorts.NOTES_PORT, logger: createLogger({ name: 'notes' }), ...(assertion ? { assertion } : {}) }),
   );
   closers.unshift(() => notes.close());
   const web = await listening('WEB_PORT', demoPorts.WEB_PORT, () =>
@@ -74,6 +82,9 @@ async function main(): Promise<void> {
   );
   closers.unshift(() => gateway.close());
 
+  const pastTheGateway = assertion
+    ? `    curl -s ${whoami.url}/whoami -H 'x-auth-subject: alice'   # 401 past the gateway: the app wants its signed assertion\n`
+    : '';
   const T = tokenConfig.ISSUER;
   const G = `http://localhost:${gateway.port}`;
   console.log(`
@@ -89,7 +100,7 @@ async function main(): Promise<void> {
       -d '{"username":"alice","password":"correct horse battery"}' > /tmp/pair.json
     AT=$(node -p 'require("/tmp/pair.json").access_token')
     curl -s ${G}/whoami -H "authorization: Bearer $AT"
-    curl -s -X POST ${T}/auth/logout -H "authorization: Bearer $AT"
+${pastTheGateway}    curl -s -X POST ${T}/auth/logout -H "authorization: Bearer $AT"
     curl -s ${G}/whoami -H "authorization: Bearer $AT"     # 401: logout took effect at the gateway
 
   Ctrl-C stops everything.

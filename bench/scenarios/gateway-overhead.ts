@@ -6,6 +6,8 @@
 //   (n) through a naive proxy that runs jose jwtVerify (RSA) on every request, then http-proxy,
 //   (f) through Fastify + @fastify/http-proxy + fast-jwt with its verification cache,
 //   (c) through our gateway on an auth-required route with a valid token (under tsx, as npm start),
+//       which also signs the identity assertion (X-Auth-Assertion, cached per token and route),
+//   (c-na) the same with the assertion off (GATEWAY_ASSERTION=false): c/c-na is what it costs,
 //   (c-dist) the same, compiled (dist/, as the Docker image runs it),
 //   (d) through our gateway on a public route,
 // plus (c) with logging off, to show what the access log costs.
@@ -80,13 +82,14 @@ export async function gatewayOverhead(): Promise<void> {
     const jwk = await signingJwk(tokenUrl);
     const reference = { target: upstream.url, jwk, issuer: BENCH_ISSUER, audience: 'whoami' };
     const track = <T extends { host: Host }>(started: T): T => (hosts.push(started.host), started);
-    const [{ tokens }, bare, undiciProxy, naive, fastify, gateway, compiled, quiet] = await Promise.all([
+    const [{ tokens }, bare, undiciProxy, naive, fastify, gateway, noAssertion, compiled, quiet] = await Promise.all([
       userWithLogin(tokenUrl),
       startBareProxy(upstream.url).then(track),
       startReferenceProxy('startUndiciPassThrough', { target: upstream.url }).then(track),
       startReferenceProxy('startNaiveProxy', reference).then(track),
       startReferenceProxy('startFastifyGateway', reference).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info' }).then(track),
+      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info', config: { assertion: false } }).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info', compiled: true }).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'silent' }).then(track),
     ]);
@@ -106,6 +109,7 @@ export async function gatewayOverhead(): Promise<void> {
       via('n', '(n) naive: jwtVerify every request + http-proxy', naive),
       via('f', '(f) Fastify + @fastify/http-proxy + fast-jwt cache', fastify),
       via('c', '(c) gateway, auth route, valid token (tsx)', gateway),
+      via('cna', '(c-na) same, assertion off', noAssertion),
       via('cd', '(c-dist) same, compiled', compiled),
       via('c0', "(c') same (tsx), logging off", quiet),
       via('d', '(d) gateway, public route', gateway, '/public/x'),
@@ -147,6 +151,7 @@ export async function gatewayOverhead(): Promise<void> {
       ['c/b', 'c', 'b', '≥ 0.90'],
       ['c/n', 'c', 'n', '≥ 1.0'],
       ['c/u', 'c', 'u', ''],
+      ['c/c-na  assertion on / off', 'c', 'cna', '≥ 0.95'],
       ['c/f', 'c', 'f', '≥ 1.0'],
       ['c-dist/f', 'cd', 'f', '≥ 1.0'],
       ['c-dist/b', 'cd', 'b', ''],

@@ -1,5 +1,6 @@
-// The gateway's decision about one request: stages 1 to 5 of the pipeline
-// (match route → authenticate → check revocation → authorize → mutate headers)
+// The gateway's decision about one request: stages 1 to 6 of the pipeline
+// (match route → authenticate → check revocation → authorize → assert identity
+// → mutate headers)
 // in one function, called by the request handler and the upgrade handler alike.
 // It answers a refusal, or where to forward the request, as whom and with which
 // headers; the handlers then only speak their protocol (a proxied response, a
@@ -9,6 +10,7 @@ import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
 import type { Session } from '../sessions/cookie-sessions.ts';
+import type { IdentityAsserter } from './assert-identity.ts';
 import { authenticate, authenticateToken, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
@@ -37,6 +39,8 @@ export interface AdmissionDependencies {
   strippedHeaders: ReadonlySet<string>;
   /** Cookie sessions, when configured (SESSION_COOKIE_KEYS). */
   sessions?: SessionPolicy | undefined;
+  /** Signs the X-Auth-Assertion of authenticated callers; undefined when GATEWAY_ASSERTION is off. */
+  asserter?: Pick<IdentityAsserter, 'assertionFor'> | undefined;
 }
 
 /** What admission reads of a request; node:http's IncomingMessage is one. */
@@ -86,8 +90,9 @@ export interface AdmissionTrace {
  * is true for an upgrade, which only WebSocket routes take. `trace`, when given, learns the
  * route as soon as it is matched (the access log of a client that leaves meanwhile names it).
  *
- * The answer is synchronous whenever the token is in the verification cache (nearly every
- * request): only an RSA verification or a key fetch makes it a promise.
+ * The answer is synchronous whenever the token is in the verification cache and its assertion
+ * in the assertion cache (nearly every request): only an RSA verification, a key fetch or an
+ * RSA signature makes it a promise.
  */
 export function admit(
   deps: AdmissionDependencies,
@@ -128,7 +133,7 @@ export function admit(
   return afterAuthentication(deps, req, target, requestId, websocket, route, authenticated);
 }
 
-/** Stages 3 to 5, once the caller is known. */
+/** Stages 3 to 6, once the caller is known. */
 function afterAuthentication(
   deps: AdmissionDependencies,
   req: AdmissionRequest,
@@ -138,45 +143,58 @@ function afterAuthentication(
   route: Route,
   authenticated: AuthenticationResult,
   session?: Extract<SessionOutcome, { ok: true }>,
-): Admission {
+): Admission | Promise<Admission> {
   if (!authenticated.ok) return { kind: 'reject', rejection: authenticated.rejection, route, sessionEnded: session !== undefined };
   const { claims } = authenticated;
   const revoked = recheckRevocation(deps, claims);
   if (revoked) return { kind: 'reject', rejection: revoked, route, sessionEnded: session !== undefined && revoked.status === 401 };
   const denied = authorize(route, claims);
   if (denied) return refused(denied, route);
-  const headers = mutateHeaders(req.headers, {
-    route,
-    claims,
-    requestId,
-    remoteAddress: req.socket.remoteAddress,
-    encrypted: req.socket instanceof TLSSocket,
-    strippedHeaders: deps.strippedHeaders,
-    websocket,
-  });
-  if (deps.sessions) {
-    // The gateway's cookies are its own: an upstream never sees them.
-    const cookie = deps.sessions.sessions.withoutOwnCookies(headers.cookie as string | string[] | undefined);
-    if (cookie === undefined) delete headers.cookie;
-    else headers.cookie = cookie;
-  }
-  if (!session) return { kind: 'forward', route, claims, path: upstreamPath(route, target), headers };
-  // With a cookie session, the upstream gets the user's access token, to call other APIs on their behalf (unless the route says no).
-  if (route.forwardAuthorization) headers.authorization = `Bearer ${session.session.accessToken}`;
-  else delete headers.authorization;
-  const sessions = (deps.sessions as SessionPolicy).sessions;
-  return {
-    kind: 'forward',
-    route,
-    claims,
-    path: upstreamPath(route, target),
-    headers,
-    session: session.session,
-    responseHeaders: () => {
-      const renewal = sessions.renewalFor(session.presented);
-      return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
-    },
+  const forward = (assertion: string | undefined): Forward => {
+    const headers = mutateHeaders(req.headers, {
+      route,
+      claims,
+      requestId,
+      remoteAddress: req.socket.remoteAddress,
+      encrypted: req.socket instanceof TLSSocket,
+      strippedHeaders: deps.strippedHeaders,
+      websocket,
+      assertion,
+    });
+    if (deps.sessions) {
+      // The gateway's cookies are its own: an upstream never sees them.
+      const cookie = deps.sessions.sessions.withoutOwnCookies(headers.cookie as string | string[] | undefined);
+      if (cookie === undefined) delete headers.cookie;
+      else headers.cookie = cookie;
+    }
+    if (!session) return { kind: 'forward', route, claims, path: upstreamPath(route, target), headers };
+    // With a cookie session, the upstream gets the user's access token, to call other APIs on their behalf (unless the route says no).
+    if (route.forwardAuthorization) headers.authorization = `Bearer ${session.session.accessToken}`;
+    else delete headers.authorization;
+    const sessions = (deps.sessions as SessionPolicy).sessions;
+    return {
+      kind: 'forward',
+      route,
+      claims,
+      path: upstreamPath(route, target),
+      headers,
+      session: session.session,
+      responseHeaders: () => {
+        const renewal = sessions.renewalFor(session.presented);
+        return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
+      },
+    };
   };
+  if (!claims || !deps.asserter) return forward(undefined);
+  const assertion = deps.asserter.assertionFor(route, claims);
+  if (typeof assertion === 'string') return forward(assertion);
+  // A revocation may have arrived while the signature was made.
+  return assertion.then((signed) => {
+    const revokedMeanwhile = recheckRevocation(deps, claims);
+    return revokedMeanwhile
+      ? { kind: 'reject', rejection: revokedMeanwhile, route, sessionEnded: session !== undefined && revokedMeanwhile.status === 401 }
+      : forward(signed);
+  });
 }
 
 /** The revocation stage on its own: admission's stage 3, and again for a WebSocket whose upstream has just answered. */

@@ -1,4 +1,4 @@
-// Stage 5: the headers the upstream sees. Upstreams trust X-Auth-* blindly, so
+// Stage 6: the headers the upstream sees. Upstreams trust X-Auth-* blindly, so
 // whatever the client sent that an upstream could take for identity or
 // forwarding information is dropped, then the gateway writes its own values.
 //
@@ -92,6 +92,8 @@ export interface HeaderContext {
   strippedHeaders: ReadonlySet<string>;
   /** True for a WebSocket upgrade, whose handshake headers the ws client writes itself. */
   websocket?: boolean;
+  /** The signed identity assertion (assert-identity.ts), when the gateway sends one. */
+  assertion?: string | undefined;
 }
 
 /** The stripped-header set for a gateway: the defaults plus GATEWAY_STRIP_HEADERS. */
@@ -139,6 +141,7 @@ export function mutateHeaders(incoming: IncomingHttpHeaders, context: HeaderCont
     outgoing[IDENTITY_HEADERS.scopes] = claims.scopes.join(' ');
     outgoing[IDENTITY_HEADERS.session] = claims.sid;
     if (claims.clientId !== undefined) outgoing[IDENTITY_HEADERS.client] = claims.clientId;
+    if (context.assertion !== undefined) outgoing[IDENTITY_HEADERS.assertion] = context.assertion;
   }
   return outgoing;
 }

@@ -1,6 +1,8 @@
 // Demo upstream: a tiny notes API, one in-memory notebook per user. The user is
-// whoever the gateway says (X-Auth-Subject); scopes are the gateway's business
-// (routes.json: GET needs notes:read, POST/DELETE notes:write).
+// whoever the gateway says: the `sub` of a valid X-Auth-Assertion when the app
+// is given the gateway's JWKS (`assertion`), else X-Auth-Subject (safe only
+// while nothing but the gateway can reach the app). Scopes are the gateway's
+// business (routes.json: GET needs notes:read, POST/DELETE notes:write).
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +10,7 @@ import Router from '@koa/router';
 import Koa, { type Context, type Next } from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { z } from 'zod';
+import { assertionVerifier, type AssertionCheck } from '../../common/gateway-assertion.ts';
 import type { Logger } from '../../common/logger.ts';
 import { IDENTITY_HEADERS } from '../../contract/identity-headers.ts';
 
@@ -21,7 +24,12 @@ export interface NotesOptions {
   port?: number;
   host?: string;
   logger?: Logger;
+  /** Verify the gateway's X-Auth-Assertion (audience default: the routes `notes-read` and `notes-write`). */
+  assertion?: Omit<AssertionCheck, 'audience'> & Partial<Pick<AssertionCheck, 'audience'>>;
 }
+
+/** The routes of gateway/routes.json that lead here. */
+export const NOTES_ROUTES = ['notes-read', 'notes-write'];
 
 export interface RunningNotes {
   url: string;
@@ -34,17 +42,25 @@ export interface RunningNotes {
 
 const newNoteSchema = z.object({ text: z.string().min(1).max(10_000) });
 
-export function createNotesApp(notebooks = new Map<string, Note[]>()): Koa {
+export function createNotesApp(notebooks = new Map<string, Note[]>(), assertion?: NotesOptions['assertion']): Koa {
   const app = new Koa();
   app.silent = true;
   const router = new Router({ prefix: '/notes' });
 
-  // Identity comes only from the gateway's header; without it there is no user.
+  // Identity comes only from the gateway; without it there is no user.
+  const verify = assertion && assertionVerifier({ audience: NOTES_ROUTES, ...assertion });
+  const subjectOf = async (ctx: Context): Promise<string | undefined> => {
+    if (!verify) return ctx.get(IDENTITY_HEADERS.subject) || undefined;
+    return (await verify(ctx.get(IDENTITY_HEADERS.assertion) || undefined))?.sub;
+  };
   const requireSubject = async (ctx: Context, next: Next) => {
-    const subject = ctx.get(IDENTITY_HEADERS.subject);
+    const subject = await subjectOf(ctx);
     if (!subject) {
       ctx.status = 401;
-      ctx.body = { error: 'unauthenticated', error_description: 'no X-Auth-Subject from the gateway' };
+      ctx.body = {
+        error: 'unauthenticated',
+        error_description: verify ? 'no valid X-Auth-Assertion from the gateway' : 'no X-Auth-Subject from the gateway',
+      };
       return;
     }
     ctx.state.subject = subject;
@@ -93,7 +109,7 @@ export function createNotesApp(notebooks = new Map<string, Note[]>()): Koa {
 
 export async function startNotes(options: NotesOptions = {}): Promise<RunningNotes> {
   const notebooks = new Map<string, Note[]>();
-  const server = createNotesApp(notebooks).listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  const server = createNotesApp(notebooks, options.assertion).listen(options.port ?? 0, options.host ?? '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.once('listening', () => {

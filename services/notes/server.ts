@@ -1,12 +1,29 @@
-// Entry point for the notes demo app (NOTES_PORT, default 4102).
+// Entry point for the notes demo app (NOTES_PORT, default 4102). With GATEWAY_JWKS_URL it
+// verifies the gateway's X-Auth-Assertion (issuer GATEWAY_PUBLIC_URL, by default that URL's origin)
+// and refuses requests without a valid one; without it, it trusts the X-Auth-* headers.
 import { z } from 'zod';
 import { parseEnv, port, portInUseMessage } from '../../common/env.ts';
 import { createLogger } from '../../common/logger.ts';
 import { startNotes } from './app.ts';
 
-const env = parseEnv({ NOTES_PORT: port(4102), NOTES_HOST: z.string().default('127.0.0.1') }, process.env);
+const env = parseEnv(
+  {
+    NOTES_PORT: port(4102),
+    NOTES_HOST: z.string().default('127.0.0.1'),
+    GATEWAY_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+    GATEWAY_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  },
+  process.env,
+);
 const logger = createLogger({ name: 'notes' });
-const app = await startNotes({ port: env.NOTES_PORT, host: env.NOTES_HOST, logger }).catch((error: unknown) => {
+const app = await startNotes({
+  port: env.NOTES_PORT,
+  host: env.NOTES_HOST,
+  logger,
+  ...(env.GATEWAY_JWKS_URL
+    ? { assertion: { jwksUrl: env.GATEWAY_JWKS_URL, issuer: env.GATEWAY_PUBLIC_URL ?? new URL(env.GATEWAY_JWKS_URL).origin } }
+    : {}),
+}).catch((error: unknown) => {
   const inUse = portInUseMessage(error, 'NOTES_PORT', env.NOTES_PORT);
   if (!inUse) throw error;
   console.error(inUse);

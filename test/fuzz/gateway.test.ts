@@ -161,6 +161,7 @@ const spoofedHeaders = fc.dictionary(
     'x-auth-session',
     'x-auth-client',
     'x-auth-subject-type',
+    'X-Auth-Assertion',
     'X_Auth_Subject',
     'x-auth_scopes',
     'X_AUTH_SESSION',
@@ -347,7 +348,14 @@ describe('fuzz: gateway (fast-check)', function () {
   let late = 0;
   let counter = 0;
 
-  const GATEWAY_IDENTITY = ['x-auth-subject', 'x-auth-subject-type', 'x-auth-scopes', 'x-auth-session', 'x-auth-client'];
+  const GATEWAY_IDENTITY = [
+    'x-auth-subject',
+    'x-auth-subject-type',
+    'x-auth-scopes',
+    'x-auth-session',
+    'x-auth-client',
+    'x-auth-assertion',
+  ];
 
   function judgeHit(hit: Seen): void {
     const id = String(hit.headers['x-request-id']);
@@ -370,6 +378,8 @@ describe('fuzz: gateway (fast-check)', function () {
       for (const name of GATEWAY_IDENTITY) expect(hit.headers[name], `${what}: ${name} without a subject`).to.equal(undefined);
     } else {
       expect(hit.headers['x-auth-subject-type'], `${what}: subject type`).to.equal(credential === 'machine' ? 'client' : 'user');
+      // The gateway's signed assertion names the same subject (its signature: test/gateway/assertion-endpoint.test.ts).
+      expect(jose.decodeJwt(String(hit.headers['x-auth-assertion'])).sub, `${what}: assertion subject`).to.equal(subject);
     }
     if (hit.route === 'pub') expect(hit.headers.authorization, `${what}: authorization forwarded on "pub"`).to.equal(undefined);
     expect(hit.headers['x-forwarded-for'], "x-forwarded-for is the peer, never the client's claim").to.equal('127.0.0.1');

@@ -101,6 +101,16 @@ describe('gateway: mutate headers', () => {
     expect(out['x-forwarded-for']).to.equal(undefined);
   });
 
+  it('writes the signed assertion it is given, and only for an authenticated caller', () => {
+    const context = { route, requestId: 'req-12345678', remoteAddress: undefined, encrypted: false, strippedHeaders };
+    const forged = { 'x-auth-assertion': 'forged', x_auth_assertion: 'forged' };
+    expect(mutateHeaders(forged, { ...context, claims, assertion: 'signed.jws' })['x-auth-assertion']).to.equal('signed.jws');
+    const anonymous = mutateHeaders(forged, { ...context, claims: undefined, assertion: 'signed.jws' });
+    expect(anonymous).to.not.have.property('x-auth-assertion');
+    expect(anonymous).to.not.have.property('x_auth_assertion');
+    expect(mutateHeaders(forged, { ...context, claims })).to.not.have.property('x-auth-assertion');
+  });
+
   it('forwards Authorization unless the route says not to', () => {
     expect(route && noAuthForward).to.be.ok;
     const context = { claims: undefined, requestId: 'req-12345678', remoteAddress: '127.0.0.1', encrypted: false, strippedHeaders };
@@ -138,6 +148,8 @@ describe('gateway: mutate headers', () => {
       'x_auth_scopes',
       'X-AUTH-SESSION',
       'x_auth_client',
+      'X-Auth-Assertion',
+      'x_auth_assertion',
       'X-Auth-Subject-Type',
       'x_auth_subject_type',
       'x-auth',

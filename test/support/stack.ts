@@ -1,6 +1,7 @@
 // The whole product for end-to-end tests: real token service(s), real
 // gateway(s) and the demo apps, over real HTTP on loopback.
 import { createLogger } from '../../common/logger.ts';
+import { GATEWAY_JWKS_PATH } from '../../contract/gateway-assertion.ts';
 import type { Gateway } from '../../gateway/app.ts';
 import type { GatewayConfig } from '../../gateway/config.ts';
 import { startNotes, type RunningNotes } from '../../services/notes/app.ts';
@@ -30,6 +31,11 @@ export interface StackOptions {
   database?: TestDatabase;
   /** More variables for `${VAR}` in the gateway's routes (besides WHOAMI_URL, NOTES_URL, TOKEN_SERVICE_URL and TOKEN_ISSUER). */
   routesEnv?: Record<string, string>;
+  /**
+   * The demo apps verify the first gateway's X-Auth-Assertion (as with `npm start`) instead of
+   * trusting X-Auth-* headers; that gateway then listens on a port chosen up front.
+   */
+  assertions?: boolean;
 }
 
 const quiet = () => createLogger({ name: 'e2e', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -44,8 +50,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.database ? { database: options.database } : {}),
   });
   const issuerProxy = await startFaultProxy({ host: '127.0.0.1', port: token.port }, issuerPort);
-  const whoami = await startWhoami({ port: 0, logger: quiet() });
-  const notes = await startNotes({ port: 0, logger: quiet() });
+  const gatewayPort = options.assertions ? await freePort() : 0;
+  const assertion = options.assertions
+    ? { jwksUrl: `http://127.0.0.1:${gatewayPort}${GATEWAY_JWKS_PATH}`, issuer: `http://localhost:${gatewayPort}` }
+    : undefined;
+  const whoami = await startWhoami({ port: 0, logger: quiet(), ...(assertion ? { assertion } : {}) });
+  const notes = await startNotes({ port: 0, logger: quiet(), ...(assertion ? { assertion } : {}) });
   const gateways: Gateway[] = [];
 
   const launch = async (overrides: Partial<GatewayConfig> = {}): Promise<Gateway> => {
@@ -66,7 +76,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gateways.push(gateway);
     return gateway;
   };
-  const gateway = await launch();
+  const gateway = await launch(options.assertions ? { port: gatewayPort } : {});
 
   return {
     token,

@@ -21,6 +21,7 @@ const FIXED_BY_COMPOSE = [
   'GATEWAY_PORT',
   'TOKEN_ISSUER',
   'TOKEN_SERVICE_URL',
+  'GATEWAY_PUBLIC_URL',
 ];
 
 describe('configuration is documented', () => {
