@@ -9,6 +9,7 @@ import { expect } from 'chai';
 import { createLogger } from '../../common/logger.ts';
 import { s256Challenge } from '../../services/token/helpers/pkce.ts';
 import { randomToken } from '../../services/token/helpers/secrets.ts';
+import { purgeExpired, purgeOptions } from '../../services/token/models/cleanup.ts';
 import { upsertClient } from '../../services/token/models/clients.ts';
 import { registerUser } from '../../services/token/models/users.ts';
 import { TestBrowser, textOf, type Page } from '../support/browser.ts';
@@ -715,6 +716,31 @@ describe('security: browser sign-in attacks', function () {
       const none = await browser.fetch(authorize(APP.id, APP.redirect, { prompt: 'none' }).url);
       expect(new URL(none.location as string).searchParams.get('error')).to.equal('login_required');
       expect(await count('authorization_codes', { user_id: alice.id })).to.equal(before);
+    });
+    it('nothing grows without bound: old codes and sign-in sessions no family needs are purged', async () => {
+      const alice = await user();
+      const bob = await user();
+      codeOf(await signIn(new TestBrowser(), authorize(APP.id, APP.redirect).url, alice));
+      const flow = authorize(APP.id, APP.redirect);
+      const tokens = await exchange(APP.id, APP.redirect, codeOf(await signIn(new TestBrowser(), flow.url, bob)), flow.verifier);
+      expect(tokens.status).to.equal(200);
+      const { knex } = token.service;
+      const past = (ms: number) => knex.raw('now() - make_interval(secs => ?)', [ms / 1000]);
+      for (const id of [alice.id, bob.id]) {
+        await knex('authorization_codes')
+          .where({ user_id: id })
+          .update({ expires_at: past(2 * 86_400_000) });
+        await knex('signin_sessions')
+          .where({ user_id: id })
+          .update({ expires_at: past(3_600_000) });
+      }
+      const counts = await purgeExpired(knex, purgeOptions(token.service.config));
+      expect(counts.authorization_codes).to.be.at.least(2);
+      expect(counts.signin_sessions).to.be.at.least(1);
+      expect(await count('authorization_codes', { user_id: alice.id })).to.equal(0);
+      expect(await count('signin_sessions', { user_id: alice.id })).to.equal(0);
+      // Bob's family came through his sign-in session: an end-session with his ID token must still find it.
+      expect(await count('signin_sessions', { user_id: bob.id })).to.equal(1);
     });
   });
 
