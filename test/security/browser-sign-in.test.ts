@@ -471,6 +471,29 @@ describe('security: browser sign-in attacks', function () {
       expect(done.status).to.equal(200);
       expect(Number((await live())[0]?.n)).to.equal(0);
     });
+    it('a cross-site end-session with someone else’s ID token leaves the browser’s own sign-in alone', async () => {
+      const alice = await user();
+      const mallory = await user();
+      const victim = new TestBrowser();
+      codeOf(await signIn(victim, authorize(APP.id, APP.redirect).url, alice));
+      const flow = authorize(APP.id, APP.redirect);
+      const tokens = await exchange(APP.id, APP.redirect, codeOf(await signIn(new TestBrowser(), flow.url, mallory)), flow.verifier);
+      const idToken = tokens.body.id_token as string;
+      expect(idToken).to.be.a('string');
+      const hinted = (await victim.fetch(`${T}/oauth/end-session?id_token_hint=${idToken}`)).headers.getSetCookie();
+      expect(
+        hinted.some((line) => line.startsWith(`${signinCookie}=;`)),
+        'the victim’s cookie cleared',
+      ).to.equal(false);
+      // Mallory's sign-in session is gone (purged, say): her ID token names none.
+      await token.service.knex('signin_sessions').where({ user_id: mallory.id }).del();
+      const orphan = (await victim.fetch(`${T}/oauth/end-session?id_token_hint=${idToken}`)).headers.getSetCookie();
+      expect(
+        orphan.some((line) => line.startsWith(`${signinCookie}=;`)),
+        'the victim’s cookie cleared',
+      ).to.equal(false);
+      expect((await victim.fetch(authorize(APP.id, APP.redirect).url)).status, 'still signed in').to.equal(303);
+    });
   });
 
   describe('nothing plain: codes and sign-in cookies', () => {
