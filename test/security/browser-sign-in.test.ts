@@ -205,6 +205,8 @@ describe('security: browser sign-in attacks', function () {
       expectErrorPage(await browser.fetch(`${authorize(APP.id, APP.redirect).url}&client_id=${OTHER.id}`), 'client_id repeated');
       expectErrorPage(await browser.fetch(authorize('no-such-client', APP.redirect).url), 'unknown client');
       expectErrorPage(await browser.fetch(authorize(`${APP.id} `, APP.redirect).url), 'client_id with a space');
+      expectErrorPage(await browser.fetch(authorize(`${APP.id}\u0000`, APP.redirect).url), 'client_id with a NUL');
+      expectErrorPage(await browser.fetch(`${T}/oauth/end-session?client_id=%00`), 'end-session client_id with a NUL');
     });
 
     it('the loopback exception: any port on a registered 127.0.0.1 or [::1] redirect, nothing else', async () => {
@@ -459,6 +461,9 @@ describe('security: browser sign-in attacks', function () {
       };
       for (const [what, page] of Object.entries(attempts)) {
         expect(page.html, what).to.include('Sign out?');
+        // A refused confirmation says so (a GET is simply asked to confirm).
+        expect(page.status, what).to.equal(what === 'get' ? 200 : 403);
+        expect(page.html.includes('id="error"'), what).to.equal(what !== 'get');
         expect(
           page.headers.getSetCookie().some((line) => line.startsWith(`${signinCookie}=;`)),
           `${what}: cookie cleared`,
@@ -493,6 +498,20 @@ describe('security: browser sign-in attacks', function () {
         'the victim’s cookie cleared',
       ).to.equal(false);
       expect((await victim.fetch(authorize(APP.id, APP.redirect).url)).status, 'still signed in').to.equal(303);
+    });
+  });
+
+  describe('the account’s sign-in sessions and consents', () => {
+    it('a malformed id or client_id (a NUL byte, a UUID-shaped client) is a 404, never a 500', async () => {
+      const alice = await user();
+      const login = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+        json: { username: alice.username, password: alice.password },
+      });
+      const bearer = login.body.access_token;
+      for (const path of ['/auth/consents/%00', '/auth/consents/x%00y', `/auth/consents/${randomUUID()}`, '/auth/signin-sessions/%00']) {
+        const reply = await request(T, 'DELETE', path, { token: bearer });
+        expect(reply.status, path).to.equal(404);
+      }
     });
   });
 
