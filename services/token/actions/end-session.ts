@@ -110,6 +110,8 @@ async function askToConfirm(
     csrf,
     username: user?.username ?? '',
     clientName: client?.name,
+    // A confirmation that failed its CSRF check (a cross-site post, or a form left open past its cookie).
+    error: status === 403 ? 'This form has expired. Please confirm again.' : undefined,
   });
   sendPage(ctx, status, page, params.post_logout_redirect_uri === undefined ? [] : [params.post_logout_redirect_uri]);
 }
