@@ -287,7 +287,10 @@ export interface RowCounts {
   consents: number;
 }
 
-/** Row counts of the tables a request can change (plus the state columns that matter). */
+/**
+ * Row counts of the tables a request can change (plus the state columns that matter).
+ * Consumed codes are not counted: a refused code exchange burns its code by design.
+ */
 export async function rowCounts(knex: Knex): Promise<RowCounts> {
   const result = await knex.raw(`
     SELECT (SELECT count(*) FROM users) AS users,

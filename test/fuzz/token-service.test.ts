@@ -479,13 +479,26 @@ describe('fuzz: token service endpoints (fast-check)', function () {
       form: { grant_type: 'client_credentials' },
       headers: { authorization: basic(DEMO_SERVICE_CLIENT.id, DEMO_SERVICE_CLIENT.secret) },
     });
-    // A browser signs in through demo-app (a third-party client: login, then consent).
+    pool = {
+      access: tokens.access_token,
+      refresh: tokens.refresh_token,
+      machine: machine.body.access_token,
+      username: user.username,
+      email: user.email,
+      password: user.password,
+      sid: String(jose.decodeJwt(tokens.access_token).sid),
+      ...(await browserSignIn(user)),
+    };
+  }
+
+  /** A browser signs in through demo-app (a third-party client: login, then consent unless given before). */
+  async function browserSignIn(user: { username: string; password: string }) {
     const browser = new TestBrowser();
     const verifier = randomToken(32);
     const challenge = s256Challenge(verifier);
     const login = await browser.fetch(`${T}/oauth/authorize?${authorizationQuery(challenge)}`);
-    const consent = await browser.submit(login, { username: user.username, password: user.password });
-    const back = await browser.submit(consent, { decision: 'allow' });
+    let back = await browser.submit(login, { username: user.username, password: user.password });
+    if (back.status === 200) back = await browser.submit(back, { decision: 'allow' });
     const code = new URL(back.location ?? 'http://x/').searchParams.get('code');
     const exchanged = await request<{ id_token: string }>(T, 'POST', '/oauth/token', {
       form: {
@@ -497,14 +510,7 @@ describe('fuzz: token service endpoints (fast-check)', function () {
       },
     });
     expect(exchanged.status, 'the pool’s browser sign-in').to.equal(200);
-    pool = {
-      access: tokens.access_token,
-      refresh: tokens.refresh_token,
-      machine: machine.body.access_token,
-      username: user.username,
-      email: user.email,
-      password: user.password,
-      sid: String(jose.decodeJwt(tokens.access_token).sid),
+    return {
       signin: browser.cookies(T).get(SIGNIN_COOKIE) as string,
       csrf: browser.cookies(T).get(CSRF_COOKIE) as string,
       verifier,
@@ -740,7 +746,9 @@ describe('fuzz: token service endpoints (fast-check)', function () {
     expect(reply.status, `${what} → ${reply.status} ${reply.text.slice(0, 200)}`).to.be.within(100, 499);
     // A successful logout or revocation spends the pool: renew it so later runs still get deep.
     if (reply.status < 300 && /logout|sessions\/|revoke/.test(req.path)) await renewPool();
-    else if (reply.status < 400 && /end-session|consents\//.test(req.path) && (await browserSignInSpent())) await renewPool();
+    else if (reply.status < 400 && /end-session|consents\//.test(req.path) && (await browserSignInSpent())) {
+      pool = { ...pool, ...(await browserSignIn(pool)) };
+    }
     if (reply.status >= 400) {
       if (req.method !== 'HEAD') expectErrorShape(req.path.split('?')[0] as string, reply, what);
       expect(await rowCounts(svc.service.knex), `${what}: a rejected request changed the database`).to.deep.equal(before);
