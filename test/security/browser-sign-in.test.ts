@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { createLogger } from '../../common/logger.ts';
 import { s256Challenge } from '../../services/token/helpers/pkce.ts';
-import { randomToken } from '../../services/token/helpers/secrets.ts';
+import { randomToken, sha256Hex } from '../../services/token/helpers/secrets.ts';
 import { purgeExpired, purgeOptions } from '../../services/token/models/cleanup.ts';
 import { upsertClient } from '../../services/token/models/clients.ts';
 import { registerUser } from '../../services/token/models/users.ts';
@@ -719,6 +719,32 @@ describe('security: browser sign-in attacks', function () {
       const own = await exchange(APP.id, APP.redirect, code, flow.verifier);
       expect(own.status).to.equal(400);
       expect(own.body.error).to.equal('invalid_grant');
+    });
+
+    it('a confidential client’s code is refused without the client’s secret, and with a wrong one', async () => {
+      const secret = randomToken(32);
+      await upsertClient(token.service.knex, {
+        client_id: 'sec-confidential',
+        secret_hash: sha256Hex(secret),
+        token_endpoint_auth_method: 'client_secret_post',
+        grant_types: ['authorization_code'],
+        scopes: ['openid'],
+        audiences: ['notes'],
+        redirect_uris: ['https://conf.example/cb'],
+        first_party: true,
+      });
+      const alice = await user();
+      const browser = new TestBrowser();
+      const flow = authorize('sec-confidential', 'https://conf.example/cb');
+      const code = codeOf(await signIn(browser, flow.url, alice));
+      const bare = await exchange('sec-confidential', 'https://conf.example/cb', code, flow.verifier);
+      expect(bare.status).to.equal(401);
+      expect(bare.body.error).to.equal('invalid_client');
+      const wrong = await exchange('sec-confidential', 'https://conf.example/cb', code, flow.verifier, { client_secret: `${secret}x` });
+      expect(wrong.body.error).to.equal('invalid_client');
+      // Client authentication comes first: the code was not burnt by the attempts, its client still redeems it.
+      const own = await exchange('sec-confidential', 'https://conf.example/cb', code, flow.verifier, { client_secret: secret });
+      expect(own.status, JSON.stringify(own.body)).to.equal(200);
     });
 
     it('prompt=login and max_age=0 show the login form again despite a sign-in session; prompt=none then answers login_required', async () => {
