@@ -888,6 +888,9 @@ describe('security: browser sign-in attacks', function () {
         `action=login&action=consent&csrf=${csrf}&username=${alice.username}&password=${encodeURIComponent(alice.password)}`,
         `action=login&csrf=${csrf}&username=${'u'.repeat(300)}&password=x`,
         `action=login&csrf=${csrf}&username=${alice.username}&password=${'p'.repeat(2000)}`,
+        `action=login&csrf=${csrf}&username=a%00b&password=x`,
+        `action=login&csrf=${csrf}&username=${alice.username}%00&password=${encodeURIComponent(alice.password)}`,
+        `action=login&csrf=${csrf}&username=%ED%A0%80&password=%00`,
         `action=other&csrf=${csrf}`,
         `action=consent&csrf=${csrf}&decision=maybe`,
         `action[x]=login&csrf=${csrf}`,
@@ -903,6 +906,17 @@ describe('security: browser sign-in attacks', function () {
         expect(reply.headers.get('location'), body.slice(0, 120)).to.equal(null);
       }
       expect(await count('signin_sessions', { user_id: alice.id })).to.equal(before);
+    });
+
+    it('a NUL byte in a login name is an unknown user (PostgreSQL text cannot hold one), never a 500', async () => {
+      const viaLogin = await request(T, 'POST', '/auth/login', { json: { username: 'a\u0000b', password: 'x' } });
+      expect(viaLogin.status).to.equal(400);
+      expect(viaLogin.body.error).to.equal('invalid_grant');
+      const viaGrant = await request(T, 'POST', '/oauth/token', {
+        form: { grant_type: 'password', client_id: 'web', username: 'a\u0000b', password: 'x' },
+      });
+      expect(viaGrant.status).to.equal(400);
+      expect(viaGrant.body.error).to.equal('invalid_grant');
     });
 
     it('the token endpoint: repeated, oversized or missing code parameters are invalid_request, never a 500', async () => {
