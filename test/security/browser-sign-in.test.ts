@@ -12,6 +12,7 @@ import { randomToken, sha256Hex } from '../../services/token/helpers/secrets.ts'
 import { purgeExpired, purgeOptions } from '../../services/token/models/cleanup.ts';
 import { upsertClient } from '../../services/token/models/clients.ts';
 import { registerUser } from '../../services/token/models/users.ts';
+import { rowCounts } from '../fuzz/support.ts';
 import { TestBrowser, textOf, type Page } from '../support/browser.ts';
 import { newUser, request } from '../support/http.ts';
 import { LogCapture } from '../support/log-capture.ts';
@@ -357,6 +358,22 @@ describe('security: browser sign-in attacks', function () {
     const signinRows = () => count('signin_sessions');
     const setsSigninCookie = (page: Page) =>
       page.headers.getSetCookie().some((line) => line.startsWith(`${signinCookie}=`) && !line.startsWith(`${signinCookie}=;`));
+
+    it('showing the login page, the consent page or the logout confirmation writes nothing', async () => {
+      const alice = await user();
+      const browser = new TestBrowser();
+      const before = await rowCounts(token.service.knex);
+      const flow = authorize(THIRD.id, THIRD.redirect);
+      expect((await browser.fetch(flow.url)).status).to.equal(200);
+      expect((await browser.fetch(authorize(APP.id, APP.redirect, { prompt: 'login' }).url)).status).to.equal(200);
+      expect(await rowCounts(token.service.knex), 'the login page').to.deep.equal(before);
+      const consent = await signIn(browser, flow.url, alice);
+      expect(consent.html).to.include('name="decision"');
+      const signedIn = await rowCounts(token.service.knex);
+      expect((await browser.fetch(flow.url)).html).to.include('name="decision"');
+      expect((await browser.fetch(`${T}/oauth/end-session`)).html).to.include('Sign out?');
+      expect(await rowCounts(token.service.knex), 'the consent page and the logout confirmation').to.deep.equal(signedIn);
+    });
 
     it('a login form post without the CSRF cookie, with a mismatched token, or with another browser’s token signs no one in', async () => {
       const alice = await user();
