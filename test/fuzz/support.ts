@@ -281,9 +281,16 @@ export interface RowCounts {
   revocations: number;
   consumed_refresh_tokens: number;
   revoked_sessions: number;
+  signin_sessions: number;
+  ended_signin_sessions: number;
+  authorization_codes: number;
+  consents: number;
 }
 
-/** Row counts of the tables a request can change (plus the state columns that matter). */
+/**
+ * Row counts of the tables a request can change (plus the state columns that matter).
+ * Consumed codes are not counted: a refused code exchange burns its code by design.
+ */
 export async function rowCounts(knex: Knex): Promise<RowCounts> {
   const result = await knex.raw(`
     SELECT (SELECT count(*) FROM users) AS users,
@@ -291,7 +298,11 @@ export async function rowCounts(knex: Knex): Promise<RowCounts> {
            (SELECT count(*) FROM refresh_tokens) AS refresh_tokens,
            (SELECT count(*) FROM revocations) AS revocations,
            (SELECT count(*) FROM refresh_tokens WHERE consumed_at IS NOT NULL) AS consumed_refresh_tokens,
-           (SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL) AS revoked_sessions`);
+           (SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL) AS revoked_sessions,
+           (SELECT count(*) FROM signin_sessions) AS signin_sessions,
+           (SELECT count(*) FROM signin_sessions WHERE ended_at IS NOT NULL) AS ended_signin_sessions,
+           (SELECT count(*) FROM authorization_codes) AS authorization_codes,
+           (SELECT count(*) FROM consents) AS consents`);
   const row = (result.rows as Array<Record<string, unknown>>)[0] as Record<string, unknown>;
   return Object.fromEntries(Object.entries(row).map(([name, value]) => [name, Number(value)])) as unknown as RowCounts;
 }

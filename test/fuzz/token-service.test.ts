@@ -3,14 +3,22 @@
 // bodies (wrong types, huge strings, unicode, nested JSON, duplicate
 // parameters, wrong content types, form vs JSON), headers, query strings and
 // paths, with real tokens and credentials mixed in so the requests get deep.
-// Properties: never a 5xx, never a crash, errors in the documented shape, and
-// a rejected request leaves the database as it was.
+// Browser sign-in is fuzzed the same way: /oauth/authorize and /oauth/end-session
+// read their request from the query (on GET, and under the login, consent and
+// logout forms), so queries start from a valid request too, and requests carry
+// a real sign-in cookie, CSRF token, fresh authorization code and ID token.
+// Properties: never a 5xx, never a crash, errors in the documented shape (an
+// HTML error page, never framed or cached, for the browser endpoints), and a
+// rejected request leaves the database as it was.
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import * as jose from 'jose';
 import { buildRouter } from '../../services/token/app.ts';
 import { RevocationStreams } from '../../services/token/actions/revocation-feed.ts';
+import { s256Challenge } from '../../services/token/helpers/pkce.ts';
+import { randomToken } from '../../services/token/helpers/secrets.ts';
+import { TestBrowser } from '../support/browser.ts';
 import { basic, registerAndLogin, request } from '../support/http.ts';
 import { DEMO_SERVICE_CLIENT, GATEWAY_CLIENT, startTestTokenService, type TestTokenService } from '../support/token-service.ts';
 import {
@@ -26,6 +34,7 @@ import {
   segment,
   sendRaw,
   statusesIn,
+  type Exchange,
   type RawRequest,
 } from './support.ts';
 
@@ -38,7 +47,21 @@ interface Pool {
   email: string;
   password: string;
   sid: string;
+  /** A browser signed in through demo-app (consent given): its cookies, PKCE pair and ID token. */
+  signin: string;
+  csrf: string;
+  verifier: string;
+  challenge: string;
+  idToken: string;
+  signinSid: string;
 }
+
+const DEMO_APP = { id: 'demo-app', redirect: 'http://127.0.0.1/callback', signedOut: 'http://127.0.0.1/signed-out' };
+/** The test service's issuer is not plain-HTTP loopback: its cookies carry the __Host- prefix. */
+const SIGNIN_COOKIE = '__Host-signin';
+const CSRF_COOKIE = '__Host-csrf';
+/** Endpoints a browser navigates to: they answer with HTML pages and read their request from the query. */
+const BROWSER_PATHS = ['/oauth/authorize', '/oauth/end-session'];
 
 const FIELD_NAMES = [
   'grant_type',
@@ -51,12 +74,46 @@ const FIELD_NAMES = [
   'refresh_token',
   'token',
   'token_type_hint',
+  'response_type',
+  'redirect_uri',
+  'code',
+  'code_verifier',
+  'code_challenge',
+  'code_challenge_method',
+  'state',
+  'nonce',
+  'prompt',
+  'max_age',
+  'login_hint',
+  'resource',
+  'id_token_hint',
+  'post_logout_redirect_uri',
+  'csrf',
+  'action',
+  'decision',
+  'confirm',
   '__proto__',
   'constructor',
 ] as const;
 
 // Symbolic values, resolved against the pool when the request is built.
-const SYMBOLS = ['$access', '$refresh', '$machine', '$username', '$email', '$password', '$sid', '$demo_secret'] as const;
+const SYMBOLS = [
+  '$access',
+  '$refresh',
+  '$machine',
+  '$username',
+  '$email',
+  '$password',
+  '$sid',
+  '$demo_secret',
+  '$code',
+  '$verifier',
+  '$challenge',
+  '$csrf',
+  '$id_token',
+  '$redirect',
+  '$signed_out',
+] as const;
 const GOOD_VALUES = [
   'web',
   'demo-service',
@@ -71,6 +128,29 @@ const GOOD_VALUES = [
   'access_token',
   'openid',
   'notes:read',
+  'openid notes:read',
+  'demo-app',
+  'code',
+  'token',
+  'S256',
+  'plain',
+  'none',
+  'login',
+  'consent',
+  'none login',
+  'allow',
+  'deny',
+  'yes',
+  '0',
+  'notes',
+  'whoami',
+  'https://evil.example/cb',
+  'http://127.0.0.1:65536/callback',
+  'http://127.0.0.1:8080/callback',
+  'http://localhost/callback',
+  'javascript:alert(1)',
+  '//evil.example',
+  '<script>alert(1)</script>',
 ] as const;
 
 const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -83,6 +163,13 @@ const fieldValue: fc.Arbitrary<unknown> = fc.oneof(
 /** Valid requests per endpoint, which the fuzzer then mutates: the way past the first validation. */
 const TEMPLATES: Record<string, Array<Array<[string, unknown]>>> = {
   '/oauth/token': [
+    [
+      ['grant_type', 'authorization_code'],
+      ['client_id', DEMO_APP.id],
+      ['code', '$code'],
+      ['redirect_uri', '$redirect'],
+      ['code_verifier', '$verifier'],
+    ],
     [
       ['grant_type', 'password'],
       ['client_id', 'web'],
@@ -147,46 +234,117 @@ const TEMPLATES: Record<string, Array<Array<[string, unknown]>>> = {
     ],
   ],
   '/auth/logout': [[['scope', 'local']], [['scope', 'others']], [['scope', 'global']]],
+  // The login and consent forms (the request is in the query), and a client's POST of the request itself.
+  '/oauth/authorize': [
+    [
+      ['action', 'login'],
+      ['csrf', '$csrf'],
+      ['username', '$username'],
+      ['password', '$password'],
+    ],
+    [
+      ['action', 'consent'],
+      ['csrf', '$csrf'],
+      ['decision', 'allow'],
+    ],
+    [
+      ['response_type', 'code'],
+      ['client_id', DEMO_APP.id],
+      ['redirect_uri', '$redirect'],
+      ['code_challenge', '$challenge'],
+      ['code_challenge_method', 'S256'],
+    ],
+  ],
+  '/oauth/end-session': [
+    [
+      ['csrf', '$csrf'],
+      ['confirm', 'yes'],
+    ],
+    [
+      ['id_token_hint', '$id_token'],
+      ['post_logout_redirect_uri', '$signed_out'],
+      ['state', 'xyz'],
+    ],
+  ],
 };
 
-const bodySpec = fc.record({
-  template: fc.oneof({ weight: 1, arbitrary: fc.constant(-1) }, { weight: 2, arbitrary: fc.nat(2) }),
-  fields: fc.array(
-    fc.tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...FIELD_NAMES) }, { weight: 1, arbitrary: nastyString }), fieldValue),
-    {
-      maxLength: 4,
-    },
-  ),
-  encoding: fc.constantFrom('json', 'json', 'json', 'form', 'form', 'form', 'raw', 'none', 'deep'),
-  contentType: fc.oneof(
-    { weight: 12, arbitrary: fc.constant('matching') },
-    {
-      weight: 2,
-      arbitrary: fc.constantFrom(
-        'application/json',
-        'application/x-www-form-urlencoded',
-        'application/json; charset=utf-16',
-        'application/x-www-form-urlencoded; charset=latin1',
-        'text/plain',
-        'application/xml',
-        'multipart/form-data; boundary=x',
-        'application/jose',
-        '*/*',
-        '',
-      ),
-    },
-    { weight: 1, arbitrary: headerValue },
-  ),
-  formExtras: fc.array(fc.constantFrom('&&', '=x', 'a[b]=c', 'a[]=1', '__proto__[admin]=1', 'x=%zz', '%', 'grant_type', 'k=v=w', '+'), {
-    maxLength: 3,
-  }),
-  raw: nastyString,
-  depth: fc.integer({ min: 1, max: 5000 }),
-  contentEncoding: fc.oneof(
-    { weight: 12, arbitrary: fc.constant(null) },
-    { weight: 1, arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'compress', 'bogus') },
-  ),
-});
+/** Valid query strings of the endpoints that read one, which the fuzzer then mutates. */
+const QUERY_TEMPLATES: Record<string, Array<Array<[string, string]>>> = {
+  '/oauth/authorize': [
+    [
+      ['response_type', 'code'],
+      ['client_id', DEMO_APP.id],
+      ['redirect_uri', '$redirect'],
+      ['scope', 'openid notes:read'],
+      ['state', 'st4te'],
+      ['nonce', 'n0nce'],
+      ['code_challenge', '$challenge'],
+      ['code_challenge_method', 'S256'],
+    ],
+    [
+      ['response_type', 'code'],
+      ['client_id', DEMO_APP.id],
+      ['redirect_uri', '$redirect'],
+      ['code_challenge', '$challenge'],
+      ['code_challenge_method', 'S256'],
+      ['prompt', 'none'],
+    ],
+  ],
+  '/oauth/end-session': [
+    [
+      ['client_id', DEMO_APP.id],
+      ['post_logout_redirect_uri', '$signed_out'],
+      ['state', 'st4te'],
+    ],
+    [
+      ['id_token_hint', '$id_token'],
+      ['post_logout_redirect_uri', '$signed_out'],
+    ],
+  ],
+};
+
+/** `forms`: the endpoint takes forms only (the browser endpoints), so most bodies are forms, to get past the media type. */
+const bodySpec = (forms: boolean) =>
+  fc.record({
+    template: fc.oneof({ weight: 1, arbitrary: fc.constant(-1) }, { weight: 2, arbitrary: fc.nat(2) }),
+    fields: fc.array(
+      fc.tuple(fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...FIELD_NAMES) }, { weight: 1, arbitrary: nastyString }), fieldValue),
+      {
+        maxLength: 4,
+      },
+    ),
+    encoding: forms
+      ? fc.constantFrom('json', 'form', 'form', 'form', 'form', 'form', 'form', 'raw', 'none', 'deep')
+      : fc.constantFrom('json', 'json', 'json', 'form', 'form', 'form', 'raw', 'none', 'deep'),
+    contentType: fc.oneof(
+      { weight: 12, arbitrary: fc.constant('matching') },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom(
+          'application/json',
+          'application/x-www-form-urlencoded',
+          'application/json; charset=utf-16',
+          'application/x-www-form-urlencoded; charset=latin1',
+          'text/plain',
+          'application/xml',
+          'multipart/form-data; boundary=x',
+          'application/jose',
+          '*/*',
+          '',
+        ),
+      },
+      { weight: 1, arbitrary: headerValue },
+    ),
+    formExtras: fc.array(fc.constantFrom('&&', '=x', 'a[b]=c', 'a[]=1', '__proto__[admin]=1', 'x=%zz', '%', 'grant_type', 'k=v=w', '+'), {
+      maxLength: 3,
+    }),
+    raw: nastyString,
+    depth: fc.integer({ min: 1, max: 5000 }),
+    contentEncoding: fc.oneof(
+      { weight: 12, arbitrary: fc.constant(null) },
+      { weight: 1, arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'compress', 'bogus') },
+    ),
+  });
 
 const authSpec = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom('bearer:access', 'basic:demo', 'none') },
@@ -229,30 +387,46 @@ const extraHeaders = fc.dictionary(
 const pathSegment = fc.oneof(
   nastyString.map(segment),
   fc.constantFrom('%', '%zz', '%00', '..', '.', '%2e%2e', '', ';x', '*', '%2F', 'x%0D%0AX-Injected:%201'),
-  fc.constantFrom('$sid', '$uuid'),
+  fc.constantFrom('$sid', '$uuid', '$signin_sid', 'demo-app'),
 );
 
-const querySpec = fc.oneof(
-  { weight: 2, arbitrary: fc.constant([] as Array<[string, string]>) },
-  {
-    weight: 1,
-    arbitrary: fc.array(
-      fc.tuple(
-        fc.constantFrom('after', 'limit', 'x', 'after', 'token', 'access_token'),
-        fc.oneof(
-          { weight: 4, arbitrary: fc.constantFrom('0', '1', '5000', '5001', '-1', '1.5', '1e3', '', '999999999999999999') },
-          { weight: 1, arbitrary: nastyString },
-        ),
-      ),
-      { maxLength: 3 },
+const queryPairs = fc.array(
+  fc.tuple(
+    fc.oneof(
+      { weight: 2, arbitrary: fc.constantFrom('after', 'limit', 'x', 'after', 'token', 'access_token') },
+      { weight: 3, arbitrary: fc.constantFrom(...FIELD_NAMES) },
     ),
-  },
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom('0', '1', '5000', '5001', '-1', '1.5', '1e3', '', '999999999999999999') },
+      { weight: 3, arbitrary: fc.constantFrom(...SYMBOLS, ...GOOD_VALUES) },
+      { weight: 2, arbitrary: nastyString },
+    ),
+  ),
+  { maxLength: 3 },
 );
+
+/** A query: none, a template (when the endpoint has one) plus mutations, or pairs alone. */
+const querySpec = fc.record({
+  template: fc.oneof({ weight: 1, arbitrary: fc.constant(-1) }, { weight: 3, arbitrary: fc.nat(1) }),
+  // Template parameters to leave out: the way to reach each "missing parameter" branch.
+  omit: fc.array(fc.nat(7), { maxLength: 2 }),
+  pairs: fc.oneof({ weight: 1, arbitrary: fc.constant([] as Array<[string, string]>) }, { weight: 2, arbitrary: queryPairs }),
+});
+
+/** Which of the pool's browser cookies a request carries. */
+const cookieSpec = fc.constantFrom('none', 'signin', 'csrf', 'both', 'both', 'both');
+
+interface QuerySpec {
+  template: number;
+  omit: number[];
+  pairs: Array<[string, string]>;
+}
 
 interface RequestSpec {
   method: string;
   params: string[];
-  query: Array<[string, string]>;
+  query: QuerySpec;
+  cookies: string;
   auth: string;
   headers: Record<string, string>;
   body: BodySpec;
@@ -313,7 +487,69 @@ describe('fuzz: token service endpoints (fast-check)', function () {
       email: user.email,
       password: user.password,
       sid: String(jose.decodeJwt(tokens.access_token).sid),
+      ...(await browserSignIn(user)),
     };
+  }
+
+  /** A browser signs in through demo-app (a third-party client: login, then consent unless given before). */
+  async function browserSignIn(user: { username: string; password: string }) {
+    const browser = new TestBrowser();
+    const verifier = randomToken(32);
+    const challenge = s256Challenge(verifier);
+    const login = await browser.fetch(`${T}/oauth/authorize?${authorizationQuery(challenge)}`);
+    let back = await browser.submit(login, { username: user.username, password: user.password });
+    if (back.status === 200) back = await browser.submit(back, { decision: 'allow' });
+    const code = new URL(back.location ?? 'http://x/').searchParams.get('code');
+    const exchanged = await request<{ id_token: string }>(T, 'POST', '/oauth/token', {
+      form: {
+        grant_type: 'authorization_code',
+        client_id: DEMO_APP.id,
+        code: String(code),
+        redirect_uri: DEMO_APP.redirect,
+        code_verifier: verifier,
+      },
+    });
+    expect(exchanged.status, 'the pool’s browser sign-in').to.equal(200);
+    return {
+      signin: browser.cookies(T).get(SIGNIN_COOKIE) as string,
+      csrf: browser.cookies(T).get(CSRF_COOKIE) as string,
+      verifier,
+      challenge,
+      idToken: exchanged.body.id_token,
+      signinSid: String(jose.decodeJwt(exchanged.body.id_token).sid),
+    };
+  }
+
+  const authorizationQuery = (challenge: string): string =>
+    new URLSearchParams({
+      response_type: 'code',
+      client_id: DEMO_APP.id,
+      redirect_uri: DEMO_APP.redirect,
+      scope: 'openid notes:read',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }).toString();
+
+  /** Has the pool's browser sign-in ended, or its consent been withdrawn? */
+  async function browserSignInSpent(): Promise<boolean> {
+    const { knex } = svc.service;
+    const signin = await knex('signin_sessions').where({ id: pool.signinSid }).first();
+    const consent = await knex('consents')
+      .where({ user_id: signin?.user_id ?? null, client_id: DEMO_APP.id })
+      .first();
+    return !signin || signin.ended_at !== null || !consent;
+  }
+
+  /** A fresh code from the pool's sign-in session (each used once: a replay would rightly revoke its family). */
+  async function freshCode(): Promise<string> {
+    const reply = await send(T, {
+      method: 'GET',
+      path: `/oauth/authorize?${authorizationQuery(pool.challenge)}`,
+      headers: { cookie: `${SIGNIN_COOKIE}=${pool.signin}` },
+    });
+    const location = reply.headers.location;
+    // The sign-in may have been ended or the consent withdrawn by an earlier run: a made-up code then.
+    return (location && new URL(location).searchParams.get('code')) || randomToken(32);
   }
 
   afterEach(async () => {
@@ -321,9 +557,26 @@ describe('fuzz: token service endpoints (fast-check)', function () {
     expect((await request(T, 'GET', '/readyz')).status, 'still ready').to.equal(200);
   });
 
+  /** Codes issued for the request being built, taken in order by `$code`. */
+  let codes: string[] = [];
+
   const resolve = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(resolve);
     switch (value) {
+      case '$code':
+        return codes.shift() ?? randomToken(32);
+      case '$verifier':
+        return pool.verifier;
+      case '$challenge':
+        return pool.challenge;
+      case '$csrf':
+        return pool.csrf;
+      case '$id_token':
+        return pool.idToken;
+      case '$redirect':
+        return DEMO_APP.redirect;
+      case '$signed_out':
+        return DEMO_APP.signedOut;
       case '$access':
         return pool.access;
       case '$refresh':
@@ -410,18 +663,40 @@ describe('fuzz: token service endpoints (fast-check)', function () {
     }
   }
 
-  function build(template: string, spec: RequestSpec): RawRequest {
+  function encodeQuery(spec: QuerySpec, path: string): string {
+    const templates = QUERY_TEMPLATES[path];
+    const template = spec.template >= 0 && templates ? (templates[spec.template % templates.length] ?? []) : [];
+    const kept = template.filter((_, index) => !spec.omit.includes(index));
+    return [...kept, ...spec.pairs].map(([name, value]) => `${segment(name)}=${segment(String(resolve(value)))}`).join('&');
+  }
+
+  function cookieHeader(spec: string, extra: string | undefined): string | undefined {
+    const cookies = [
+      ...(spec === 'signin' || spec === 'both' ? [`${SIGNIN_COOKIE}=${pool.signin}`] : []),
+      ...(spec === 'csrf' || spec === 'both' ? [`${CSRF_COOKIE}=${pool.csrf}`] : []),
+      ...(extra === undefined ? [] : [extra]),
+    ];
+    return cookies.length === 0 ? undefined : cookies.join('; ');
+  }
+
+  async function build(template: string, spec: RequestSpec): Promise<RawRequest> {
+    const wanted = JSON.stringify(spec).split('"$code"').length - 1;
+    codes = [];
+    for (let i = 0; i < wanted; i += 1) codes.push(await freshCode());
     let params = [...spec.params];
-    const path = template.replace(/:[a-z]+/g, () => {
+    const path = template.replace(/:[a-z_]+/g, () => {
       const next = params[0] ?? 'x';
       params = params.slice(1);
       if (next === '$sid') return pool.sid;
+      if (next === '$signin_sid') return pool.signinSid;
       if (next === '$uuid') return randomUUID();
       return next;
     });
-    const query = spec.query.map(([name, value]) => `${segment(name)}=${segment(resolve(value) as string)}`).join('&');
+    const query = encodeQuery(spec.query, path);
     const { body, contentType } = encodeBody(spec.body, path);
     const headers: Record<string, string> = { ...spec.headers };
+    const cookie = cookieHeader(spec.cookies, headers.cookie);
+    if (cookie !== undefined) headers.cookie = cookie;
     const auth = authorization(spec.auth);
     if (auth !== undefined) headers.authorization = auth;
     if (contentType !== undefined) headers['content-type'] = contentType;
@@ -431,9 +706,22 @@ describe('fuzz: token service endpoints (fast-check)', function () {
   }
 
   /** The documented error shapes (README, "Token service API"). */
-  function expectErrorShape(path: string, status: number, text: string, what: string): void {
+  function expectErrorShape(path: string, reply: Exchange, what: string): void {
+    const { status, text } = reply;
     // Node's HTTP parser refuses oversized or late headers (431, 408) before any request exists.
     if ((status === 431 || status === 408) && text === '') return;
+    // The router matches a path with a trailing slash too.
+    if (BROWSER_PATHS.includes(path.replace(/\/$/, '')) && String(reply.headers['content-type']).startsWith('text/html')) {
+      // An error page (or the form again, with its error): a whole page, never framed or cached, no markup from the input.
+      expect(text.startsWith('<!doctype html>'), `${what}: an HTML page`).to.equal(true);
+      expect(text, `${what}: the error shown`).to.include('role="alert"');
+      expect(text, `${what}: markup from the input`).not.to.match(/<script|<img|<iframe|javascript:/i);
+      expect(reply.headers['content-security-policy'], what).to.include("frame-ancestors 'none'");
+      expect(reply.headers['x-frame-options'], what).to.equal('DENY');
+      expect(reply.headers['cache-control'], what).to.equal('no-store');
+      expect(reply.headers.location, `${what}: an error page redirects`).to.equal(undefined);
+      return;
+    }
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -458,8 +746,11 @@ describe('fuzz: token service endpoints (fast-check)', function () {
     expect(reply.status, `${what} → ${reply.status} ${reply.text.slice(0, 200)}`).to.be.within(100, 499);
     // A successful logout or revocation spends the pool: renew it so later runs still get deep.
     if (reply.status < 300 && /logout|sessions\/|revoke/.test(req.path)) await renewPool();
+    else if (reply.status < 400 && /end-session|consents\//.test(req.path) && (await browserSignInSpent())) {
+      pool = { ...pool, ...(await browserSignIn(pool)) };
+    }
     if (reply.status >= 400) {
-      if (req.method !== 'HEAD') expectErrorShape(req.path.split('?')[0] as string, reply.status, reply.text, what);
+      if (req.method !== 'HEAD') expectErrorShape(req.path.split('?')[0] as string, reply, what);
       expect(await rowCounts(svc.service.knex), `${what}: a rejected request changed the database`).to.deep.equal(before);
     }
   }
@@ -478,12 +769,13 @@ describe('fuzz: token service endpoints (fast-check)', function () {
       ),
       params: fc.array(pathSegment, { minLength: 1, maxLength: 2 }),
       query: querySpec,
+      cookies: cookieSpec,
       auth: fc.oneof(
         { weight: 1, arbitrary: authSpec },
         { weight: 1, arbitrary: fc.constantFrom(...(PREFERRED_AUTH[path] ?? ['bearer:access'])) },
       ),
       headers: extraHeaders,
-      body: bodySpec,
+      body: bodySpec(BROWSER_PATHS.includes(path)),
     }) as fc.Arbitrary<RequestSpec>;
 
   it('enumerates the endpoints to fuzz from the router', () => {
@@ -499,31 +791,47 @@ describe('fuzz: token service endpoints (fast-check)', function () {
       '/auth/sessions/:id',
       '/revocations',
       '/revocations/stream',
+      '/oauth/authorize',
+      '/oauth/end-session',
+      '/oauth/userinfo',
+      '/auth/signin-sessions',
+      '/auth/consents',
     ]);
   });
 
   for (const endpoint of endpoints) {
     // The grant and account endpoints are where the logic is: more runs there.
-    const deep = endpoint.methods.includes('POST') || endpoint.path.startsWith('/auth/');
+    const deep = endpoint.methods.includes('POST') || endpoint.path.startsWith('/auth/') || BROWSER_PATHS.includes(endpoint.path);
     it(`${endpoint.methods.join('/')} ${endpoint.path}: never 5xx, documented error shape, rejected requests change nothing`, async () => {
       await check(
         endpoint.path,
         requestSpec(endpoint.methods, endpoint.path),
-        (spec) => exercise(`${endpoint.methods.join('/')} ${endpoint.path}`, build(endpoint.path, spec)),
+        async (spec) => exercise(`${endpoint.methods.join('/')} ${endpoint.path}`, await build(endpoint.path, spec)),
         runs(deep ? 80 : 20),
       );
     });
   }
 
   it('random paths and methods: 404/405 in the documented shape, never 5xx', async () => {
-    const prefixes = fc.constantFrom('', '/oauth', '/auth', '/revocations', '/.well-known', '/admin', '/auth/sessions', '/oauth/token');
+    const prefixes = fc.constantFrom(
+      '',
+      '/oauth',
+      '/auth',
+      '/revocations',
+      '/.well-known',
+      '/admin',
+      '/auth/sessions',
+      '/oauth/token',
+      '/oauth/authorize',
+      '/auth/signin-sessions',
+    );
     const spec = fc.tuple(prefixes, fc.array(pathSegment, { maxLength: 4 }), requestSpec(['GET', 'POST', 'DELETE']));
     await check(
       'random paths',
       spec,
-      ([prefix, segments, rest]) => {
+      async ([prefix, segments, rest]) => {
         const path = `${prefix}/${segments.map((s) => (s === '$sid' ? pool.sid : s === '$uuid' ? randomUUID() : s)).join('/')}`;
-        return exercise('random paths', build(path.replace(/^\/\//, '/'), rest));
+        return exercise('random paths', await build(path.replace(/^\/\//, '/'), rest));
       },
       runs(100),
     );

@@ -2,7 +2,6 @@
 // secrets never stored or logged in plain form, secrets compared in constant
 // time, CORS closed unless configured.
 import crypto from 'node:crypto';
-import { Writable } from 'node:stream';
 import { expect } from 'chai';
 import * as jose from 'jose';
 import { createLogger } from '../../common/logger.ts';
@@ -11,6 +10,7 @@ import type { Gateway } from '../../gateway/app.ts';
 import { safeEqual, sha256Hex } from '../../services/token/helpers/secrets.ts';
 import { startWhoami, type RunningApp } from '../../services/whoami/app.ts';
 import { startTestGateway } from '../support/gateway.ts';
+import { LogCapture } from '../support/log-capture.ts';
 import { basic, login, newUser, refresh, registerAndLogin, request, type TokenPair } from '../support/http.ts';
 import {
   DEMO_SERVICE_CLIENT,
@@ -19,18 +19,6 @@ import {
   startTestTokenService,
   type TestTokenService,
 } from '../support/token-service.ts';
-
-/** Collects everything a pino logger writes. */
-class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
-    this.lines.push(chunk.toString());
-    done();
-  }
-  get text(): string {
-    return this.lines.join('');
-  }
-}
 
 describe('security properties', function () {
   this.timeout(30_000);

@@ -83,7 +83,8 @@ async function endSession(ctx: Context, service: TokenService, raw: Params, conf
   }
 
   if (ending && ending.ended_at === null) await end(ctx, service, ending, client);
-  if (browserSignin && (!ending || browserSignin.id === ending.id)) clearCookie(ctx, config.ISSUER, signinCookie(config));
+  // Only the sign-in that ended loses its cookie: a hint naming another (or none left) must not log this browser out.
+  if (browserSignin && browserSignin.id === ending?.id) clearCookie(ctx, config.ISSUER, signinCookie(config));
   if (returnTo !== undefined) {
     const location = new URL(returnTo);
     if (params.state !== undefined) location.searchParams.append('state', params.state);
@@ -109,6 +110,8 @@ async function askToConfirm(
     csrf,
     username: user?.username ?? '',
     clientName: client?.name,
+    // A confirmation that failed its CSRF check (a cross-site post, or a form left open past its cookie).
+    error: status === 403 ? 'This form has expired. Please confirm again.' : undefined,
   });
   sendPage(ctx, status, page, params.post_logout_redirect_uri === undefined ? [] : [params.post_logout_redirect_uri]);
 }

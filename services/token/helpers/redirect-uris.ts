@@ -28,12 +28,14 @@ export function redirectUriProblem(uri: string): string | undefined {
 }
 
 // A loopback redirect URI as written (an IP literal, not `localhost`: RFC 8252 §8.3), split around its port.
-const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::\d{1,5})?([/?][^#]*)?$/;
+const LOOPBACK = /^http:\/\/(127\.0\.0\.1|\[::1\])(?::(\d{1,5}))?([/?][^#]*)?$/;
 
 /** The URI without its port when it is a loopback one, else undefined. Strings only: nothing is normalised. */
 function loopbackWithoutPort(uri: string): string | undefined {
   const match = LOOPBACK.exec(uri);
-  return match ? `http://${match[1] as string}${match[2] ?? ''}` : undefined;
+  // A port past 65535 is no URL at all: redirecting to it would throw.
+  if (!match || Number(match[2] ?? 0) > 65535) return undefined;
+  return `http://${match[1] as string}${match[3] ?? ''}`;
 }
 
 /**

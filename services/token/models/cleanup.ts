@@ -29,6 +29,8 @@ export const purgeOptions = (config: {
 export type PurgeCounts = Record<
   | 'refresh_tokens'
   | 'sessions'
+  | 'authorization_codes'
+  | 'signin_sessions'
   | 'revocations'
   | 'login_throttles'
   | 'login_devices'
@@ -51,6 +53,16 @@ export async function purgeExpired(knex: Knex, options: PurgeOptions): Promise<P
       'id',
       'expires_at < now() OR last_refreshed_at < now() - make_interval(secs => ?) OR revoked_at < now() - make_interval(secs => ?)',
       [seconds(options.sessionIdleMs), seconds(revokedRetention)],
+    ],
+    // A consumed code is kept a day past its expiry, so that a late replay still revokes its family.
+    ['authorization_codes', 'code_hash', "expires_at < now() - interval '1 day'", []],
+    // An expired or ended sign-in session is kept while a family issued through it exists (a later
+    // end-session with its id_token_hint still revokes them); its codes go with it (ON DELETE CASCADE).
+    [
+      'signin_sessions',
+      'id',
+      '(expires_at < now() OR ended_at IS NOT NULL) AND NOT EXISTS (SELECT 1 FROM sessions WHERE sessions.signin_session_id = signin_sessions.id)',
+      [],
     ],
     ['revocations', 'id', 'expires_at < now()', []],
     ['login_throttles', 'key', "last_failure_at < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())", []],

@@ -50,6 +50,8 @@ export function clientIdProblem(id: string): string | undefined {
 
 /** `forUpdate` (in a transaction) holds the row until it commits, so that a read-modify-write loses no change. */
 export async function findClient(knex: Knex, clientId: string, options: { forUpdate?: boolean } = {}): Promise<ClientRow | undefined> {
+  // No client has such an id, and PostgreSQL refuses some (a NUL byte): not worth a query, never an error.
+  if (clientIdProblem(clientId) !== undefined) return undefined;
   const query = knex<ClientRow>('clients').where({ client_id: clientId });
   return (options.forUpdate ? query.forUpdate() : query).first();
 }

@@ -1,6 +1,7 @@
 // Consents: what a user allowed a third-party client, remembered per user and
 // client. Withdrawing one revokes that client's families of the user.
 import type { Knex } from 'knex';
+import { clientIdProblem } from './clients.ts';
 import { revokeSessions, type RevokeSessionsOptions } from './sessions.ts';
 
 export interface ConsentRow {
@@ -35,6 +36,8 @@ export async function withdrawConsent(
   clientId: string,
   options: Omit<RevokeSessionsOptions, 'reason'>,
 ): Promise<{ withdrawn: boolean; familiesRevoked: string[] }> {
+  // No client has such an id, and PostgreSQL refuses some (a NUL byte).
+  if (clientIdProblem(clientId) !== undefined) return { withdrawn: false, familiesRevoked: [] };
   const deleted = await trx('consents').where({ user_id: userId, client_id: clientId }).del();
   const familiesRevoked = await revokeSessions(trx, (q) => q.where({ user_id: userId, client_id: clientId }), {
     ...options,

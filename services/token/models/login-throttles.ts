@@ -21,7 +21,8 @@ export interface ThrottlePolicy {
 
 /** The counter of the account an attempt names: `account:<user id>`, or `login:<canonical name>` when there is none. */
 export function accountKey(user: { id: string } | undefined, login: string): string {
-  return user ? `account:${user.id}` : `login:${canonicalIdentifier(login)}`;
+  // PostgreSQL text cannot hold a NUL byte (no registered name has one): it is counted as U+FFFD.
+  return user ? `account:${user.id}` : `login:${canonicalIdentifier(login).replaceAll('\u0000', '\uFFFD')}`;
 }
 
 export const addressKey = (ip: string): string => `ip:${ip}`;

@@ -74,6 +74,8 @@ async function createUser(knex: Knex, fields: { username: string; email: string;
 
 /** Finds a user by username or e-mail address, in canonical form. */
 export async function findUserByLogin(knex: Knex, login: string): Promise<UserRow | undefined> {
+  // PostgreSQL refuses a NUL byte in text, and registration lets none into a username or address.
+  if (login.includes('\u0000')) return undefined;
   const canonical = canonicalIdentifier(login);
   return knex<UserRow>('users').where({ username_canonical: canonical }).orWhere({ email_canonical: canonical }).first();
 }

@@ -89,10 +89,17 @@ export function consentPage(model: ConsentPageModel): SafeHtml {
   );
 }
 
-export function logoutConfirmPage(model: { action: string; csrf: string; username: string; clientName: string | undefined }): SafeHtml {
+export function logoutConfirmPage(model: {
+  action: string;
+  csrf: string;
+  username: string;
+  clientName: string | undefined;
+  error?: string | undefined;
+}): SafeHtml {
   return layout(
     'Sign out?',
     html`<h1>Sign out?</h1>
+${errorBox(model.error)}
 <p>${model.clientName === undefined ? 'An app' : html`<strong>${model.clientName}</strong>`} asks to sign you (<strong>${model.username}</strong>) out of every app you signed in to here.</p>
 <form method="post" action="${safeUrl(model.action)}">
 <input type="hidden" name="csrf" value="${model.csrf}">
