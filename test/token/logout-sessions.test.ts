@@ -89,6 +89,7 @@ describe('token service: logout and sessions', () => {
     expect(list.body.sessions[0]).to.have.keys(
       'id',
       'client_id',
+      'signin_session_id',
       'created_at',
       'last_used_at',
       'expires_at',

@@ -175,7 +175,7 @@ describe('token service: RFC 7009 revocation, RFC 7662 introspection, client cre
     });
 
     it('answers unsupported_grant_type and invalid_client as RFC 6749 §5.2 asks', async () => {
-      const unsupported = await request(svc.url, 'POST', '/oauth/token', { form: { grant_type: 'authorization_code', client_id: 'web' } });
+      const unsupported = await request(svc.url, 'POST', '/oauth/token', { form: { grant_type: 'implicit', client_id: 'web' } });
       expect(unsupported.status).to.equal(400);
       expect(unsupported.body).to.have.keys('error', 'error_description');
       expect(unsupported.body.error).to.equal('unsupported_grant_type');

@@ -287,7 +287,7 @@ describe('token service: refresh-token families', () => {
         audiences: [],
         rotate_refresh_tokens: false,
       }).catch((error: Error) => (failure = error));
-      expect(failure?.message).to.equal('a public client always rotates its refresh tokens (RFC 9700 §4.14.2)');
+      expect(failure?.message).to.equal('rotate_refresh_tokens: a public client always rotates its refresh tokens (RFC 9700 §4.14.2)');
     });
   });
 });
