@@ -408,4 +408,27 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     const refused = await browser.fetch(unknown.url);
     expect(new URL(refused.location as string).searchParams.get('error')).to.equal('invalid_target');
   });
+
+  it('a global logout ends the browser’s sign-in too; HEAD never issues a code', async () => {
+    const ivan = await user();
+    const browser = new TestBrowser();
+    const config = await configFor(APP_A.id);
+    await signInThrough(browser, (await authorizationRequest(config, APP_A.redirect)).url, ivan);
+    const silent = await authorizationRequest(config, APP_A.redirect, { prompt: 'none' });
+    const head = await browser.fetch(silent.url, { method: 'HEAD' });
+    expect(head.status).to.equal(405);
+    expect(head.location).to.equal(undefined);
+    expect(new URL((await browser.fetch(silent.url)).location as string).searchParams.get('code'), 'signed in').to.be.a('string');
+
+    const account = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: ivan.username, password: ivan.password },
+    });
+    expect((await request(T, 'POST', '/auth/logout', { token: account.body.access_token, json: { scope: 'global' } })).status).to.equal(
+      204,
+    );
+    const after = await browser.fetch((await authorizationRequest(config, APP_A.redirect, { prompt: 'none' })).url);
+    expect(new URL(after.location as string).searchParams.get('error'), 'the sign-in ended with the global logout').to.equal(
+      'login_required',
+    );
+  });
 });

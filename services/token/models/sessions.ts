@@ -185,7 +185,7 @@ export async function makeRoomForSession(
 }
 
 /**
- * Logout everywhere: revokes every live session of a user in one UPDATE and
+ * Logout everywhere: ends every sign-in session of the user and revokes every live session in one UPDATE and
  * writes ONE revocation entry of kind `user` (not one per session), covering
  * every access token issued up to now. Nothing is written when no session was
  * live: all of the user's tokens are covered already. Returns the revoked ids.
@@ -202,6 +202,12 @@ export async function revokeUserSessions(trx: Knex.Transaction, userId: string, 
     .whereNull('revoked_at')
     .update({ revoked_at: trx.fn.now(), revoked_reason: options.reason })
     .returning('id');
+  // Every sign-in (single sign-on) ends too: the next app to ask gets the password form, not a silent code,
+  // and re-enabling a disabled user does not bring an old sign-in back.
+  await trx('signin_sessions')
+    .where({ user_id: userId })
+    .whereNull('ended_at')
+    .update({ ended_at: new Date(options.now ?? Date.now()), ended_reason: options.reason });
   if (revoked.length === 0) return [];
   const notBefore = new Date(options.now ?? Date.now());
   await trx('users').where({ id: userId }).update({ tokens_valid_after: notBefore });
