@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import * as jose from 'jose';
+import WebSocket from 'ws';
 import { TestBrowser, type Page } from '../support/browser.ts';
 import { freePort } from '../support/fault-proxy.ts';
 import { newUser, request } from '../support/http.ts';
@@ -305,5 +306,92 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     for (const word of ['access_token', 'refresh_token', 'id_token', 'eyJ']) expect(info.html).not.to.include(word);
     const cookie = sessionCookie(browser) as string;
     expect(() => jose.decodeJwt(cookie)).to.throw();
+  });
+});
+
+describe('end to end: a WebSocket on a cookie session', function () {
+  this.timeout(60_000);
+  let stack: Stack;
+  let T: string;
+  let G: string;
+
+  before(async () => {
+    const gatewayPort = await freePort();
+    G = `http://127.0.0.1:${gatewayPort}`;
+    stack = await startStack({
+      // Access tokens outlived by the socket: it must survive their renewals.
+      tokenEnv: { GATEWAY_PUBLIC_URL: G, ACCESS_TOKEN_TTL: '2s' },
+      gateway: {
+        port: gatewayPort,
+        publicUrl: G,
+        clockToleranceMs: 0,
+        sessionRefreshMarginMs: 500,
+        routes: {
+          routes: [
+            {
+              id: 'whoami',
+              prefix: '/whoami',
+              upstream: '${WHOAMI_URL}',
+              auth: 'required',
+              audience: 'whoami',
+              credentials: ['bearer', 'cookie'],
+              websocket: true,
+            },
+          ],
+        },
+      },
+    });
+    T = stack.issuer;
+  });
+  after(() => stack?.stop());
+
+  async function signedInCookie(): Promise<{ cookie: string; user: { username: string; password: string } }> {
+    const who = newUser('ws');
+    await request(T, 'POST', '/auth/register', { json: who });
+    const browser = new TestBrowser();
+    const login = await browser.navigate(`${G}/.auth/login`, T, G);
+    const back = await browser.submit(login, { username: who.username, password: who.password });
+    await browser.fetch(back.location as string);
+    return { cookie: browser.cookies(G).get('session') as string, user: who };
+  }
+
+  const open = (cookie: string, origin: string) =>
+    new Promise<{ socket: WebSocket; status: number }>((resolve) => {
+      const socket = new WebSocket(`${G.replace('http', 'ws')}/whoami/ws`, { headers: { cookie: `session=${cookie}`, origin } });
+      socket.once('open', () => resolve({ socket, status: 101 }));
+      socket.once('unexpected-response', (_req, res) => resolve({ socket, status: res.statusCode ?? 0 }));
+      socket.once('error', () => resolve({ socket, status: -1 }));
+    });
+
+  it('refuses an upgrade from another origin (cross-site WebSocket hijacking)', async () => {
+    const { cookie } = await signedInCookie();
+    expect((await open(cookie, 'http://evil.example')).status).to.equal(403);
+    const { socket, status } = await open(cookie, G);
+    expect(status).to.equal(101);
+    socket.close();
+  });
+
+  it('stays open across access-token renewals, and closes when the session is revoked', async () => {
+    const { cookie, user } = await signedInCookie();
+    const { socket, status } = await open(cookie, G);
+    expect(status).to.equal(101);
+    const closed = new Promise<{ code: number; at: number }>((resolve) =>
+      socket.once('close', (code) => resolve({ code, at: Date.now() })),
+    );
+    // Three access-token lifetimes: a bearer socket would have closed at the first expiry.
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    expect(socket.readyState, 'open after its first tokens expired').to.equal(WebSocket.OPEN);
+    const echoed = new Promise<string>((resolve) => socket.once('message', (data) => resolve(String(data))));
+    socket.send('still here');
+    expect(await echoed).to.include('still here');
+
+    const other = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: user.username, password: user.password },
+    });
+    const loggedOut = Date.now();
+    await request(T, 'POST', '/auth/logout', { token: other.body.access_token, json: { scope: 'global' } });
+    const { code, at } = await closed;
+    expect(code).to.equal(1008);
+    expect(at - loggedOut).to.be.lessThan(5000);
   });
 });
