@@ -11,6 +11,7 @@ import { rs256Signer } from './assertions/signer.ts';
 import { handleClientError } from './client-errors.ts';
 import { loadConfig, type GatewayConfig } from './config.ts';
 import { ownEndpoints, readinessOf, type Readiness } from './health.ts';
+import { cookieNames, TOKEN_SERVICE_COOKIES } from '../contract/browser-cookies.ts';
 import { KeyStore } from './keys/key-store.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { recheckRevocation, type AdmissionDependencies } from './pipeline/admission.ts';
@@ -157,6 +158,7 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     allowedOrigins: new Set(settings.allowedOrigins.map((origin) => origin.toLowerCase())),
   };
 
+  const ownCookies = sessionPolicy ? sessionPolicy.sessions.ownCookieNames : [];
   const isReady = () => keys.loaded && feed.synced;
   const readiness = () => readinessOf({ routes, keys, feed, maxStalenessMs: settings.revocationMaxStalenessMs });
   const admission: AdmissionDependencies = {
@@ -168,6 +170,8 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
     maxStalenessMs: settings.revocationMaxStalenessMs,
     strippedHeaders: strippedHeaderSet(settings.stripHeaders),
     sessions: sessionPolicy,
+    privateCookies: new Set([...ownCookies, ...cookieNames(TOKEN_SERVICE_COOKIES)]),
+    ownCookies: new Set(ownCookies),
   };
   let authHandler: ReturnType<typeof authEndpoints> | undefined;
   const auth = sessionPolicy && {

@@ -15,6 +15,7 @@ import { authenticate, authenticateToken, type AuthenticationResult, type TokenV
 import { authorize } from './authorize.ts';
 import { checkRevocation, type FeedHealth, type RevocationSource } from './check-revocation.ts';
 import { matchRoute, upstreamPath, type RequestTarget, type RouteMatch } from './match-route.ts';
+import { withoutCookies } from '../lib/cookies.ts';
 import { mutateHeaders } from './mutate-headers.ts';
 import { reject, temporarilyUnavailable, type Rejection } from './rejection.ts';
 import {
@@ -39,6 +40,10 @@ export interface AdmissionDependencies {
   strippedHeaders: ReadonlySet<string>;
   /** Cookie sessions, when configured (SESSION_COOKIE_KEYS). */
   sessions?: SessionPolicy | undefined;
+  /** Cookies no upstream receives: the gateway's own and the token service's sign-in cookies (privateCookieNames). */
+  privateCookies?: ReadonlySet<string> | undefined;
+  /** The gateway's own, which not even the token service's routes receive. */
+  ownCookies?: ReadonlySet<string> | undefined;
   /** Signs the X-Auth-Assertion of authenticated callers; undefined when GATEWAY_ASSERTION is off. */
   asserter?: Pick<IdentityAsserter, 'assertionFor'> | undefined;
 }
@@ -133,6 +138,8 @@ export function admit(
   return afterAuthentication(deps, req, target, requestId, websocket, route, authenticated);
 }
 
+const NO_COOKIES: ReadonlySet<string> = new Set();
+
 /** Stages 3 to 6, once the caller is known. */
 function afterAuthentication(
   deps: AdmissionDependencies,
@@ -161,9 +168,10 @@ function afterAuthentication(
       websocket,
       assertion,
     });
-    if (deps.sessions) {
-      // The gateway's cookies are its own: an upstream never sees them.
-      const cookie = deps.sessions.sessions.withoutOwnCookies(headers.cookie as string | string[] | undefined);
+    if (headers.cookie !== undefined) {
+      // The gateway's cookies and the token service's sign-in cookies are no upstream's business.
+      const names = (route.forwardSignInCookies ? deps.ownCookies : deps.privateCookies) ?? NO_COOKIES;
+      const cookie = withoutCookies(headers.cookie as string | string[], names);
       if (cookie === undefined) delete headers.cookie;
       else headers.cookie = cookie;
     }

@@ -41,6 +41,8 @@ export interface Route {
   readonly acceptsCookie: boolean;
   /** A page: a browser navigation without a session is sent to sign in instead of answered 401. */
   readonly signIn: boolean;
+  /** The token service itself: it receives its own sign-in cookies (contract/browser-cookies.ts), which other upstreams never do. */
+  readonly forwardSignInCookies: boolean;
 }
 
 const durationText = z.union([z.string(), z.number().nonnegative()]).transform((value, ctx) => {
@@ -76,6 +78,7 @@ const routeEntrySchema = z
     strip_headers: z.array(z.string().regex(HEADER_NAME, 'not a valid header name')).default([]),
     credentials: z.array(z.enum(CREDENTIALS)).min(1).default(['bearer']),
     sign_in: z.boolean().default(false),
+    forward_sign_in_cookies: z.boolean().default(false),
   })
   .strict()
   .superRefine((entry, ctx) => {
@@ -194,6 +197,7 @@ export function compileRoutes(document: unknown, env: Record<string, string | un
         acceptsBearer: entry.credentials.includes('bearer'),
         acceptsCookie: entry.credentials.includes('cookie'),
         signIn: entry.sign_in,
+        forwardSignInCookies: entry.forward_sign_in_cookies,
       }),
     );
   });

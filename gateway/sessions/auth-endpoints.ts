@@ -111,7 +111,13 @@ export function authEndpoints(
     }
     let session: Session;
     try {
-      const tokens = await client.exchangeCode({ code, redirectUri, codeVerifier: transaction.verifier });
+      const tokens = await client.exchangeCode({
+        code,
+        redirectUri,
+        codeVerifier: transaction.verifier,
+        // The token service believes X-Forwarded-For only with TRUST_PROXY (behind the gateway, as in compose).
+        browser: { userAgent: req.headers['user-agent'], address: req.socket.remoteAddress },
+      });
       if (!tokens.idToken || !tokens.refreshToken) throw new Error('the token service sent no ID token or refresh token');
       await client.validateIdToken(tokens.idToken, transaction.nonce);
       const info = await client.userinfo(tokens.accessToken).catch(() => ({}) as Record<string, unknown>);

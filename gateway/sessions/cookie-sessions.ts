@@ -220,19 +220,9 @@ export class CookieSessions {
     return undefined;
   }
 
-  /** The Cookie header an upstream may see: the gateway's own cookies removed (undefined when nothing is left). */
-  withoutOwnCookies(cookieHeader: string | string[] | undefined): string | undefined {
-    if (cookieHeader === undefined) return undefined;
-    const joined = Array.isArray(cookieHeader) ? cookieHeader.join('; ') : cookieHeader;
-    if (!joined.includes(this.cookieName)) return joined;
-    const kept = joined
-      .split(';')
-      .map((pair) => pair.trim())
-      .filter((pair) => {
-        const name = pair.slice(0, Math.max(0, pair.indexOf('='))).trim();
-        return pair !== '' && name !== this.cookieName && name !== this.transactionCookieName;
-      });
-    return kept.length > 0 ? kept.join('; ') : undefined;
+  /** The gateway's own cookie names (the session and the sign-in in progress). */
+  get ownCookieNames(): string[] {
+    return [this.cookieName, this.transactionCookieName];
   }
 
   #cookie(name: string, value: string, maxAgeSeconds: number): string {

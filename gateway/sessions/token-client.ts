@@ -59,13 +59,20 @@ export class TokenClient {
     return url.href;
   }
 
-  async exchangeCode(fields: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenSet> {
-    return this.#grant({
-      grant_type: 'authorization_code',
-      code: fields.code,
-      redirect_uri: fields.redirectUri,
-      code_verifier: fields.codeVerifier,
-    });
+  /** `browser`: who signed in, so that the user's devices list names their browser, not the gateway. */
+  async exchangeCode(fields: {
+    code: string;
+    redirectUri: string;
+    codeVerifier: string;
+    browser: { userAgent: string | undefined; address: string | undefined };
+  }): Promise<TokenSet> {
+    const headers: Record<string, string> = {};
+    if (fields.browser.userAgent) headers['user-agent'] = fields.browser.userAgent.slice(0, 512);
+    if (fields.browser.address) headers['x-forwarded-for'] = fields.browser.address;
+    return this.#grant(
+      { grant_type: 'authorization_code', code: fields.code, redirect_uri: fields.redirectUri, code_verifier: fields.codeVerifier },
+      headers,
+    );
   }
 
   async refresh(refreshToken: string): Promise<TokenSet> {
@@ -133,8 +140,8 @@ export class TokenClient {
     return payload;
   }
 
-  async #grant(params: Record<string, string>): Promise<TokenSet> {
-    const response = await this.#post(this.#endpoints().tokenEndpoint, params, { client: true });
+  async #grant(params: Record<string, string>, headers: Record<string, string> = {}): Promise<TokenSet> {
+    const response = await this.#post(this.#endpoints().tokenEndpoint, params, { client: true, headers });
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     if (response.status === 400 && (body.error === 'invalid_grant' || body.error === 'unauthorized_client')) {
       throw new SessionEnded(String(body.error));
@@ -149,8 +156,16 @@ export class TokenClient {
     };
   }
 
-  async #post(url: string, form: Record<string, string>, auth: { client?: boolean; bearer?: string }): Promise<Response> {
-    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
+  async #post(
+    url: string,
+    form: Record<string, string>,
+    auth: { client?: boolean; bearer?: string; headers?: Record<string, string> },
+  ): Promise<Response> {
+    const headers: Record<string, string> = {
+      ...auth.headers,
+      'content-type': 'application/x-www-form-urlencoded',
+      accept: 'application/json',
+    };
     if (auth.client) headers.authorization = basicAuthorization(this.#options.clientId, this.#options.clientSecret);
     if (auth.bearer) headers.authorization = `Bearer ${auth.bearer}`;
     return fetch(url, {

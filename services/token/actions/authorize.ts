@@ -18,7 +18,7 @@ import {
   type AuthorizationRequest,
 } from '../grants/authorization-code.ts';
 import { signIn } from '../grants/sign-in.ts';
-import { readCookie, setCookie, type BrowserCookie } from '../helpers/browser-cookies.ts';
+import { readCookie, setCookie, type BrowserCookie, type TokenServiceCookie } from '../helpers/browser-cookies.ts';
 import { readDeviceCookie, setDeviceCookie } from '../helpers/device-cookie.ts';
 import { bodyParams, requireMediaType, type Params } from '../helpers/params.ts';
 import { isRegisteredRedirect } from '../helpers/redirect-uris.ts';
@@ -41,13 +41,13 @@ import { redirectTo, sendPage } from './html-response.ts';
 
 /** The sign-in session (single sign-on) cookie: sent on top-level navigations from the apps (Lax). */
 export const signinCookie = (config: TokenService['config']): BrowserCookie => ({
-  name: 'signin',
+  name: 'signin' satisfies TokenServiceCookie,
   sameSite: 'Lax',
   maxAgeSeconds: config.SIGNIN_SESSION_TTL / 1000,
 });
 
 /** The pre-login cookie the forms' CSRF token must match: our own pages post, so Strict. */
-export const CSRF_COOKIE: BrowserCookie = { name: 'csrf', sameSite: 'Strict', maxAgeSeconds: 30 * 60 };
+export const CSRF_COOKIE: BrowserCookie = { name: 'csrf' satisfies TokenServiceCookie, sameSite: 'Strict', maxAgeSeconds: 30 * 60 };
 
 export function authorizeEndpoint(service: TokenService): Middleware {
   return async (ctx) => {

@@ -45,7 +45,8 @@ export function metadataEndpoint(service: TokenService): Middleware {
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      scopes_supported: service.config.WEB_CLIENT_SCOPES,
+      // The OpenID scopes userinfo serves, and what the first-party client may have.
+      scopes_supported: [...new Set(['openid', 'profile', 'email', ...service.config.WEB_CLIENT_SCOPES])],
       id_token_signing_alg_values_supported: ['RS256'],
       // Extensions (docs/WIRE-CONTRACT.md).
       revocation_feed_endpoint: `${issuer}/revocations`,

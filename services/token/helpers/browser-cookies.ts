@@ -4,6 +4,10 @@
 // plain-HTTP loopback address (local development).
 import type { Context } from 'koa';
 import { isPlainHttpLoopback } from '../../../common/development.ts';
+import type { TOKEN_SERVICE_COOKIES } from '../../../contract/browser-cookies.ts';
+
+/** The names are the wire contract's: gateways keep these cookies from every other upstream. */
+export type TokenServiceCookie = (typeof TOKEN_SERVICE_COOKIES)[number];
 
 /** Every value we put in a cookie: 256 random bits, base64url. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;

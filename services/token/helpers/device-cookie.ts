@@ -3,7 +3,7 @@
 // reads and renews it: /auth/login, the password grant of /oauth/token, and the
 // login page.
 import type { Context } from 'koa';
-import { cookieName, readCookie, setCookie, type BrowserCookie } from './browser-cookies.ts';
+import { cookieName, readCookie, setCookie, type BrowserCookie, type TokenServiceCookie } from './browser-cookies.ts';
 
 export interface DeviceCookieSettings {
   ISSUER: string;
@@ -11,7 +11,7 @@ export interface DeviceCookieSettings {
 }
 
 const device = (settings: DeviceCookieSettings): BrowserCookie => ({
-  name: 'device',
+  name: 'device' satisfies TokenServiceCookie,
   sameSite: 'Lax',
   maxAgeSeconds: settings.LOGIN_DEVICE_TTL / 1000,
 });
