@@ -146,8 +146,8 @@ describe('in a real browser: the web app behind the gateway', function () {
     const started = Date.now();
     await second.page.fill('#note-text', 'after logout');
     await second.page.click('#add-note');
-    await second.page.waitForSelector('#signed-out:not([hidden])', { timeout: 1000 });
-    expect(Date.now() - started).to.be.lessThan(1000);
+    await second.page.waitForSelector('#signed-out:not([hidden])', { timeout: 5000 });
+    expect(Date.now() - started, 'ms from the action to the signed-out page').to.be.lessThan(1000);
     expect(await second.page.textContent('#status')).to.match(/session has ended/i);
     expect(await sessionCookie(second.page), 'the refusal cleared the cookie').to.equal(undefined);
     expect(stack.notes.notebooks.get(bob.id) ?? []).to.deep.equal([]);
