@@ -122,6 +122,11 @@ describe('in a real browser: the web app behind the gateway', function () {
     await page.click('#add-note');
     await page.waitForSelector('.note-text >> text=buy milk');
     expect(stack.notes.notebooks.get(alice.id)?.map((n) => n.text)).to.deep.equal(['buy milk']);
+    // `npm run screenshot`: the README's picture of the app, signed in for real.
+    if (process.env.WEB_APP_SCREENSHOT) {
+      await page.waitForSelector('.device');
+      await page.screenshot({ path: process.env.WEB_APP_SCREENSHOT, fullPage: true });
+    }
     await page.click('.delete-note');
     await page.waitForSelector('.note', { state: 'detached' });
     expect(stack.notes.notebooks.get(alice.id)).to.deep.equal([]);

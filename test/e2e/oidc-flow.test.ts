@@ -2,6 +2,7 @@
 // party none of us wrote, against the real token service and gateway. The test
 // plays the browser: it reads the login form, posts the credentials with the
 // CSRF token, and follows the redirects.
+import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -179,6 +180,9 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     expect(claims).to.include({ iss: T, sub: alice.id, aud: APP_A.id, nonce: request_.nonce });
     expect(claims.auth_time).to.be.a('number');
     expect(claims.sid).to.be.a('string');
+    // OIDC Core §3.1.3.6: the left half of the access token's SHA-256.
+    const digest = crypto.createHash('sha256').update(tokens.access_token).digest();
+    expect(claims.at_hash).to.equal(digest.subarray(0, 16).toString('base64url'));
     expect(tokens.refresh_token).to.be.a('string');
     const info = await oidc.fetchUserInfo(config, tokens.access_token, alice.id);
     expect(info).to.include({ sub: alice.id, preferred_username: alice.username, email: `${alice.username}@example.com` });
@@ -430,5 +434,44 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     expect(new URL(after.location as string).searchParams.get('error'), 'the sign-in ended with the global logout').to.equal(
       'login_required',
     );
+  });
+
+  it('the account lists sign-in sessions with the apps signed in through each, and ending one ends them all', async () => {
+    const judy = await user();
+    const browser = new TestBrowser();
+    const configA = await configFor(APP_A.id);
+    const requestA = await authorizationRequest(configA, APP_A.redirect);
+    const tokensA = await exchange(configA, (await signInThrough(browser, requestA.url, judy)).location as string, requestA);
+    const configB = await configFor(APP_B.id, APP_B.secret);
+    const requestB = await authorizationRequest(configB, APP_B.redirect);
+    const tokensB = await exchange(configB, (await browser.navigate(requestB.url, T)).location as string, requestB);
+
+    const account = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: judy.username, password: judy.password },
+    });
+    const listed = await request<{ signin_sessions: Array<{ id: string; apps: string[]; current: boolean }> }>(
+      T,
+      'GET',
+      '/auth/signin-sessions',
+      {
+        token: account.body.access_token,
+      },
+    );
+    expect(listed.status).to.equal(200);
+    expect(listed.body.signin_sessions).to.have.length(1);
+    const [signin] = listed.body.signin_sessions;
+    expect(signin?.id).to.equal(tokensA.claims()?.sid);
+    expect(signin?.apps).to.have.members([APP_A.id, APP_B.id]);
+    expect(signin?.current, 'the account token came from the API, not this sign-in').to.equal(false);
+
+    expect((await request(T, 'DELETE', `/auth/signin-sessions/${signin?.id}`, { token: account.body.access_token })).status).to.equal(204);
+    for (const token of [tokensA.access_token, tokensB.access_token]) {
+      await eventually(async () => (await request(G, 'GET', '/whoami', { token })).status === 401, 'both apps’ tokens refused');
+    }
+    expect((await request(G, 'GET', '/whoami', { token: account.body.access_token })).status, 'the API session is another one').to.equal(
+      200,
+    );
+    const next = await browser.navigate((await authorizationRequest(configA, APP_A.redirect)).url, T);
+    expect(next.html).to.include('name="password"');
   });
 });
