@@ -12,6 +12,7 @@ import { checkRegistration } from '../helpers/registration-rules.ts';
 import { randomToken, sha256Hex } from '../helpers/secrets.ts';
 import { recordAudit } from '../models/audit.ts';
 import {
+  CLIENT_SETTINGS,
   clientDefinitionProblem,
   deleteClient,
   findClient,
@@ -84,18 +85,7 @@ const clientView = (client: ClientRow) => ({
  * from `--redirect-uris`). Lists are comma- or space-separated; an empty value
  * clears a field back to its default.
  */
-const CLIENT_FIELDS = [
-  'name',
-  'grant_types',
-  'scopes',
-  'audiences',
-  'redirect_uris',
-  'post_logout_redirect_uris',
-  'backchannel_logout_uri',
-  'first_party',
-  'token_endpoint_auth_method',
-  'rotate_refresh_tokens',
-] as const;
+const CLIENT_FIELDS = CLIENT_SETTINGS;
 type ClientField = (typeof CLIENT_FIELDS)[number];
 const LIST_FIELDS: ReadonlySet<ClientField> = new Set(['grant_types', 'scopes', 'audiences', 'redirect_uris', 'post_logout_redirect_uris']);
 const BOOLEAN_FIELDS: ReadonlySet<ClientField> = new Set(['first_party', 'rotate_refresh_tokens']);

@@ -23,12 +23,12 @@ import {
 } from '../models/authorization-codes.ts';
 import type { ClientRow } from '../models/clients.ts';
 import { findConsent } from '../models/consents.ts';
-import { createSession, makeRoomForSession, revokeSessions } from '../models/sessions.ts';
+import { revokeSessions } from '../models/sessions.ts';
 import { findSigninSession, type SigninSessionRow } from '../models/signin-sessions.ts';
 import { lockUser } from '../models/users.ts';
 import type { AuthorizationParams } from '../schemas/authorize.ts';
 import { PROMPTS } from '../schemas/authorize.ts';
-import { issueTokenPair, type TokenResponse } from './token-pair.ts';
+import { startFamily, type TokenResponse } from './token-pair.ts';
 
 export type Prompt = (typeof PROMPTS)[number];
 
@@ -205,24 +205,15 @@ export async function authorizationCodeGrant(service: TokenService, request: Cod
       const user = await lockUser(trx, code.user_id);
       if (!user || user.disabled_at !== null) return refuse(new InvalidGrant());
 
-      await makeRoomForSession(trx, user.id, {
-        max: config.SESSIONS_PER_USER_MAX,
-        idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
-        accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
-        now,
-        audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
-      });
-      const session = await createSession(trx, {
+      const { session, tokens } = await startFamily(trx, service, {
         userId: user.id,
         clientId: client.client_id,
         scope: code.scope,
         audiences,
-        expiresAt: new Date(now + config.SESSION_MAX_AGE),
-        ip: info.ip,
-        userAgent: info.userAgent,
+        tokensValidAfter: user.tokens_valid_after,
+        info,
         signinSessionId: signin.id,
       });
-      const tokens = await issueTokenPair(trx, service, { session, scope: code.scope, tokensValidAfter: user.tokens_valid_after });
       await consumeAuthorizationCode(trx, code.code_hash, new Date(now), session.id);
       await recordAudit(trx, {
         type: 'login_succeeded',

@@ -9,7 +9,6 @@ import { resolveScope } from '../helpers/scopes.ts';
 import { recordAudit } from '../models/audit.ts';
 import type { ClientRow } from '../models/clients.ts';
 import { countDeviceAttempt, findDevice, rememberDevice, settleDeviceFailure, type DevicePolicy } from '../models/devices.ts';
-import { createSession, makeRoomForSession } from '../models/sessions.ts';
 import { findUserByLogin, lockUser, type UserRow } from '../models/users.ts';
 import {
   accountKey,
@@ -20,7 +19,7 @@ import {
   throttlePolicy,
   uncountAttempt,
 } from '../models/login-throttles.ts';
-import { issueTokenPair, type TokenResponse } from './token-pair.ts';
+import { startFamily, type TokenResponse } from './token-pair.ts';
 
 export interface PasswordGrantRequest {
   client: ClientRow;
@@ -83,28 +82,17 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
   if (checked.kind === 'refused') return checked;
   const { user, device } = checked;
 
-  const { config } = service;
-  const now = service.now();
   return service.knex.transaction(async (trx): Promise<PasswordGrantResult> => {
     // One after the other with a global logout of this user (revokeUserSessions).
     const tokensValidAfter = (await lockUser(trx, user.id))?.tokens_valid_after ?? null;
-    const revoked = await makeRoomForSession(trx, user.id, {
-      max: config.SESSIONS_PER_USER_MAX,
-      idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
-      accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
-      now,
-      audit: { clientId: client.client_id, ip: info.ip, userAgent: info.userAgent },
-    });
-    const session = await createSession(trx, {
+    const { session, tokens, sessionsRevoked } = await startFamily(trx, service, {
       userId: user.id,
       clientId: client.client_id,
       scope,
       audiences: client.audiences,
-      expiresAt: new Date(now + config.SESSION_MAX_AGE),
-      ip: info.ip,
-      userAgent: info.userAgent,
+      tokensValidAfter,
+      info,
     });
-    const tokens = await issueTokenPair(trx, service, { session, scope, tokensValidAfter });
     const deviceToken = await rememberDevice(trx, user.id, device);
     await recordAudit(trx, {
       type: 'login_succeeded',
@@ -115,7 +103,7 @@ export async function passwordGrant(service: TokenService, request: PasswordGran
       userAgent: info.userAgent,
       details: { device: device ? 'known' : 'new' },
     });
-    return { kind: 'issued', tokens, deviceToken, sessionsRevoked: revoked.length };
+    return { kind: 'issued', tokens, deviceToken, sessionsRevoked };
   });
 }
 

@@ -2,8 +2,9 @@
 import type { Knex } from 'knex';
 import type { TokenService } from '../context.ts';
 import { issueAccessToken } from '../helpers/access-tokens.ts';
+import type { RequestInfo } from '../helpers/request-info.ts';
 import { issueRefreshToken } from '../models/refresh-tokens.ts';
-import type { SessionRow } from '../models/sessions.ts';
+import { createSession, makeRoomForSession, type SessionRow } from '../models/sessions.ts';
 
 export interface TokenResponse {
   access_token: string;
@@ -11,6 +12,49 @@ export interface TokenResponse {
   expires_in: number;
   refresh_token?: string;
   scope: string;
+}
+
+/**
+ * A new family (refresh-token session) for a user who has just proven who they
+ * are, and its first pair, in the caller's transaction, which must hold the
+ * user's lock (lockUser: one after the other with a global logout). The user's
+ * least recently used families make room within SESSIONS_PER_USER_MAX.
+ */
+export async function startFamily(
+  trx: Knex.Transaction,
+  service: TokenService,
+  fields: {
+    userId: string;
+    clientId: string;
+    scope: string;
+    audiences: string[];
+    tokensValidAfter: Date | null;
+    info: RequestInfo;
+    signinSessionId?: string | undefined;
+  },
+): Promise<{ session: SessionRow; tokens: TokenResponse; sessionsRevoked: number }> {
+  const { config } = service;
+  const now = service.now();
+  const { info } = fields;
+  const revoked = await makeRoomForSession(trx, fields.userId, {
+    max: config.SESSIONS_PER_USER_MAX,
+    idleTtlMs: config.REFRESH_TOKEN_IDLE_TTL,
+    accessTokenLifetimeMs: config.ACCESS_TOKEN_TTL,
+    now,
+    audit: { clientId: fields.clientId, ip: info.ip, userAgent: info.userAgent },
+  });
+  const session = await createSession(trx, {
+    userId: fields.userId,
+    clientId: fields.clientId,
+    scope: fields.scope,
+    audiences: fields.audiences,
+    expiresAt: new Date(now + config.SESSION_MAX_AGE),
+    ip: info.ip,
+    userAgent: info.userAgent,
+    signinSessionId: fields.signinSessionId,
+  });
+  const tokens = await issueTokenPair(trx, service, { session, scope: fields.scope, tokensValidAfter: fields.tokensValidAfter });
+  return { session, tokens, sessionsRevoked: revoked.length };
 }
 
 /**

@@ -132,9 +132,9 @@ export interface ClientDefinition {
   rotate_refresh_tokens?: boolean | undefined;
 }
 
-const COLUMNS = [
+/** A client's settings: every column an operator writes but its id and secret (authctl client update takes each). */
+export const CLIENT_SETTINGS = [
   'name',
-  'secret_hash',
   'grant_types',
   'scopes',
   'audiences',
@@ -145,6 +145,8 @@ const COLUMNS = [
   'token_endpoint_auth_method',
   'rotate_refresh_tokens',
 ] as const;
+
+const COLUMNS = ['secret_hash', ...CLIENT_SETTINGS] as const;
 
 /**
  * The row a definition stands for: a confidential client authenticates with
