@@ -27,7 +27,7 @@ async function authctl(env: Record<string, string>, ...args: string[]): Promise<
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
       env: { PATH: process.env.PATH, PASSWORD_HASH_COST: '12', ...env },
-      timeout: 30_000,
+      timeout: 90_000,
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -38,7 +38,7 @@ async function authctl(env: Record<string, string>, ...args: string[]): Promise<
 
 describe('authctl on its own (embedded database, no service running)', function () {
   // Every invocation is a new process that boots the embedded database.
-  this.timeout(120_000);
+  this.timeout(300_000);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-'));
   const env = { DATA_DIR: dataDir };
   after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
