@@ -9,10 +9,12 @@
 //       which also signs the identity assertion (X-Auth-Assertion, cached per token and route),
 //   (c-na) the same with the assertion off (GATEWAY_ASSERTION=false): c/c-na is what it costs,
 //   (c-dist) the same, compiled (dist/, as the Docker image runs it),
+//   (k) through the same gateway process as (c), same route, same user, authenticated by the
+//       session cookie of a browser sign-in instead of the bearer token (issue 11: at most 1.1×),
 //   (d) through our gateway on a public route,
 // plus (c) with logging off, to show what the access log costs.
-// Then a CPU profile of the gateway under (c) load: self time by function,
-// file/package and category.
+// Then a CPU profile of the gateway under (c) load (and, in full mode, under (k)): self time by
+// function, file/package and category.
 //
 // Fairness on a small machine: every server and the load generator are
 // separate processes (bench/lib/children.ts), so autocannon never shares an
@@ -23,6 +25,8 @@
 // each round (both sides measured minutes apart at most) and reported per
 // round and as medians.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import { freePort } from '../../test/support/fault-proxy.ts';
 import { printTable, quickMode, type Cell } from '../lib/stats.ts';
 import type { Host } from '../lib/children.ts';
 import { stopAll } from '../lib/children.ts';
@@ -42,6 +46,7 @@ import {
   statsOf,
   userWithLogin,
   BENCH_ISSUER,
+  cookieSignIn,
   type HostStats,
   type RunningTokenService,
 } from '../lib/services.ts';
@@ -52,6 +57,8 @@ interface Case {
   key: string;
   label: string;
   url: string;
+  /** The credential the request carries: the bearer token, or (k) the session cookie. */
+  headers: Record<string, string>;
   /** The process that receives the load (its CPU time per request is reported). */
   front: Host;
 }
@@ -72,7 +79,10 @@ export async function gatewayOverhead(): Promise<void> {
   const hosts: Array<Host | undefined> = [];
   let token: RunningTokenService | undefined;
   try {
-    const tokenStarting = startTokenService('pglite');
+    // The gateway under test (c, k) signs browsers in: the token service must know its callback URL up front.
+    const gatewayPort = await freePort();
+    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
+    const tokenStarting = startTokenService('pglite', { GATEWAY_PUBLIC_URL: gatewayUrl });
     const [upstream, generator] = await Promise.all([startUpstream(), startLoadGenerator()]);
     hosts.push(upstream.host, generator);
     token = await tokenStarting;
@@ -82,26 +92,35 @@ export async function gatewayOverhead(): Promise<void> {
     const jwk = await signingJwk(tokenUrl);
     const reference = { target: upstream.url, jwk, issuer: BENCH_ISSUER, audience: 'whoami' };
     const track = <T extends { host: Host }>(started: T): T => (hosts.push(started.host), started);
-    const [{ tokens }, bare, undiciProxy, naive, fastify, gateway, noAssertion, compiled, quiet] = await Promise.all([
+    const cookieKeys = [crypto.randomBytes(32).toString('base64')];
+    const [user, bare, undiciProxy, naive, fastify, gateway, noAssertion, compiled, quiet] = await Promise.all([
       userWithLogin(tokenUrl),
       startBareProxy(upstream.url).then(track),
       startReferenceProxy('startUndiciPassThrough', { target: upstream.url }).then(track),
       startReferenceProxy('startNaiveProxy', reference).then(track),
       startReferenceProxy('startFastifyGateway', reference).then(track),
-      startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info' }).then(track),
+      startGatewayProcess(tokenUrl, upstream.url, {
+        logLevel: 'info',
+        config: { port: gatewayPort, publicUrl: gatewayUrl },
+        cookieKeys,
+      }).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info', config: { assertion: false } }).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'info', compiled: true }).then(track),
       startGatewayProcess(tokenUrl, upstream.url, { logLevel: 'silent' }).then(track),
     ]);
 
-    // Every case sends the same request, bearer token included: only the handling differs.
-    const bearer = { authorization: `Bearer ${tokens.access_token}` };
-    const via = (key: string, label: string, front: { url: string; host: Host }, path = '/private/x'): Case => ({
-      key,
-      label,
-      url: `${front.url}${path}`,
-      front: front.host,
-    });
+    // Every case sends the same request, bearer token included: only the handling differs. (k) is the
+    // same user's browser session instead: its cookie, from a real sign-in (authorization code, ID token).
+    const bearer = { authorization: `Bearer ${user.tokens.access_token}` };
+    const sessionCookie = `session=${await cookieSignIn(gatewayUrl, { issuer: BENCH_ISSUER, tokenUrl }, user)}`;
+    const cookie = { cookie: sessionCookie };
+    const via = (
+      key: string,
+      label: string,
+      front: { url: string; host: Host },
+      path = '/private/x',
+      headers: Record<string, string> = bearer,
+    ): Case => ({ key, label, url: `${front.url}${path}`, headers, front: front.host });
     const cases: Case[] = [
       via('a', '(a) upstream directly', upstream),
       via('b', '(b) bare http-proxy, keep-alive', bare),
@@ -109,6 +128,7 @@ export async function gatewayOverhead(): Promise<void> {
       via('n', '(n) naive: jwtVerify every request + http-proxy', naive),
       via('f', '(f) Fastify + @fastify/http-proxy + fast-jwt cache', fastify),
       via('c', '(c) gateway, auth route, valid token (tsx)', gateway),
+      via('k', '(k) same gateway and route, cookie session', gateway, '/private/x', cookie),
       via('cna', '(c-na) same, assertion off', noAssertion),
       via('cd', '(c-dist) same, compiled', compiled),
       via('c0', "(c') same (tsx), logging off", quiet),
@@ -117,7 +137,7 @@ export async function gatewayOverhead(): Promise<void> {
     const results = new Map<string, Measured[]>(cases.map((c) => [c.key, []]));
     for (let round = 0; round < rounds; round += 1) {
       for (const c of cases) {
-        const spec = { url: c.url, headers: bearer, connections: CONNECTIONS };
+        const spec = { url: c.url, headers: c.headers, connections: CONNECTIONS };
         if (round === 0) await runLoad(generator, { ...spec, durationSec: warmupSec });
         const before = await statsOf(c.front);
         const load = await runLoad(generator, { ...spec, durationSec });
@@ -149,6 +169,7 @@ export async function gatewayOverhead(): Promise<void> {
     const ratio = (x: string, y: string, round: number) => results.get(x)![round]!.load.rps / results.get(y)![round]!.load.rps;
     const ratios: Array<[string, string, string, string]> = [
       ['c/b', 'c', 'b', '≥ 0.90'],
+      ['k/c  cookie / bearer', 'k', 'c', '≥ 0.91 (1/1.1)'],
       ['c/n', 'c', 'n', '≥ 1.0'],
       ['c/u', 'c', 'u', ''],
       ['c/c-na  assertion on / off', 'c', 'cna', '≥ 0.95'],
@@ -172,6 +193,27 @@ export async function gatewayOverhead(): Promise<void> {
       }),
     );
 
+    // Issue 11: a cookie request costs at most 1.1× a bearer request; CPU per request is the steadier figure.
+    const cpuRatios = roundNumbers.map((r) => results.get('k')![r]!.cpuPerRequestUs / results.get('c')![r]!.cpuPerRequestUs);
+    const rpsRatios = roundNumbers.map((r) => ratio('c', 'k', r));
+    const middleOf = (values: number[]) => [...values].sort((p, q) => p - q)[Math.floor(values.length / 2)] as number;
+    printTable(
+      'Cookie session vs bearer token, same gateway process, route and user: cost ratio cookie/bearer, within each round',
+      ['ratio', ...roundNumbers.map((r) => `round ${r + 1}`), 'median', 'target'],
+      [
+        ['CPU µs/req, (k)/(c)', ...cpuRatios.map((v) => v.toFixed(3)), middleOf(cpuRatios).toFixed(3), '≤ 1.10'],
+        ['time per request (1 / req/s), (k)/(c)', ...rpsRatios.map((v) => v.toFixed(3)), middleOf(rpsRatios).toFixed(3), '≤ 1.10'],
+      ],
+    );
+    printTable(
+      'Request sizes (bytes)',
+      ['what', 'bytes'],
+      [
+        ['session cookie, name=value (a sign-in with scopes "openid profile")', Buffer.byteLength(sessionCookie)],
+        ['Authorization header value (Bearer <access token>)', Buffer.byteLength(bearer.authorization)],
+      ],
+    );
+
     // Where the gateway spends its time under (c), next to the bare proxy under (b).
     const profileSec = quick ? 1 : 5;
     await bare.host.call('startProfile');
@@ -181,6 +223,11 @@ export async function gatewayOverhead(): Promise<void> {
     await runLoad(generator, { url: `${gateway.url}/private/x`, headers: bearer, connections: CONNECTIONS, durationSec: profileSec });
     printProfile('CPU profile of the gateway under (c)', await profileOf(gateway.host, 'gateway-c', quick ? 10 : 25));
     printProfile('CPU profile of the bare proxy under (b), for comparison', bareProfile);
+    if (!quick) {
+      await gateway.host.call('startProfile');
+      await runLoad(generator, { url: `${gateway.url}/private/x`, headers: cookie, connections: CONNECTIONS, durationSec: profileSec });
+      printProfile('CPU profile of the gateway under (k), cookie session', await profileOf(gateway.host, 'gateway-k', 25));
+    }
   } finally {
     await stopAll(hosts);
     await token?.stop();
