@@ -11,6 +11,7 @@
 // scope global), and the clock runs from that response to the gateway's first
 // 401 to a request carrying the cookie. A global logout denies every token of
 // the user issued up to that second, so each round signs in a new user.
+import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { freePort } from '../../test/support/fault-proxy.ts';
 import { login, newUser, request } from '../../test/support/http.ts';
@@ -85,7 +86,9 @@ async function cookieRounds(loginVia: Stack, logoutVia: Stack, observeAt: { stac
 async function startCookieStack(options: StackOptions = {}): Promise<Stack> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
-  return startStack({ ...options, tokenEnv: { GATEWAY_PUBLIC_URL: publicUrl }, gateway: { port, publicUrl } });
+  // A key of its own: the development key applies only to a loopback issuer.
+  const sessionCookieKeys = [crypto.randomBytes(32)];
+  return startStack({ ...options, tokenEnv: { GATEWAY_PUBLIC_URL: publicUrl }, gateway: { port, publicUrl, sessionCookieKeys } });
 }
 
 export async function revocationLatency(): Promise<void> {
