@@ -52,6 +52,9 @@ import {
 } from '../lib/services.ts';
 
 const CONNECTIONS = 10;
+/** Full mode: extra back-to-back (c)/(k) windows for the cookie/bearer ratio. */
+const COOKIE_PAIRS = 8;
+const PAIR_SECONDS = 2;
 
 interface Case {
   key: string;
@@ -139,19 +142,21 @@ export async function gatewayOverhead(): Promise<void> {
     const swapped = cases.map((c) =>
       c.key === 'c' ? cases.find((x) => x.key === 'k')! : c.key === 'k' ? cases.find((x) => x.key === 'c')! : c,
     );
+    const pauseMs = (stats: HostStats) => stats.gc.minorMs + stats.gc.majorMs;
+    const measure = async (c: Case, seconds: number): Promise<Measured> => {
+      const before = await statsOf(c.front);
+      const load = await runLoad(generator, { url: c.url, headers: c.headers, connections: CONNECTIONS, durationSec: seconds });
+      const after = await statsOf(c.front);
+      return {
+        load,
+        cpuPerRequestUs: (after.cpuUs - before.cpuUs) / Math.max(1, load.ok),
+        gcPerRequestUs: ((pauseMs(after) - pauseMs(before)) * 1000) / Math.max(1, load.ok),
+      };
+    };
     for (let round = 0; round < rounds; round += 1) {
       for (const c of round % 2 === 0 ? cases : swapped) {
-        const spec = { url: c.url, headers: c.headers, connections: CONNECTIONS };
-        if (round === 0) await runLoad(generator, { ...spec, durationSec: warmupSec });
-        const before = await statsOf(c.front);
-        const load = await runLoad(generator, { ...spec, durationSec });
-        const after = await statsOf(c.front);
-        const pauseMs = (stats: HostStats) => stats.gc.minorMs + stats.gc.majorMs;
-        results.get(c.key)!.push({
-          load,
-          cpuPerRequestUs: (after.cpuUs - before.cpuUs) / Math.max(1, load.ok),
-          gcPerRequestUs: ((pauseMs(after) - pauseMs(before)) * 1000) / Math.max(1, load.ok),
-        });
+        if (round === 0) await runLoad(generator, { url: c.url, headers: c.headers, connections: CONNECTIONS, durationSec: warmupSec });
+        results.get(c.key)!.push(await measure(c, durationSec));
       }
     }
     const median = (key: string): Measured => {
@@ -173,7 +178,7 @@ export async function gatewayOverhead(): Promise<void> {
     const ratio = (x: string, y: string, round: number) => results.get(x)![round]!.load.rps / results.get(y)![round]!.load.rps;
     const ratios: Array<[string, string, string, string]> = [
       ['c/b', 'c', 'b', '≥ 0.90'],
-      ['k/c  cookie / bearer', 'k', 'c', '≥ 0.91 (1/1.1)'],
+      ['k/c  cookie / bearer (order-biased: see below)', 'k', 'c', ''],
       ['c/n', 'c', 'n', '≥ 1.0'],
       ['c/u', 'c', 'u', ''],
       ['c/c-na  assertion on / off', 'c', 'cna', '≥ 0.95'],
@@ -198,15 +203,32 @@ export async function gatewayOverhead(): Promise<void> {
     );
 
     // Issue 11: a cookie request costs at most 1.1× a bearer request; CPU per request is the steadier figure.
-    const cpuRatios = roundNumbers.map((r) => results.get('k')![r]!.cpuPerRequestUs / results.get('c')![r]!.cpuPerRequestUs);
-    const rpsRatios = roundNumbers.map((r) => ratio('c', 'k', r));
-    const middleOf = (values: number[]) => [...values].sort((p, q) => p - q)[Math.floor(values.length / 2)] as number;
+    // Within a round, whichever of them runs first does so on a process that sat idle while the other
+    // cases ran, and that window costs more CPU per request (up to 2× here), so the rounds' k/c above
+    // mostly says which went first. Full mode measures the ratio on short (c)/(k) windows back to back
+    // on the warm process, alternating which goes first, and reports the median and range of the pairs.
+    const pairs: Array<{ c: Measured; k: Measured }> = quick ? [{ c: results.get('c')![0]!, k: results.get('k')![0]! }] : [];
+    const [bearerCase, cookieCase] = [cases.find((x) => x.key === 'c')!, cases.find((x) => x.key === 'k')!];
+    if (!quick) for (const c of [bearerCase, cookieCase]) await measure(c, 1);
+    for (let pair = 0; pair < (quick ? 0 : COOKIE_PAIRS); pair += 1) {
+      const first = await measure(pair % 2 === 0 ? cookieCase : bearerCase, PAIR_SECONDS);
+      const second = await measure(pair % 2 === 0 ? bearerCase : cookieCase, PAIR_SECONDS);
+      pairs.push(pair % 2 === 0 ? { k: first, c: second } : { c: first, k: second });
+    }
+    const sorted = (values: number[]) => [...values].sort((p, q) => p - q);
+    const summary = (values: number[]): Cell[] => {
+      const s = sorted(values);
+      return [s[Math.floor(s.length / 2)]!.toFixed(3), `${s[0]!.toFixed(3)}–${s[s.length - 1]!.toFixed(3)}`];
+    };
+    const cpuRatios = pairs.map(({ c, k }) => k.cpuPerRequestUs / c.cpuPerRequestUs);
+    const timeRatios = pairs.map(({ c, k }) => c.load.rps / k.load.rps);
     printTable(
-      'Cookie session vs bearer token, same gateway process, route and user: cost ratio cookie/bearer, within each round',
-      ['ratio', ...roundNumbers.map((r) => `round ${r + 1}`), 'median', 'target'],
+      `Cookie session vs bearer token (same gateway process, route and user): cost of (k) ÷ cost of (c), ` +
+        (quick ? 'one round' : `${COOKIE_PAIRS} pairs of ${PAIR_SECONDS} s windows back to back`),
+      ['ratio', 'median', 'range', 'target'],
       [
-        ['CPU µs/req, (k)/(c)', ...cpuRatios.map((v) => v.toFixed(3)), middleOf(cpuRatios).toFixed(3), '≤ 1.10'],
-        ['time per request (1 / req/s), (k)/(c)', ...rpsRatios.map((v) => v.toFixed(3)), middleOf(rpsRatios).toFixed(3), '≤ 1.10'],
+        ['CPU µs/req, (k)/(c)', ...summary(cpuRatios), '≤ 1.10'],
+        ['time per request (1 / req/s), (k)/(c)', ...summary(timeRatios), '≤ 1.10'],
       ],
     );
     printTable(
