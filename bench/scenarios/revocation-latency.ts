@@ -94,7 +94,7 @@ async function startCookieStack(options: StackOptions = {}): Promise<Stack> {
 export async function revocationLatency(): Promise<void> {
   const count = quickMode() ? 20 : 200;
   // Each cookie round signs a new user in (three password hashes): fewer rounds in quick mode.
-  const cookieCount = quickMode() ? 10 : 200;
+  const cookieCount = quickMode() ? 5 : 200;
   const rows: Cell[][] = [];
   const row = (name: string, s: ReturnType<typeof summarize>) => [name, s.count, s.p50, s.p90, s.p99, s.max];
 
