@@ -141,7 +141,13 @@ const handlers: Record<string, Handler> = {
    * Our gateway; resolves once keys are loaded, the denylist synced and the stream live.
    * `compiled`: the tsc output in dist/ (npm run build), as the Docker image runs it.
    */
-  async startGateway(args: { config: Partial<GatewayConfig>; logLevel?: string; readyTimeoutMs?: number; compiled?: boolean }) {
+  async startGateway(args: {
+    config: Partial<GatewayConfig>;
+    logLevel?: string;
+    readyTimeoutMs?: number;
+    compiled?: boolean;
+    cookieKeys?: string[] | undefined;
+  }) {
     const { startGateway } = (
       args.compiled ? await import(COMPILED_GATEWAY) : await import('../../gateway/app.ts')
     ) as typeof import('../../gateway/app.ts');
@@ -150,7 +156,12 @@ const handlers: Record<string, Handler> = {
     ) as typeof import('../../common/logger.ts');
     const started = performance.now();
     gateway = await startGateway(
-      { port: 0, host: '127.0.0.1', ...args.config },
+      {
+        port: 0,
+        host: '127.0.0.1',
+        ...args.config,
+        ...(args.cookieKeys ? { sessionCookieKeys: args.cookieKeys.map((key) => Buffer.from(key, 'base64')) } : {}),
+      },
       {
         logger: createLogger({ name: 'gateway', level: args.logLevel ?? 'info' }),
         env: {},

@@ -78,7 +78,8 @@ export function fileOf(frame: CallFrame): string {
     return parts[0]?.startsWith('@') ? `${parts[0]}/${parts[1]}` : (parts[0] ?? url);
   }
   if (url.startsWith('node:')) return url;
-  if (url.startsWith('wasm://')) return '(wasm: PGlite)';
+  // PGlite in the token service; undici's HTTP parser (llhttp) in a gateway.
+  if (url.startsWith('wasm://')) return '(wasm: PGlite or llhttp)';
   const filePath = url.startsWith('file://') ? new URL(url).pathname : url;
   return filePath.startsWith(REPO) ? path.relative(REPO, filePath) : filePath;
 }
@@ -87,7 +88,7 @@ function categoryOf(frame: CallFrame): string {
   const file = fileOf(frame);
   if (file === '(garbage collector)') return 'GC';
   if (file === '(idle)') return 'idle';
-  if (file === '(wasm: PGlite)') return 'dependencies';
+  if (file === '(wasm: PGlite or llhttp)') return 'dependencies';
   if (file.startsWith('(')) return 'native / program';
   if (file.startsWith('node:')) return 'node core';
   if (!frame.url.includes('/node_modules/') && !frame.url.startsWith('node:')) return 'ours (repo code)';

@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { GatewayConfig } from '../../gateway/config.ts';
 import type { RoutesFileInput } from '../../gateway/routes/schema.ts';
 import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../../test/support/databases.ts';
+import { TestBrowser } from '../../test/support/browser.ts';
 import { login, newUser, request, type TokenPair } from '../../test/support/http.ts';
 import { GATEWAY_CLIENT } from '../../test/support/token-service.ts';
 import { Host } from './children.ts';
@@ -86,11 +87,11 @@ export interface RunningGateway {
   readyMs: number;
 }
 
-/** Routes for the benchmarks: one authenticated and one public route to the same upstream. */
+/** Routes for the benchmarks: one authenticated route (bearer token or cookie session) and one public route to the same upstream. */
 export function benchRoutes(upstream: string): RoutesFileInput {
   return {
     routes: [
-      { id: 'private', prefix: '/private', upstream, auth: 'required', audience: 'whoami' },
+      { id: 'private', prefix: '/private', upstream, auth: 'required', audience: 'whoami', credentials: ['bearer', 'cookie'] },
       { id: 'public', prefix: '/public', upstream, auth: 'none', forward_authorization: false },
     ],
   } as RoutesFileInput;
@@ -99,7 +100,15 @@ export function benchRoutes(upstream: string): RoutesFileInput {
 export async function startGatewayProcess(
   tokenServiceUrl: string,
   upstream: string,
-  options: { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[]; config?: Partial<GatewayConfig>; compiled?: boolean } = {},
+  options: {
+    logLevel?: string;
+    readyTimeoutMs?: number;
+    nodeArgs?: string[];
+    config?: Partial<GatewayConfig>;
+    compiled?: boolean;
+    /** SESSION_COOKIE_KEYS (base64): cookie sessions on (Buffers do not cross IPC, hence strings). */
+    cookieKeys?: string[];
+  } = {},
 ): Promise<RunningGateway> {
   const host = await Host.start({
     name: options.compiled ? 'gateway (dist)' : 'gateway',
@@ -118,6 +127,7 @@ export async function startGatewayProcess(
       logLevel: options.logLevel ?? 'info',
       readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
       compiled: options.compiled ?? false,
+      cookieKeys: options.cookieKeys,
     });
     return { host, url: started.url, readyMs: started.readyMs };
   } catch (error) {
@@ -177,6 +187,32 @@ export async function registeredUser(tokenUrl: string, prefix = 'bench'): Promis
 export async function userWithLogin(tokenUrl: string): Promise<{ userId: string; username: string; password: string; tokens: TokenPair }> {
   const user = await registeredUser(tokenUrl);
   return { ...user, tokens: await login(tokenUrl, user.username, user.password) };
+}
+
+/**
+ * Signs `user` in at a gateway as a browser does (/.auth/login → the token service's login form →
+ * /.auth/callback) and returns the session cookie's value. `issuer` → `tokenUrl` maps the issuer's
+ * public URL (where the browser is sent) onto where the token service listens.
+ */
+export async function cookieSignIn(
+  gatewayUrl: string,
+  authority: { issuer: string; tokenUrl: string },
+  user: { username: string; password: string },
+  cookieName = 'session',
+): Promise<string> {
+  const browser = new TestBrowser();
+  const reachable = (url: string | undefined) =>
+    url?.startsWith(`${authority.issuer}/`) ? authority.tokenUrl + url.slice(authority.issuer.length) : url;
+  let page = await browser.fetch(`${gatewayUrl}/.auth/login?return_to=%2F`);
+  for (let hops = 0; hops < 10 && !browser.cookies(gatewayUrl).has(cookieName); hops += 1) {
+    if (page.location) page = await browser.fetch(reachable(page.location) as string);
+    else if (page.status === 200 && page.html.includes('name="password"'))
+      page = await browser.submit(page, { username: user.username, password: user.password });
+    else throw new Error(`cookie sign-in stopped at ${page.url}: ${page.status} ${page.html.slice(0, 200)}`);
+  }
+  const cookie = browser.cookies(gatewayUrl).get(cookieName);
+  if (!cookie) throw new Error('cookie sign-in: no session cookie after 10 hops');
+  return cookie;
 }
 
 /** "12,345 (2 × 500)" style: the statuses that were not the expected one, for the table. */

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import type { Route } from '../routes/schema.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
-import type { Session } from '../sessions/cookie-sessions.ts';
+import type { CookieSessions, Session } from '../sessions/cookie-sessions.ts';
 import type { IdentityAsserter } from './assert-identity.ts';
 import { authenticate, authenticateToken, type AuthenticationResult, type TokenVerifier } from './authenticate.ts';
 import { authorize } from './authorize.ts';
@@ -122,13 +122,10 @@ export function admit(
         return refused(crossSiteRefusal(), route);
       }
       const outcome = usableSession(deps.sessions.sessions, presented);
-      const withSession = (settled: SessionOutcome): Admission | Promise<Admission> => {
-        if (!settled.ok) return { kind: 'reject', rejection: settled.rejection, route, sessionEnded: settled.ended };
-        const verified = authenticateToken(route, settled.session.accessToken, deps.verifier);
-        const next = (result: AuthenticationResult) => afterAuthentication(deps, req, target, requestId, websocket, route, result, settled);
-        return verified instanceof Promise ? verified.then(next) : next(verified);
-      };
-      return outcome instanceof Promise ? outcome.then(withSession) : withSession(outcome);
+      if (outcome instanceof Promise) {
+        return outcome.then((settled) => authenticateSession(deps, req, target, requestId, websocket, route, settled));
+      }
+      return authenticateSession(deps, req, target, requestId, websocket, route, outcome);
     }
   }
   const authenticated = authenticate(route, authorization, deps.verifier);
@@ -139,6 +136,35 @@ export function admit(
 }
 
 const NO_COOKIES: ReadonlySet<string> = new Set();
+
+/**
+ * Stage 2 for a cookie session: its access token, judged as a bearer token is. (Module functions rather
+ * than closures per request: the hot path allocates, and under tsx names, as little as it can.)
+ */
+function authenticateSession(
+  deps: AdmissionDependencies,
+  req: AdmissionRequest,
+  target: RequestTarget,
+  requestId: string,
+  websocket: boolean,
+  route: Route,
+  settled: SessionOutcome,
+): Admission | Promise<Admission> {
+  if (!settled.ok) return { kind: 'reject', rejection: settled.rejection, route, sessionEnded: settled.ended };
+  const verified = authenticateToken(route, settled.session.accessToken, deps.verifier);
+  if (verified instanceof Promise) {
+    return verified.then((result) => afterAuthentication(deps, req, target, requestId, websocket, route, result, settled));
+  }
+  return afterAuthentication(deps, req, target, requestId, websocket, route, verified, settled);
+}
+
+/** The renewed session cookie for the response, if a renewal is done by the time the upstream answers. */
+function renewedCookie(sessions: CookieSessions, presented: Session): () => string[] {
+  return () => {
+    const renewal = sessions.renewalFor(presented);
+    return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
+  };
+}
 
 /** Stages 3 to 6, once the caller is known. */
 function afterAuthentication(
@@ -179,7 +205,6 @@ function afterAuthentication(
     // With a cookie session, the upstream gets the user's access token, to call other APIs on their behalf (unless the route says no).
     if (route.forwardAuthorization) headers.authorization = `Bearer ${session.session.accessToken}`;
     else delete headers.authorization;
-    const sessions = (deps.sessions as SessionPolicy).sessions;
     return {
       kind: 'forward',
       route,
@@ -187,10 +212,7 @@ function afterAuthentication(
       path: upstreamPath(route, target),
       headers,
       session: session.session,
-      responseHeaders: () => {
-        const renewal = sessions.renewalFor(session.presented);
-        return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
-      },
+      responseHeaders: renewedCookie((deps.sessions as SessionPolicy).sessions, session.presented),
     };
   };
   if (!claims || !deps.asserter) return forward(undefined);

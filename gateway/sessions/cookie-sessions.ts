@@ -59,6 +59,8 @@ export interface CookieSessionOptions {
 }
 
 const TRANSACTION_MAX_AGE_MS = 10 * 60_000;
+/** The base64url of the 16-byte GCM tag that ends every sealed value. */
+const OPENED_KEY_CHARS = 22;
 const accessExpiryOf = (accessToken: string): number => {
   const payload = JSON.parse(Buffer.from(accessToken.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp?: unknown };
   return typeof payload.exp === 'number' ? payload.exp : 0;
@@ -70,7 +72,12 @@ export class CookieSessions {
   readonly #sealer: CookieSealer;
   readonly #options: CookieSessionOptions;
   readonly #now: () => number;
-  readonly #opened = new Map<string, Session>();
+  /**
+   * Opened cookies, by the value's last characters (its GCM tag, random for every seal): hashing a
+   * short key instead of a 2 KB value is most of what a cached cookie costs. A hit must be the very
+   * same value (compared whole), so a forged value that shares the tail never reads another session.
+   */
+  readonly #opened = new Map<string, { value: string; session: Session }>();
   /** Sessions renewed here, by refresh token: later requests still carrying the old cookie use (and are sent) the new one. */
   readonly #renewed = new Map<string, Session>();
   /** Single flight: one refresh per session at a time in this process. */
@@ -97,7 +104,9 @@ export class CookieSessions {
   }
 
   #open(value: string): Session | undefined {
-    let session = this.#opened.get(value);
+    const key = value.slice(-OPENED_KEY_CHARS);
+    const cached = this.#opened.get(key);
+    let session = cached !== undefined && cached.value === value ? cached.session : undefined;
     if (!session) {
       const plaintext = this.#sealer.open(this.cookieName, value);
       if (plaintext === undefined) return undefined;
@@ -110,7 +119,7 @@ export class CookieSessions {
         name: sealed.n,
         expiresAt: sealed.x,
       };
-      remember(this.#opened, value, session, this.#cacheSize);
+      remember(this.#opened, key, { value, session }, this.#cacheSize);
     }
     return session.expiresAt > this.#now() ? session : undefined;
   }
