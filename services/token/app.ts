@@ -40,12 +40,12 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/openapi.json', (ctx) => {
     ctx.body = openApiDocument(service.config);
   });
-  router.get('/oauth/authorize', authorizeEndpoint(service));
+  router.get('/oauth/authorize', noHead, authorizeEndpoint(service));
   router.post('/oauth/authorize', authorizeEndpoint(service));
   router.post('/oauth/token', tokenEndpoint(service));
   router.get('/oauth/userinfo', userinfoEndpoint(service));
   router.post('/oauth/userinfo', userinfoEndpoint(service));
-  router.get('/oauth/end-session', endSessionEndpoint(service));
+  router.get('/oauth/end-session', noHead, endSessionEndpoint(service));
   router.post('/oauth/end-session', endSessionEndpoint(service));
   router.post('/oauth/revoke', revocationEndpoint(service));
   router.post('/oauth/introspect', introspectionEndpoint(service));
@@ -67,6 +67,15 @@ export function buildRouter(service: TokenService, streams: RevocationStreams): 
   router.get('/readyz', readinessEndpoint(service));
   return router;
 }
+
+/**
+ * The router answers HEAD with a route's GET handler. The browser endpoints' GETs act (issue a code,
+ * end a sign-in), which a HEAD, sent by link checkers and prefetchers, must never do.
+ */
+const noHead = async (ctx: Context, next: Next): Promise<void> => {
+  if (ctx.method === 'HEAD') throw new MethodNotAllowed('GET, POST');
+  await next();
+};
 
 export function createTokenApp(service: TokenService, streams: RevocationStreams): Koa {
   const app = new Koa({ proxy: service.config.TRUST_PROXY });

@@ -422,6 +422,7 @@ describe('end to end: OpenID Connect sign-in with openid-client', function () {
     const head = await browser.fetch(silent.url, { method: 'HEAD' });
     expect(head.status).to.equal(405);
     expect(head.location).to.equal(undefined);
+    expect((await browser.fetch(`${T}/oauth/end-session`, { method: 'HEAD' })).status, 'end-session acts on GET too').to.equal(405);
     expect(new URL((await browser.fetch(silent.url)).location as string).searchParams.get('code'), 'signed in').to.be.a('string');
 
     const account = await request<{ access_token: string }>(T, 'POST', '/auth/login', {

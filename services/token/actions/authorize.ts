@@ -9,7 +9,7 @@
 // short-lived cookie in the body; nothing about a pending request is stored.
 import type { Context, Middleware } from 'koa';
 import type { TokenService } from '../context.ts';
-import { AuthorizationError, HttpError, MethodNotAllowed, ValidationFailed } from '../errors.ts';
+import { AuthorizationError, HttpError, ValidationFailed } from '../errors.ts';
 import {
   issueAuthorizationCode,
   needsConsent,
@@ -51,8 +51,6 @@ export const CSRF_COOKIE: BrowserCookie = { name: 'csrf' satisfies TokenServiceC
 
 export function authorizeEndpoint(service: TokenService): Middleware {
   return async (ctx) => {
-    // The router answers HEAD with the GET handler: a HEAD must not sign anyone in or issue a code.
-    if (ctx.method === 'HEAD') throw new MethodNotAllowed('GET, POST');
     if (ctx.method === 'POST') requireMediaType(ctx, ['urlencoded']);
     const body = ctx.method === 'POST' ? bodyParams(ctx) : {};
     // A form of ours carries `action` and the request in its query; a client's POST (OIDC Core §3.1.2.1) carries the request.

@@ -38,9 +38,7 @@ export function answerRefreshGrant(ctx: Context, service: TokenService, result: 
 
 /** The pair (and the ID token), or the refusal (once a replay's revocation has committed). */
 export function answerCodeGrant(ctx: Context, service: TokenService, result: CodeExchangeResult): void {
-  if (result.kind === 'refused') {
-    service.metrics.revocations.inc({ kind: 'session' }, result.sessionsRevoked);
-    throw result.error;
-  }
+  service.metrics.revocations.inc({ kind: 'session' }, result.sessionsRevoked);
+  if (result.kind === 'refused') throw result.error;
   sendTokenResponse(ctx, result.tokens);
 }

@@ -146,7 +146,13 @@ export interface CodeExchangeRequest {
 }
 
 export type CodeExchangeResult =
-  { kind: 'issued'; tokens: TokenResponse & { id_token?: string } } | { kind: 'refused'; error: HttpError; sessionsRevoked: number };
+  | {
+      kind: 'issued';
+      tokens: TokenResponse & { id_token?: string };
+      /** The user's least recently used families revoked to stay within SESSIONS_PER_USER_MAX. */
+      sessionsRevoked: number;
+    }
+  | { kind: 'refused'; error: HttpError; sessionsRevoked: number };
 
 export async function authorizationCodeGrant(service: TokenService, request: CodeExchangeRequest): Promise<CodeExchangeResult> {
   const { client, info } = request;
@@ -159,7 +165,7 @@ export async function authorizationCodeGrant(service: TokenService, request: Cod
     async (
       trx,
     ): Promise<
-      | { kind: 'issued'; tokens: TokenResponse; code: AuthorizationCodeRow; signin: SigninSessionRow }
+      | { kind: 'issued'; tokens: TokenResponse; code: AuthorizationCodeRow; signin: SigninSessionRow; sessionsRevoked: number }
       | { kind: 'refused'; error: HttpError; sessionsRevoked: number }
     > => {
       const refuse = (error: HttpError, sessionsRevoked = 0) => ({ kind: 'refused' as const, error, sessionsRevoked });
@@ -205,7 +211,7 @@ export async function authorizationCodeGrant(service: TokenService, request: Cod
       const user = await lockUser(trx, code.user_id);
       if (!user || user.disabled_at !== null) return refuse(new InvalidGrant());
 
-      const { session, tokens } = await startFamily(trx, service, {
+      const { session, tokens, sessionsRevoked } = await startFamily(trx, service, {
         userId: user.id,
         clientId: client.client_id,
         scope: code.scope,
@@ -224,12 +230,12 @@ export async function authorizationCodeGrant(service: TokenService, request: Cod
         userAgent: info.userAgent,
         details: { via: 'authorization_code', signin_session: signin.id },
       });
-      return { kind: 'issued', tokens, code, signin };
+      return { kind: 'issued', tokens, code, signin, sessionsRevoked };
     },
   );
   if (outcome.kind === 'refused') return outcome;
-  const { tokens, code, signin } = outcome;
-  if (!code.scope.split(' ').includes('openid')) return { kind: 'issued', tokens };
+  const { tokens, code, signin, sessionsRevoked } = outcome;
+  if (!code.scope.split(' ').includes('openid')) return { kind: 'issued', tokens, sessionsRevoked };
   const idToken = await signIdToken(service.keys, {
     issuer: config.ISSUER,
     sub: code.user_id,
@@ -241,5 +247,5 @@ export async function authorizationCodeGrant(service: TokenService, request: Cod
     now: service.now(),
     lifetimeMs: config.ACCESS_TOKEN_TTL,
   });
-  return { kind: 'issued', tokens: { ...tokens, id_token: idToken } };
+  return { kind: 'issued', tokens: { ...tokens, id_token: idToken }, sessionsRevoked };
 }
