@@ -137,7 +137,9 @@ describe('browser: the demo web app (in front of a fake gateway)', function () {
   async function open(): Promise<WatchedPage> {
     const watched = await chromium.newPage({ viewport: { width: 900, height: 760 } });
     await watched.page.goto(`${gateway.url}/`);
-    await watched.page.waitForFunction('document.getElementById("status").textContent !== "Loading…"');
+    // A locator polls from Playwright's own world. waitForFunction would poll with eval in the page's world,
+    // which the app's CSP (rightly) refuses on every poll after the first.
+    await watched.page.locator('#status', { hasNotText: /^Loading…$/ }).waitFor({ state: 'attached' });
     return watched;
   }
 
