@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { expect } from 'chai';
 import * as jose from 'jose';
 import { login, newUser, refresh, registerAndLogin, request } from '../support/http.ts';
+import { createTestDatabase, testDatabaseUrl, type TestDatabase } from '../support/databases.ts';
 import { eventually, startStack, type Stack } from '../support/stack.ts';
 
 const run = promisify(execFile);
@@ -36,12 +37,21 @@ async function authctl(env: Record<string, string>, ...args: string[]): Promise<
   }
 }
 
-describe('authctl on its own (embedded database, no service running)', function () {
-  // Every invocation is a new process that boots the embedded database.
+describe('authctl on its own (no service running; the embedded database, or PostgreSQL under TEST_DATABASE_URL)', function () {
+  // Every invocation is a new process that opens the database (and boots it, when embedded).
   this.timeout(300_000);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'authctl-'));
-  const env = { DATA_DIR: dataDir };
-  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  let database: TestDatabase | undefined;
+  let env: Record<string, string> = { DATA_DIR: dataDir };
+  before(async () => {
+    if (!testDatabaseUrl()) return;
+    database = await createTestDatabase();
+    env = database.env;
+  });
+  after(async () => {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    await database?.drop();
+  });
 
   it('prints help, and exits 2 on usage errors', async () => {
     const help = await authctl(env, '--help');
@@ -230,7 +240,7 @@ describe('authctl against a running stack', function () {
   let env: Record<string, string>;
   let dataDir: string | undefined;
   before(async () => {
-    if (process.env.TEST_DATABASE_URL) {
+    if (testDatabaseUrl()) {
       stack = await startStack();
       env = { DATABASE_URL: stack.token.database.env.DATABASE_URL! };
     } else {

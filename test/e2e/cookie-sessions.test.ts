@@ -236,6 +236,33 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     await b.close();
   });
 
+  it('a renewal the token service cannot answer is 503 with Retry-After and keeps the cookie; once it answers, the session renews', async () => {
+    const grace = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, grace);
+    // The same session with its access token past expiry: the request must renew before it can go on.
+    const sealer = new CookieSealer([key]);
+    const contents = JSON.parse(sealer.open('session', sessionCookie(browser) as string) as string);
+    const due = sealer.seal('session', JSON.stringify({ ...contents, ae: Math.floor(Date.now() / 1000) - 5 }));
+    const probe = new TestBrowser();
+    probe.cookies(G).set('session', due);
+    stack.issuerProxy.cut();
+    try {
+      const refused = await probe.fetch(`${G}/whoami`);
+      expect(refused.status).to.equal(503);
+      expect(refused.headers.get('retry-after')).to.equal('1');
+      expect(JSON.parse(refused.html)).to.deep.include({
+        error: 'temporarily_unavailable',
+        error_description: 'the session could not be renewed; try again',
+      });
+      expect(probe.cookies(G).get('session'), 'an outage signs no one out').to.equal(due);
+    } finally {
+      stack.issuerProxy.heal();
+    }
+    await eventually(async () => (await probe.fetch(`${G}/whoami`)).status === 200, 'renewed once the token service answers');
+    expect(probe.cookies(G).get('session'), 'the renewed session was sent').to.be.a('string').and.not.equal(due);
+  });
+
   describe('cookies the gateway must not accept', () => {
     let valid: string;
     before(async () => {
