@@ -52,8 +52,8 @@ import {
 } from '../lib/services.ts';
 
 const CONNECTIONS = 10;
-/** Full mode: extra back-to-back (c)/(k) windows for the cookie/bearer ratio (single pairs swing by ±30 % here; 8 left the median ±5 % apart between runs). */
-const COOKIE_PAIRS = 16;
+/** Full mode: extra back-to-back (c)/(k)/(p) windows for the cookie/bearer ratio (single pairs swing by ±30 % here; 8 left the median ±5 % apart between runs). */
+const COOKIE_ROUNDS = 16;
 const PAIR_SECONDS = 2;
 
 interface Case {
@@ -207,13 +207,24 @@ export async function gatewayOverhead(): Promise<void> {
     // cases ran, and that window costs more CPU per request (up to 2× here), so the rounds' k/c above
     // mostly says which went first. Full mode measures the ratio on short (c)/(k) windows back to back
     // on the warm process, alternating which goes first, and reports the median and range of the pairs.
-    const pairs: Array<{ c: Measured; k: Measured }> = quick ? [{ c: results.get('c')![0]!, k: results.get('k')![0]! }] : [];
+    // Full mode also runs (p): the bearer request padded to the cookie request's size with a header the
+    // gateway parses and drops (named in Connection, like the session cookie it strips), to separate what
+    // the request's size costs from what the cookie path's own code does.
+    const pairs: Array<{ c: Measured; k: Measured; p?: Measured }> = quick ? [{ c: results.get('c')![0]!, k: results.get('k')![0]! }] : [];
     const [bearerCase, cookieCase] = [cases.find((x) => x.key === 'c')!, cases.find((x) => x.key === 'k')!];
-    if (!quick) for (const c of [bearerCase, cookieCase]) await measure(c, 1);
-    for (let pair = 0; pair < (quick ? 0 : COOKIE_PAIRS); pair += 1) {
-      const first = await measure(pair % 2 === 0 ? cookieCase : bearerCase, PAIR_SECONDS);
-      const second = await measure(pair % 2 === 0 ? bearerCase : cookieCase, PAIR_SECONDS);
-      pairs.push(pair % 2 === 0 ? { k: first, c: second } : { c: first, k: second });
+    const padding = Math.max(1, Buffer.byteLength(sessionCookie) - Buffer.byteLength(bearer.authorization) - 'x-pad: \r\n, x-pad'.length);
+    const paddedCase: Case = {
+      ...bearerCase,
+      key: 'p',
+      headers: { ...bearer, connection: 'keep-alive, x-pad', 'x-pad': 'p'.repeat(padding) },
+    };
+    if (!quick) for (const c of [bearerCase, cookieCase, paddedCase]) await measure(c, 1);
+    for (let pair = 0; pair < (quick ? 0 : COOKIE_ROUNDS); pair += 1) {
+      // The order rotates, so each case runs first, second and third about equally often.
+      const order = [cookieCase, bearerCase, paddedCase].map((_, i, all) => all[(i + pair) % all.length]!);
+      const measured = new Map<string, Measured>();
+      for (const c of order) measured.set(c.key, await measure(c, PAIR_SECONDS));
+      pairs.push({ c: measured.get('c')!, k: measured.get('k')!, p: measured.get('p')! });
     }
     const sorted = (values: number[]) => [...values].sort((p, q) => p - q);
     const summary = (values: number[]): Cell[] => {
@@ -226,11 +237,21 @@ export async function gatewayOverhead(): Promise<void> {
       `Cookie session vs bearer token (same gateway process, route and user): cost of (k) ÷ cost of (c), ` +
         (quick
           ? 'one round, quick mode ((c) first on an idle process: proves the script, not a figure)'
-          : `${COOKIE_PAIRS} pairs of ${PAIR_SECONDS} s windows back to back`),
+          : `${COOKIE_ROUNDS} rounds of (c), (k) and (p) (bearer padded to the cookie request's size), ${PAIR_SECONDS} s windows back to back, order rotating`),
       ['ratio', 'median', 'range', 'target'],
       [
         ['CPU µs/req, (k)/(c)', ...summary(cpuRatios), '≤ 1.10'],
         ['time per request (1 / req/s), (k)/(c)', ...summary(timeRatios), '≤ 1.10'],
+        ...(quick
+          ? []
+          : [
+              ['CPU µs/req, (p)/(c): the size alone', ...summary(pairs.map(({ c, p }) => p!.cpuPerRequestUs / c.cpuPerRequestUs)), ''],
+              [
+                'CPU µs/req, (k)/(p): the cookie path alone',
+                ...summary(pairs.map(({ k, p }) => k.cpuPerRequestUs / p!.cpuPerRequestUs)),
+                '',
+              ],
+            ]),
       ],
     );
     printTable(
