@@ -205,10 +205,10 @@ export async function gatewayOverhead(): Promise<void> {
     // Issue 11: a cookie request costs at most 1.1× a bearer request; CPU per request is the steadier figure.
     // Within a round, whichever of them runs first does so on a process that sat idle while the other
     // cases ran, and that window costs more CPU per request (up to 2× here), so the rounds' k/c above
-    // mostly says which went first. Full mode measures the ratio on short (c)/(k) windows back to back
-    // on the warm process, alternating which goes first, and reports the median and range of the pairs.
-    // Full mode also runs (p): the bearer request padded to the cookie request's size with a header the
-    // gateway parses and drops (named in Connection, like the session cookie it strips), to separate what
+    // mostly says which went first. Full mode measures the ratio on short windows back to back on the
+    // warm process, rotating which goes first, and reports the median and range over the rounds. Each
+    // round also runs (p): the bearer request padded to the cookie request's size with a header the
+    // gateway parses and drops (named in Connection, as the session cookie is stripped), to separate what
     // the request's size costs from what the cookie path's own code does.
     const pairs: Array<{ c: Measured; k: Measured; p?: Measured }> = quick ? [{ c: results.get('c')![0]!, k: results.get('k')![0]! }] : [];
     const [bearerCase, cookieCase] = [cases.find((x) => x.key === 'c')!, cases.find((x) => x.key === 'k')!];
