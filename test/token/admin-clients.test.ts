@@ -3,27 +3,11 @@
 // admin endpoint): every registration field, checked by the one registration
 // schema (schemas/client.ts) and clientDefinitionProblem.
 import { expect } from 'chai';
-import { adminOperations } from '../../services/token/admin/operations.ts';
+import { adminOperations, type ClientView } from '../../services/token/admin/operations.ts';
 import { sha256Hex } from '../../services/token/helpers/secrets.ts';
 import { basic, request } from '../support/http.ts';
 import { eventually } from '../support/stack.ts';
 import { useTestTokenService } from '../support/token-service.ts';
-
-interface ClientView {
-  client_id: string;
-  name: string;
-  type: 'public' | 'confidential';
-  grant_types: string[];
-  scopes: string[];
-  audiences: string[];
-  redirect_uris: string[];
-  post_logout_redirect_uris: string[];
-  backchannel_logout_uri: string | null;
-  first_party: boolean;
-  token_endpoint_auth_method: string;
-  rotate_refresh_tokens: boolean;
-  client_secret?: string;
-}
 
 describe('authctl client create/update (admin operations)', () => {
   const svc = useTestTokenService();

@@ -63,6 +63,9 @@ async function findUser(knex: Knex, reference: string): Promise<UserRow> {
   return user;
 }
 
+/** A client as the admin operations show it (a new secret is added once, by create and update). */
+export type ClientView = ReturnType<typeof clientView> & { client_secret?: string };
+
 const clientView = (client: ClientRow) => ({
   client_id: client.client_id,
   name: client.name,
