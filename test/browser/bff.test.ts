@@ -8,7 +8,6 @@ import { expect } from 'chai';
 import type { Page } from 'playwright-core';
 import { startWeb, type RunningWeb } from '../../services/web/app.ts';
 import { useChromium } from '../support/chromium.ts';
-import { freePort } from '../support/fault-proxy.ts';
 import { newUser, request } from '../support/http.ts';
 import { startStack, type Stack } from '../support/stack.ts';
 
@@ -23,14 +22,11 @@ describe('in a real browser: the web app behind the gateway', function () {
 
   before(async function () {
     web = await startWeb({ port: 0 });
-    const gatewayPort = await freePort();
-    G = `http://127.0.0.1:${gatewayPort}`;
     stack = await startStack({
+      browserSignIn: true,
       // Short-lived access tokens: the page must keep working on renewals alone.
-      tokenEnv: { GATEWAY_PUBLIC_URL: G, ACCESS_TOKEN_TTL: '5s' },
+      tokenEnv: { ACCESS_TOKEN_TTL: '5s' },
       gateway: {
-        port: gatewayPort,
-        publicUrl: G,
         clockToleranceMs: 0,
         sessionRefreshMarginMs: 2000,
         signInScopes: 'openid profile notes:read notes:write',
@@ -67,6 +63,7 @@ describe('in a real browser: the web app behind the gateway', function () {
       },
       routesEnv: { WEB_URL: web.url },
     });
+    G = stack.gateway.url;
     // Another local port: another origin, but the same site, so the browser does send the SameSite=Lax
     // cookie along; only the gateway's origin check stands between this page and the victim's session.
     attacker = http.createServer((_req, res) => {

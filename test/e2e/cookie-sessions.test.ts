@@ -7,7 +7,6 @@ import { expect } from 'chai';
 import * as jose from 'jose';
 import WebSocket from 'ws';
 import { TestBrowser, type Page } from '../support/browser.ts';
-import { freePort } from '../support/fault-proxy.ts';
 import { newUser, request } from '../support/http.ts';
 import { eventually, startStack, type Stack } from '../support/stack.ts';
 import type { Gateway } from '../../gateway/app.ts';
@@ -25,13 +24,9 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
   const key = Buffer.from(DEVELOPMENT_SESSION_COOKIE_KEY, 'base64');
 
   before(async () => {
-    const gatewayPort = await freePort();
-    G = `http://127.0.0.1:${gatewayPort}`;
     stack = await startStack({
-      tokenEnv: { GATEWAY_PUBLIC_URL: G },
+      browserSignIn: true,
       gateway: {
-        port: gatewayPort,
-        publicUrl: G,
         signInScopes: 'openid profile notes:read notes:write',
         routes: {
           routes: [
@@ -66,6 +61,7 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
       },
     });
     T = stack.issuer;
+    G = stack.gateway.url;
   });
   after(() => stack?.stop());
 
@@ -211,8 +207,8 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     const first = sessionCookie(browser) as string;
     // Margins wider than the token's lifetime make every request due for renewal.
     const [a, b] = await Promise.all([
-      stack.startGateway({ port: 0, publicUrl: G, sessionRefreshMarginMs: 10 * 60_000 }),
-      stack.startGateway({ port: 0, publicUrl: G, sessionRefreshMarginMs: 10 * 60_000 }),
+      stack.startGateway({ sessionRefreshMarginMs: 10 * 60_000 }),
+      stack.startGateway({ sessionRefreshMarginMs: 10 * 60_000 }),
     ]);
     const cookieFor = (gateway: Gateway) => {
       const probe = new TestBrowser();
@@ -284,19 +280,19 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     });
 
     it('a cookie sealed by another gateway’s key', async () => {
-      const other = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [crypto.randomBytes(32)] });
+      const other = await stack.startGateway({ sessionCookieKeys: [crypto.randomBytes(32)] });
       expect((await withCookie(valid, other.url)).status).to.equal(401);
       await other.close();
     });
 
     it('a retired key keeps opening cookies while listed, and stops once removed', async () => {
       const newKey = crypto.randomBytes(32);
-      const rotated = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [newKey, key] });
+      const rotated = await stack.startGateway({ sessionCookieKeys: [newKey, key] });
       const renewed = new TestBrowser();
       renewed.cookies(rotated.url).set('session', valid);
       expect((await renewed.fetch(`${rotated.url}/whoami`)).status, 'old key still listed').to.equal(200);
       await rotated.close();
-      const removed = await stack.startGateway({ port: 0, publicUrl: G, sessionCookieKeys: [newKey] });
+      const removed = await stack.startGateway({ sessionCookieKeys: [newKey] });
       expect((await withCookie(valid, removed.url)).status, 'old key removed').to.equal(401);
       await removed.close();
     });
@@ -343,14 +339,11 @@ describe('end to end: a WebSocket on a cookie session', function () {
   let G: string;
 
   before(async () => {
-    const gatewayPort = await freePort();
-    G = `http://127.0.0.1:${gatewayPort}`;
     stack = await startStack({
+      browserSignIn: true,
       // Access tokens outlived by the socket: it must survive their renewals.
-      tokenEnv: { GATEWAY_PUBLIC_URL: G, ACCESS_TOKEN_TTL: '2s' },
+      tokenEnv: { ACCESS_TOKEN_TTL: '2s' },
       gateway: {
-        port: gatewayPort,
-        publicUrl: G,
         clockToleranceMs: 0,
         sessionRefreshMarginMs: 500,
         routes: {
@@ -369,6 +362,7 @@ describe('end to end: a WebSocket on a cookie session', function () {
       },
     });
     T = stack.issuer;
+    G = stack.gateway.url;
   });
   after(() => stack?.stop());
 

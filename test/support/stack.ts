@@ -36,6 +36,12 @@ export interface StackOptions {
    * trusting X-Auth-* headers; that gateway then listens on a port chosen up front.
    */
   assertions?: boolean;
+  /**
+   * The first gateway signs browsers in (cookie sessions): it listens on a port chosen up front, its
+   * URL is its `publicUrl` and the token service's GATEWAY_PUBLIC_URL (where the gateway client's
+   * redirect URI points), and every gateway of the stack shares that public URL.
+   */
+  browserSignIn?: boolean;
 }
 
 const quiet = () => createLogger({ name: 'e2e', level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -45,12 +51,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   // gateways discover metadata from, here a fault proxy in front of the service.
   const issuerPort = await freePort();
   const issuer = options.issuer ?? `http://127.0.0.1:${issuerPort}`;
+  const gatewayPort = options.assertions || options.browserSignIn ? await freePort() : 0;
+  const publicUrl = options.browserSignIn ? `http://127.0.0.1:${gatewayPort}` : undefined;
   const token = await startTestTokenService({
-    env: { ISSUER: issuer, ...options.tokenEnv },
+    env: { ISSUER: issuer, ...(publicUrl ? { GATEWAY_PUBLIC_URL: publicUrl } : {}), ...options.tokenEnv },
     ...(options.database ? { database: options.database } : {}),
   });
   const issuerProxy = await startFaultProxy({ host: '127.0.0.1', port: token.port }, issuerPort);
-  const gatewayPort = options.assertions ? await freePort() : 0;
   const assertion = options.assertions
     ? { jwksUrl: `http://127.0.0.1:${gatewayPort}${GATEWAY_JWKS_PATH}`, issuer: `http://localhost:${gatewayPort}` }
     : undefined;
@@ -65,6 +72,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         feedReconnectMinMs: 50,
         feedReconnectMaxMs: 500,
         jwksRefetchCooldownMs: 100,
+        ...(publicUrl ? { publicUrl } : {}),
         ...options.gateway,
         ...overrides,
       },
@@ -76,7 +84,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     gateways.push(gateway);
     return gateway;
   };
-  const gateway = await launch(options.assertions ? { port: gatewayPort } : {});
+  const gateway = await launch(gatewayPort ? { port: gatewayPort } : {});
 
   return {
     token,
