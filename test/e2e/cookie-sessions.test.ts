@@ -10,11 +10,21 @@ import { TestBrowser, type Page } from '../support/browser.ts';
 import { newUser, request } from '../support/http.ts';
 import { eventually, startStack, type Stack } from '../support/stack.ts';
 import type { Gateway } from '../../gateway/app.ts';
+import type { RouteEntryInput } from '../../gateway/routes/schema.ts';
 import { DEVELOPMENT_SESSION_COOKIE_KEY } from '../../common/development.ts';
 import { CookieSealer } from '../../gateway/sessions/sealed-cookie.ts';
 
 const SAME_ORIGIN = { 'sec-fetch-site': 'same-origin', 'sec-fetch-mode': 'cors' };
 const NAVIGATE = { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' };
+/** whoami behind the gateway, for bearer tokens and cookie sessions alike. */
+const WHOAMI_ROUTE: RouteEntryInput = {
+  id: 'whoami',
+  prefix: '/whoami',
+  upstream: '${WHOAMI_URL}',
+  auth: 'required',
+  audience: 'whoami',
+  credentials: ['bearer', 'cookie'],
+};
 
 describe('end to end: cookie sessions at the gateway (backend-for-frontend)', function () {
   this.timeout(60_000);
@@ -30,14 +40,7 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
         signInScopes: 'openid profile notes:read notes:write',
         routes: {
           routes: [
-            {
-              id: 'whoami',
-              prefix: '/whoami',
-              upstream: '${WHOAMI_URL}',
-              auth: 'required',
-              audience: 'whoami',
-              credentials: ['bearer', 'cookie'],
-            },
+            WHOAMI_ROUTE,
             {
               id: 'notes',
               prefix: '/notes',
@@ -347,17 +350,7 @@ describe('end to end: a WebSocket on a cookie session', function () {
         clockToleranceMs: 0,
         sessionRefreshMarginMs: 500,
         routes: {
-          routes: [
-            {
-              id: 'whoami',
-              prefix: '/whoami',
-              upstream: '${WHOAMI_URL}',
-              auth: 'required',
-              audience: 'whoami',
-              credentials: ['bearer', 'cookie'],
-              websocket: true,
-            },
-          ],
+          routes: [{ ...WHOAMI_ROUTE, websocket: true }],
         },
       },
     });
