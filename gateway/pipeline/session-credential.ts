@@ -47,7 +47,7 @@ export const sessionEnded = (description = 'the session has ended; sign in again
  * one, and its response carries the renewal if it is done by then).
  */
 export function usableSession(sessions: CookieSessions, presented: Session): SessionOutcome | Promise<SessionOutcome> {
-  const current = sessions.renewalFor(presented) ?? presented;
+  const current = sessions.latest(presented);
   if (!sessions.needsRefresh(current)) return { ok: true, presented, session: current };
   const renewal = sessions.refresh(current);
   if (!sessions.isAccessExpired(current)) {

@@ -142,8 +142,9 @@ export function authEndpoints(
     if (body === undefined) return sendRejection(res, reject(413, 'payload_too_large', 'the body is too large'));
     const scope = logoutScope(req.headers['content-type'], body);
     if (scope === undefined) return sendRejection(res, reject(400, 'invalid_request', 'scope must be local or global'));
-    const session = sessions.read(req.headers.cookie);
-    if (session) {
+    const presented = sessions.read(req.headers.cookie);
+    if (presented) {
+      const session = sessions.latest(presented); // a renewal's access token, for the global logout
       sessions.forget(session);
       try {
         // Durable at the token service before we answer (its revocation commits first).

@@ -94,13 +94,22 @@ export class CookieSessions {
     this.#cacheSize = options.cacheSize ?? 10_000;
   }
 
-  /** The session a request's Cookie header carries, if one opens and has not ended. */
+  /**
+   * The session a request's Cookie header carries, if one opens and has not ended: what the browser
+   * holds, never a renewal made here (`latest`), so that the response can tell whether the browser
+   * still needs the renewed cookie.
+   */
   read(cookieHeader: string | undefined): Session | undefined {
     for (const value of cookieValues(cookieHeader, this.cookieName)) {
       const session = this.#open(value);
-      if (session) return this.#renewed.get(session.refreshToken) ?? session;
+      if (session) return session;
     }
     return undefined;
+  }
+
+  /** The freshest state of a presented session in this process: its renewal, if one was made here. */
+  latest(presented: Session): Session {
+    return this.renewalFor(presented) ?? presented;
   }
 
   #open(value: string): Session | undefined {

@@ -1,9 +1,10 @@
 // The opened-cookie cache of CookieSessions: keyed by the sealed value's tail for speed, it must
-// still answer only for the very value it opened.
+// still answer only for the very value it opened. And renewals: a cookie whose session was renewed
+// in this process still reads as what the browser holds, so the response sends the renewal.
 import crypto from 'node:crypto';
 import { expect } from 'chai';
 import { createLogger } from '../../common/logger.ts';
-import { CookieSessions } from '../../gateway/sessions/cookie-sessions.ts';
+import { CookieSessions, type Session } from '../../gateway/sessions/cookie-sessions.ts';
 import type { TokenClient } from '../../gateway/sessions/token-client.ts';
 
 const accessToken = (sub: string) =>
@@ -47,5 +48,38 @@ describe('gateway: cookie sessions, opened-cookie cache', () => {
       expect(sessions.read(`session=${bob}`)?.name).to.equal('bob');
       expect(sessions.read(`session=${carol}`)?.name).to.equal('carol');
     }
+  });
+
+  it('reads a renewed session as the browser holds it, so every later response still sends the renewal', async () => {
+    let issued = 0;
+    const client = {
+      refresh: async (refreshToken: string) => {
+        issued += 1;
+        return { accessToken: accessToken(`dave-${issued}`), refreshToken: undefined, idToken: undefined, used: refreshToken };
+      },
+    } as unknown as TokenClient;
+    const renewing = new CookieSessions({
+      keys: [crypto.randomBytes(32)],
+      cookieName: 'session',
+      secure: false,
+      maxAgeMs: 3_600_000,
+      refreshMarginMs: 60_000,
+      client,
+      logger: createLogger({ name: 'test', level: 'silent' }),
+    });
+    const original = renewing.create({ accessToken: accessToken('dave-0'), refreshToken: 'rt-d', idToken: undefined }, 'dave');
+    const cookie = `session=${valueOf(renewing.setCookie(original))}`;
+    const renewed = await renewing.refresh(original);
+    expect(renewed.refreshToken, 'a client that does not rotate keeps its refresh token').to.equal('rt-d');
+    for (let i = 0; i < 2; i += 1) {
+      const presented = renewing.read(cookie) as Session;
+      expect(presented.accessToken, 'what the cookie holds').to.equal(original.accessToken);
+      expect(renewing.renewalFor(presented)?.accessToken, 'the renewal the response must send').to.equal(renewed.accessToken);
+      expect(renewing.latest(presented).accessToken).to.equal(renewed.accessToken);
+    }
+    const updated = `session=${valueOf(renewing.setCookie(renewed))}`;
+    const fresh = renewing.read(updated) as Session;
+    expect(renewing.renewalFor(fresh), 'a browser holding the renewal needs nothing more').to.equal(undefined);
+    expect(issued).to.equal(1);
   });
 });
