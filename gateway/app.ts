@@ -15,6 +15,7 @@ import { cookieNames, TOKEN_SERVICE_COOKIES } from '../contract/browser-cookies.
 import { KeyStore } from './keys/key-store.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { recheckRevocation, type AdmissionDependencies } from './pipeline/admission.ts';
+import { invalidToken, temporarilyUnavailable } from './pipeline/rejection.ts';
 import type { SessionPolicy } from './pipeline/session-credential.ts';
 import { authEndpoints } from './sessions/auth-endpoints.ts';
 import { CookieSessions } from './sessions/cookie-sessions.ts';
@@ -29,7 +30,7 @@ import { RevocationFeedClient } from './revocations/feed-client.ts';
 import { RouteTable } from './routes/route-table.ts';
 import { drainServer } from './shutdown.ts';
 import { bootstrap, waitUntilReady } from './startup.ts';
-import { AccessTokenVerifier } from './tokens/verify-access-token.ts';
+import { AccessTokenVerifier, TokenRejected } from './tokens/verify-access-token.ts';
 import { VerificationCache } from './tokens/verification-cache.ts';
 import { createUpgradeHandler } from './upgrade-handler.ts';
 import { WebSocketRelay } from './websocket/relay.ts';
@@ -215,12 +216,17 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
       client: tokenClient,
       allowedOrigins: sessionPolicy.allowedOrigins,
       judge: async (accessToken) => {
+        let claims;
         try {
-          const claims = await verifier.claimsOf(accessToken);
-          return recheckRevocation(admission, claims) ? undefined : claims;
-        } catch {
-          return undefined;
+          claims = await verifier.claimsOf(accessToken);
+        } catch (error) {
+          // A token refused is not proof the session ended (a rotated key not fetched yet); say so, keep the cookie.
+          const rejection =
+            error instanceof TokenRejected ? invalidToken(error.reason) : temporarilyUnavailable('the session could not be checked');
+          return { ok: false, ended: false, rejection };
         }
+        const revoked = recheckRevocation(admission, claims);
+        return revoked ? { ok: false, ended: revoked.status === 401, rejection: revoked } : { ok: true, claims };
       },
       logger,
     });

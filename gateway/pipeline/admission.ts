@@ -158,11 +158,14 @@ function authenticateSession(
   return afterAuthentication(deps, req, target, requestId, websocket, route, verified, settled);
 }
 
-/** The renewed session cookie for the response, if a renewal is done by the time the upstream answers. */
+/**
+ * The renewed session cookie for the response, if a renewal is done by the time the upstream answers.
+ * Such a response is never stored by a shared cache, whatever the upstream said: it carries a session.
+ */
 function renewedCookie(sessions: CookieSessions, presented: Session): () => string[] {
   return () => {
     const renewal = sessions.renewalFor(presented);
-    return renewal ? ['set-cookie', sessions.setCookie(renewal)] : [];
+    return renewal ? ['set-cookie', sessions.setCookie(renewal), 'cache-control', 'private, no-store'] : [];
   };
 }
 
@@ -177,7 +180,10 @@ function afterAuthentication(
   authenticated: AuthenticationResult,
   session?: Extract<SessionOutcome, { ok: true }>,
 ): Admission | Promise<Admission> {
-  if (!authenticated.ok) return { kind: 'reject', rejection: authenticated.rejection, route, sessionEnded: session !== undefined };
+  // A cookie session's token refused by verification (a rotated key not fetched yet, a route whose
+  // audience the session lacks) is not a session that ended: its cookie is kept. Only a refused
+  // renewal or a revocation ends it.
+  if (!authenticated.ok) return { kind: 'reject', rejection: authenticated.rejection, route };
   const { claims } = authenticated;
   const revoked = recheckRevocation(deps, claims);
   if (revoked) return { kind: 'reject', rejection: revoked, route, sessionEnded: session !== undefined && revoked.status === 401 };

@@ -234,9 +234,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#proxy.upstreamResponded(this.#route.id, this.#startedAt);
     if (this.#abandoned) return false;
     try {
-      const headers = forwardableResponseHeaders(rawHeaders);
-      // Appended, not set: an upstream's own Set-Cookie must not replace the gateway's, nor the reverse.
-      if (this.#ownHeaders) headers.push(...this.#ownHeaders());
+      let headers = forwardableResponseHeaders(rawHeaders);
+      const own = this.#ownHeaders?.();
+      if (own?.length) {
+        // Set-Cookie is appended: an upstream's own must not replace the gateway's, nor the reverse.
+        // Any other header the gateway sets (Cache-Control) replaces the upstream's.
+        const replaced = new Set(own.filter((_, i) => i % 2 === 0 && own[i] !== 'set-cookie'));
+        if (replaced.size) headers = headers.filter((_, i, all) => !replaced.has((all[i - (i % 2)] as string).toLowerCase()));
+        headers.push(...own);
+      }
       this.#res.writeHead(statusCode, headers);
     } catch (error) {
       // A header Node will not write (invalid characters): the response cannot be relayed.

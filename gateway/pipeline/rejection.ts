@@ -47,7 +47,7 @@ function body(rejection: Rejection): string {
   return JSON.stringify({ error: rejection.error, error_description: rejection.description });
 }
 
-export function sendRejection(res: ServerResponse, rejection: Rejection, extraHeaders: Record<string, string> = {}): void {
+export function sendRejection(res: ServerResponse, rejection: Rejection, extraHeaders: Record<string, string | string[]> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/logger.ts';
 import { fromAllowedOrigin, usableSession } from '../pipeline/session-credential.ts';
-import { reject, sendRejection } from '../pipeline/rejection.ts';
+import { reject, sendRejection, type Rejection } from '../pipeline/rejection.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
 import { pkceChallenge, randomValue, type CookieSessions, type Session, type SignInTransaction } from './cookie-sessions.ts';
 import { SessionEnded, type TokenClient } from './token-client.ts';
@@ -23,10 +23,15 @@ export interface AuthEndpointOptions {
   sessions: CookieSessions;
   client: TokenClient;
   allowedOrigins: ReadonlySet<string>;
-  /** Verification (cached) and revocation, as admission judges a request. */
-  judge(accessToken: string): Promise<VerifiedClaims | undefined>;
+  /**
+   * Verification (cached) and revocation, as admission judges a request: the claims, or why not.
+   * `ended` only for a revoked session; a refusal that may pass (keys, the revocation feed) is not one.
+   */
+  judge(accessToken: string): Promise<Judgement>;
   logger: Logger;
 }
+
+export type Judgement = { ok: true; claims: VerifiedClaims } | { ok: false; ended: boolean; rejection: Rejection };
 
 /**
  * `return_to` as a same-origin path, or `/`: never an absolute URL, a
@@ -144,7 +149,13 @@ export function authEndpoints(
     if (scope === undefined) return sendRejection(res, reject(400, 'invalid_request', 'scope must be local or global'));
     const presented = sessions.read(req.headers.cookie);
     if (presented) {
-      const session = sessions.latest(presented); // a renewal's access token, for the global logout
+      let session = sessions.latest(presented);
+      if (scope === 'global') {
+        // Signing out everywhere takes a good access token: an expired one is renewed first.
+        const usable = await usableSession(sessions, presented);
+        if (!usable.ok) return usable.ended ? everywhereRefused(res) : sendRejection(res, usable.rejection);
+        session = usable.session;
+      }
       sessions.forget(session);
       try {
         // Durable at the token service before we answer (its revocation commits first).
@@ -152,6 +163,7 @@ export function authEndpoints(
         await client.revoke(session.refreshToken);
         if (session.idToken) await client.endSignIn(session.idToken);
       } catch (failure) {
+        if (failure instanceof SessionEnded) return everywhereRefused(res);
         logger.warn({ err: (failure as Error).message }, 'logout at the token service failed');
         return sendRejection(
           res,
@@ -173,14 +185,30 @@ export function authEndpoints(
     res.end();
   }
 
+  /**
+   * "Sign out everywhere" from a session that has already ended (revoked elsewhere): nothing here
+   * can prove who the user is to the token service any more. The cookie goes; the user must sign in
+   * again to sign out everywhere, and is told so rather than shown a success that did not happen.
+   */
+  function everywhereRefused(res: ServerResponse): void {
+    sendRejection(res, reject(401, 'invalid_token', 'the session has already ended; sign in again to sign out everywhere'), {
+      'set-cookie': [sessions.clearCookie(), sessions.clearTransactionCookie()],
+    });
+  }
+
   async function sessionInfo(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const presented = sessions.read(req.headers.cookie);
     const signedOut = (clear: boolean) => sendJson(res, { signed_in: false }, clear ? [sessions.clearCookie()] : []);
     if (!presented) return signedOut(false);
     const outcome = await usableSession(sessions, presented);
     if (!outcome.ok) return outcome.ended ? signedOut(true) : sendRejection(res, outcome.rejection);
-    const claims = await options.judge(outcome.session.accessToken);
-    if (!claims) return signedOut(true);
+    const judged = await options.judge(outcome.session.accessToken);
+    if (!judged.ok) {
+      if (judged.ended) return signedOut(true);
+      // Not proof the session ended (a key not fetched yet, the revocation feed catching up): keep the cookie.
+      return judged.rejection.status === 401 ? signedOut(false) : sendRejection(res, judged.rejection);
+    }
+    const { claims } = judged;
     const renewal = sessions.renewalFor(presented);
     sendJson(
       res,

@@ -157,45 +157,56 @@ export class CookieSessions {
 
   /**
    * Renews the access token, once per session at a time in this process.
-   * Rejects with SessionEnded when the token service refuses (revoked, expired).
+   * Rejects with SessionEnded when the token service refuses (revoked, expired),
+   * or when the session is past its own end (a WebSocket outliving its cookie).
    */
   refresh(session: Session): Promise<Session> {
+    if (session.expiresAt <= this.#now()) return Promise.reject(new SessionEnded('the session has reached its end'));
     const key = session.refreshToken;
-    let pending = this.#refreshing.get(key);
-    if (!pending) {
-      pending = this.#options.client
-        .refresh(session.refreshToken)
-        .then((tokens) => {
-          const renewed: Session = {
-            ...session,
-            accessToken: tokens.accessToken,
-            accessExpires: accessExpiryOf(tokens.accessToken),
-            // A client that rotates would get a new one; ours keeps its own.
-            refreshToken: tokens.refreshToken ?? session.refreshToken,
-          };
-          remember(this.#renewed, key, renewed, this.#cacheSize);
-          return renewed;
-        })
-        .catch((error: unknown) => {
-          this.#renewed.delete(key);
-          if (!(error instanceof SessionEnded)) this.#options.logger.warn({ err: (error as Error).message }, 'session refresh failed');
-          throw error;
-        })
-        .finally(() => this.#refreshing.delete(key));
-      this.#refreshing.set(key, pending);
-    }
+    const inFlight = this.#refreshing.get(key);
+    if (inFlight) return inFlight;
+    const pending: Promise<Session> = this.#options.client
+      .refresh(session.refreshToken)
+      .then((tokens) => {
+        const renewed: Session = {
+          ...session,
+          accessToken: tokens.accessToken,
+          accessExpires: accessExpiryOf(tokens.accessToken),
+          // A client that rotates would get a new one; ours keeps its own.
+          refreshToken: tokens.refreshToken ?? session.refreshToken,
+        };
+        // Unless a logout forgot the session meanwhile: its renewal must not come back in a cookie.
+        if (this.#refreshing.get(key) === pending) remember(this.#renewed, key, renewed, this.#cacheSize);
+        return renewed;
+      })
+      .catch((error: unknown) => {
+        // An ended session loses its renewal; a failure that may pass (the token service unreachable)
+        // keeps an earlier good one, which browsers still holding the older cookie go on using.
+        if (error instanceof SessionEnded) this.#renewed.delete(key);
+        else this.#options.logger.warn({ err: (error as Error).message }, 'session refresh failed');
+        throw error;
+      })
+      .finally(() => {
+        if (this.#refreshing.get(key) === pending) this.#refreshing.delete(key);
+      });
+    this.#refreshing.set(key, pending);
     return pending;
   }
 
-  /** A renewal done (by this request or another) that this request's cookie does not have yet. */
+  /**
+   * A renewal done here (by this request or another) that is fresher than what this request's
+   * cookie holds. Only a fresher one: with several gateways, the browser may already hold a later
+   * renewal made elsewhere, which an older one from here must not replace.
+   */
   renewalFor(presented: Session): Session | undefined {
     const renewed = this.#renewed.get(presented.refreshToken);
-    return renewed && renewed.accessToken !== presented.accessToken ? renewed : undefined;
+    return renewed && renewed.accessExpires > presented.accessExpires ? renewed : undefined;
   }
 
-  /** Forget a session at once (logout): its renewals must not outlive it in this process. */
+  /** Forget a session at once (logout): its renewals, done or in flight, must not outlive it in this process. */
   forget(session: Session): void {
     this.#renewed.delete(session.refreshToken);
+    this.#refreshing.delete(session.refreshToken);
   }
 
   setCookie(session: Session): string {

@@ -79,18 +79,28 @@ export class TokenClient {
     return this.#grant({ grant_type: 'refresh_token', refresh_token: refreshToken });
   }
 
-  /** RFC 7009: a refresh token revokes its family, durably before the token service answers. */
+  /**
+   * RFC 7009: a refresh token revokes its family, durably before the token service answers 200
+   * (§2.2: also for a token already revoked). Anything else is a revocation that did not happen.
+   */
   async revoke(refreshToken: string): Promise<void> {
     const endpoint = this.#endpoints().revocationEndpoint;
-    if (!endpoint) return;
-    await this.#post(endpoint, { token: refreshToken, token_type_hint: 'refresh_token' }, { client: true });
+    if (!endpoint) throw new Error('the token service has no revocation endpoint');
+    const response = await this.#post(endpoint, { token: refreshToken, token_type_hint: 'refresh_token' }, { client: true });
+    await response.body?.cancel();
+    if (response.status !== 200) throw new Error(`revocation answered ${response.status}`);
   }
 
-  /** Every session of the user, with their access token (the token service's account API). */
+  /**
+   * Every session of the user, with their access token (the token service's account API).
+   * A 401 means the token is no longer good (its session was revoked meanwhile): SessionEnded.
+   */
   async logoutEverywhere(accessToken: string): Promise<void> {
     const url = new URL('/auth/logout', this.#endpoints().tokenEndpoint).href;
     const response = await this.#post(url, { scope: 'global' }, { bearer: accessToken });
-    if (response.status !== 204 && response.status !== 401) throw new Error(`global logout answered ${response.status}`);
+    await response.body?.cancel();
+    if (response.status === 401) throw new SessionEnded('the access token was refused');
+    if (response.status !== 204) throw new Error(`global logout answered ${response.status}`);
   }
 
   /** OIDC RP-initiated logout with an id_token_hint: the sign-in session ends, so the next sign-in asks for the password. */

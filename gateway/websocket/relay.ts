@@ -200,7 +200,7 @@ class Relay implements RelayedSocket {
     this.#expiry = new ExpiryTimer(() => {
       if (!target.renewToken) return this.close(POLICY_VIOLATION, 'token expired');
       target.renewToken().then(
-        (claims) => (claims && this.#claims ? this.renew(claims) : this.close(POLICY_VIOLATION, 'session ended')),
+        (claims) => (claims && this.#renewable(claims) ? this.renew(claims) : this.close(POLICY_VIOLATION, 'session ended')),
         () => this.close(POLICY_VIOLATION, 'session ended'),
       );
     });
@@ -279,11 +279,14 @@ class Relay implements RelayedSocket {
     }, CLOSE_HANDSHAKE_MS).unref();
   }
 
-  renew(claims: VerifiedClaims): void {
+  /** A socket moves only onto a token of its own subject and session. */
+  #renewable(claims: VerifiedClaims): boolean {
     const current = this.#claims;
-    if (!current || claims.sub !== current.sub || claims.sid !== current.sid) {
-      throw new Error('a relayed socket can only be renewed with a token of its own subject and session');
-    }
+    return current !== undefined && claims.sub === current.sub && claims.sid === current.sid;
+  }
+
+  renew(claims: VerifiedClaims): void {
+    if (!this.#renewable(claims)) throw new Error('a relayed socket can only be renewed with a token of its own subject and session');
     if (this.#state === 'closed') return;
     this.#wiring.registry.remove(this);
     this.#claims = claims;

@@ -51,6 +51,15 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
               forward_authorization: false,
             },
             {
+              // An audience the gateway's sessions never get: their tokens are refused here.
+              id: 'billing',
+              prefix: '/billing',
+              upstream: '${WHOAMI_URL}',
+              auth: 'required',
+              audience: 'billing',
+              credentials: ['cookie'],
+            },
+            {
               id: 'page',
               prefix: '/app',
               upstream: '${WHOAMI_URL}',
@@ -177,6 +186,18 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     expect(JSON.parse((await again.fetch(`${G}/.auth/session`)).html)).to.deep.equal({ signed_in: false });
   });
 
+  it('a token refused by one route (not its audience) is not a session that ended: the cookie stays', async () => {
+    const ivan = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, ivan);
+    const cookie = sessionCookie(browser);
+    const refused = await browser.fetch(`${G}/billing`);
+    expect(refused.status).to.equal(401);
+    expect(refused.headers.getSetCookie(), 'nothing clears the cookie').to.deep.equal([]);
+    expect(sessionCookie(browser)).to.equal(cookie);
+    expect((await browser.fetch(`${G}/whoami`)).status, 'the session goes on elsewhere').to.equal(200);
+  });
+
   it('a page route sends an anonymous navigation to sign in, and answers an API call 401', async () => {
     const browser = new TestBrowser();
     const page = await browser.fetch(`${G}/app`, { headers: NAVIGATE });
@@ -260,8 +281,10 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     } finally {
       stack.issuerProxy.heal();
     }
-    await eventually(async () => (await probe.fetch(`${G}/whoami`)).status === 200, 'renewed once the token service answers');
+    let renewed: Page | undefined;
+    await eventually(async () => (renewed = await probe.fetch(`${G}/whoami`)).status === 200, 'renewed once the token service answers');
     expect(probe.cookies(G).get('session'), 'the renewed session was sent').to.be.a('string').and.not.equal(due);
+    expect(renewed?.headers.get('cache-control'), 'no shared cache stores a response that carries a session').to.equal('private, no-store');
   });
 
   describe('cookies the gateway must not accept', () => {
@@ -337,7 +360,7 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
   });
 });
 
-describe('end to end: a WebSocket on a cookie session', function () {
+describe('end to end: cookie sessions on 2-second access tokens (WebSockets, signing out everywhere)', function () {
   this.timeout(60_000);
   let stack: Stack;
   let T: string;
@@ -409,5 +432,41 @@ describe('end to end: a WebSocket on a cookie session', function () {
     const { code, at } = await closed;
     expect(code).to.equal(1008);
     expect(at - loggedOut).to.be.lessThan(5000);
+  });
+
+  it('signs out everywhere from a session whose access token has expired: the user’s other sessions end too', async () => {
+    const { cookie, user } = await signedInCookie();
+    const elsewhere = await request<{ refresh_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: user.username, password: user.password },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // the cookie's access token has expired
+    const out = await fetch(`${G}/.auth/logout`, {
+      method: 'POST',
+      headers: { cookie: `session=${cookie}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: 'global' }),
+    });
+    expect(out.status, await out.text()).to.equal(204);
+    const refreshed = await request(T, 'POST', '/oauth/token', {
+      form: { grant_type: 'refresh_token', refresh_token: elsewhere.body.refresh_token, client_id: 'web' },
+    });
+    expect(refreshed.status, 'the session signed in elsewhere has ended').to.equal(400);
+    expect(refreshed.body).to.include({ error: 'invalid_grant' });
+  });
+
+  it('tells a session that has already ended it cannot sign out everywhere, and clears its cookie', async () => {
+    const { cookie, user } = await signedInCookie();
+    const other = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: user.username, password: user.password },
+    });
+    await request(T, 'POST', '/auth/logout', { token: other.body.access_token, json: { scope: 'global' } });
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // renewal is now the only way to a token, and it is refused
+    const out = await fetch(`${G}/.auth/logout`, {
+      method: 'POST',
+      headers: { cookie: `session=${cookie}`, 'sec-fetch-site': 'same-origin', 'content-type': 'application/json' },
+      body: JSON.stringify({ scope: 'global' }),
+    });
+    expect(out.status).to.equal(401);
+    expect(((await out.json()) as { error_description: string }).error_description).to.include('sign in again');
+    expect(out.headers.getSetCookie().some((line) => /^session=;/.test(line))).to.equal(true);
   });
 });

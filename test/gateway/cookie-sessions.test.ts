@@ -1,25 +1,15 @@
 // The opened-cookie cache of CookieSessions: keyed by the sealed value's tail for speed, it must
 // still answer only for the very value it opened. And renewals: a cookie whose session was renewed
 // in this process still reads as what the browser holds, so the response sends the renewal.
-import crypto from 'node:crypto';
 import { expect } from 'chai';
-import { createLogger } from '../../common/logger.ts';
-import { CookieSessions, type Session } from '../../gateway/sessions/cookie-sessions.ts';
-import type { TokenClient } from '../../gateway/sessions/token-client.ts';
+import type { Session } from '../../gateway/sessions/cookie-sessions.ts';
+import { testCookieSessions, unsignedAccessToken } from './helpers/cookie-sessions.ts';
+import { SessionEnded, type TokenClient } from '../../gateway/sessions/token-client.ts';
 
-const accessToken = (sub: string) =>
-  `e30.${Buffer.from(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.c2ln`;
+const accessToken = unsignedAccessToken;
 
 describe('gateway: cookie sessions, opened-cookie cache', () => {
-  const sessions = new CookieSessions({
-    keys: [crypto.randomBytes(32)],
-    cookieName: 'session',
-    secure: false,
-    maxAgeMs: 3_600_000,
-    refreshMarginMs: 60_000,
-    client: {} as TokenClient,
-    logger: createLogger({ name: 'test', level: 'silent' }),
-  });
+  const sessions = testCookieSessions();
   const valueOf = (setCookie: string) => setCookie.slice('session='.length, setCookie.indexOf(';'));
 
   it('reads a cookie again from the cache, and never a different value that ends the same way', () => {
@@ -58,16 +48,8 @@ describe('gateway: cookie sessions, opened-cookie cache', () => {
         return { accessToken: accessToken(`dave-${issued}`), refreshToken: undefined, idToken: undefined, used: refreshToken };
       },
     } as unknown as TokenClient;
-    const renewing = new CookieSessions({
-      keys: [crypto.randomBytes(32)],
-      cookieName: 'session',
-      secure: false,
-      maxAgeMs: 3_600_000,
-      refreshMarginMs: 60_000,
-      client,
-      logger: createLogger({ name: 'test', level: 'silent' }),
-    });
-    const original = renewing.create({ accessToken: accessToken('dave-0'), refreshToken: 'rt-d', idToken: undefined }, 'dave');
+    const renewing = testCookieSessions(client);
+    const original = renewing.create({ accessToken: accessToken('dave-0', 30), refreshToken: 'rt-d', idToken: undefined }, 'dave');
     const cookie = `session=${valueOf(renewing.setCookie(original))}`;
     const renewed = await renewing.refresh(original);
     expect(renewed.refreshToken, 'a client that does not rotate keeps its refresh token').to.equal('rt-d');
@@ -81,5 +63,82 @@ describe('gateway: cookie sessions, opened-cookie cache', () => {
     const fresh = renewing.read(updated) as Session;
     expect(renewing.renewalFor(fresh), 'a browser holding the renewal needs nothing more').to.equal(undefined);
     expect(issued).to.equal(1);
+  });
+});
+
+describe('gateway: cookie sessions, renewals', () => {
+  /** A token client whose refreshes the test settles by hand. */
+  function manualClient() {
+    const calls: { resolve: (tokens: { accessToken: string }) => void; reject: (error: Error) => void }[] = [];
+    const client = {
+      refresh: () =>
+        new Promise((resolve, reject) => {
+          calls.push({ resolve, reject });
+        }),
+    } as unknown as TokenClient;
+    return { client, calls };
+  }
+  const sessionsWith = testCookieSessions;
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('never sends an older renewal over a fresher cookie (one renewed by another gateway)', async () => {
+    const { client, calls } = manualClient();
+    const sessions = sessionsWith(client);
+    const original = sessions.create({ accessToken: accessToken('erin', 30), refreshToken: 'rt-e', idToken: undefined }, 'erin');
+    const renewing = sessions.refresh(original);
+    calls[0]?.resolve({ accessToken: accessToken('erin-here', 600) });
+    await renewing;
+    const fresherElsewhere = { ...original, accessToken: accessToken('erin-elsewhere', 900), accessExpires: original.accessExpires + 870 };
+    expect(sessions.renewalFor(fresherElsewhere), 'the browser holds a later renewal').to.equal(undefined);
+    expect(sessions.latest(fresherElsewhere).accessToken).to.equal(fresherElsewhere.accessToken);
+    expect(sessions.renewalFor(original)?.accessExpires).to.be.greaterThan(original.accessExpires);
+  });
+
+  it('keeps a good renewal when a later refresh fails for a while, and drops it when the session ends', async () => {
+    const { client, calls } = manualClient();
+    const sessions = sessionsWith(client);
+    const original = sessions.create({ accessToken: accessToken('finn', 30), refreshToken: 'rt-f', idToken: undefined }, 'finn');
+    const first = sessions.refresh(original);
+    calls[0]?.resolve({ accessToken: accessToken('finn-1', 600) });
+    const renewed = await first;
+
+    const outage = sessions.refresh(renewed);
+    calls[1]?.reject(new Error('the token endpoint answered 503'));
+    await outage.catch(() => undefined);
+    expect(sessions.renewalFor(original)?.accessToken, 'still there after a failure that may pass').to.equal(renewed.accessToken);
+
+    const ended = sessions.refresh(renewed);
+    calls[2]?.reject(new SessionEnded('invalid_grant'));
+    await ended.catch(() => undefined);
+    expect(sessions.renewalFor(original), 'gone once the token service says the session ended').to.equal(undefined);
+  });
+
+  it('stores no renewal that finishes after a logout forgot the session', async () => {
+    const { client, calls } = manualClient();
+    const sessions = sessionsWith(client);
+    const original = sessions.create({ accessToken: accessToken('gus', 30), refreshToken: 'rt-g', idToken: undefined }, 'gus');
+    const inFlight = sessions.refresh(original);
+    sessions.forget(original);
+    calls[0]?.resolve({ accessToken: accessToken('gus-1', 600) });
+    await inFlight;
+    await settle();
+    expect(sessions.renewalFor(original), 'no cookie brings the session back').to.equal(undefined);
+    // A refresh after the logout is a new one (the token service will refuse it), not the forgotten one.
+    const again = sessions.refresh(original);
+    expect(calls).to.have.length(2);
+    calls[1]?.reject(new SessionEnded('invalid_grant'));
+    await again.catch(() => undefined);
+  });
+
+  it('never renews a session past its own end, so a WebSocket cannot outlive it', async () => {
+    const { client, calls } = manualClient();
+    let now = Date.now();
+    const sessions = sessionsWith(client, () => now);
+    const original = sessions.create({ accessToken: accessToken('hana', 30), refreshToken: 'rt-h', idToken: undefined }, 'hana');
+    now = original.expiresAt;
+    let refused: unknown;
+    await sessions.refresh(original).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(SessionEnded);
+    expect(calls, 'the token service is not asked').to.have.length(0);
   });
 });

@@ -41,8 +41,11 @@ describe('gateway: proxy', () => {
   let upstream: Listening | undefined;
   let upstreamUrl = '';
   let timeout = '5s';
+  /** Headers the gateway adds to the upstream's response (a renewed session cookie). */
+  let ownHeaders: (() => string[]) | undefined;
 
   beforeEach(async () => {
+    ownHeaders = undefined;
     proxy = new UpstreamProxy({ keepAliveIdleMs: 4000, defaultTimeoutMs: 5000, logger: testLogger() });
     timeout = '5s';
     // The gateway side: forwards everything to `upstreamUrl` as it is when the request arrives.
@@ -53,7 +56,7 @@ describe('gateway: proxy', () => {
       expect(route).to.be.ok;
       const headers = { ...req.headers };
       for (const owned of ['connection', 'host', 'content-length', 'transfer-encoding']) delete headers[owned];
-      proxy.forward(req, res, { route, path: req.url ?? '/', headers }, requestFraming(req.headers));
+      proxy.forward(req, res, { route, path: req.url ?? '/', headers, responseHeaders: ownHeaders }, requestFraming(req.headers));
     });
   });
   afterEach(async () => {
@@ -85,6 +88,24 @@ describe('gateway: proxy', () => {
     expect(await second.text()).to.equal('GET /again 0');
     expect(remotePorts.length).to.equal(2);
     expect(remotePorts[0], 'both requests used the same upstream connection').to.equal(remotePorts[1]);
+  });
+
+  it('adds its own Set-Cookie next to the upstream’s, and its Cache-Control in place of the upstream’s', async () => {
+    upstream = await listen((_req, res) => {
+      res.writeHead(200, { 'Set-Cookie': 'theme=dark', 'Cache-Control': 'public, max-age=600', 'content-type': 'text/plain' });
+      res.end('page');
+    });
+    upstreamUrl = upstream.url;
+    ownHeaders = () => ['set-cookie', 'session=renewed', 'cache-control', 'private, no-store'];
+    const response = await fetch(`${gateway.url}/page`);
+    expect(await response.text()).to.equal('page');
+    expect(response.headers.getSetCookie()).to.deep.equal(['theme=dark', 'session=renewed']);
+    expect(response.headers.get('cache-control'), 'a shared cache must never store a session cookie').to.equal('private, no-store');
+
+    ownHeaders = () => [];
+    const untouched = await fetch(`${gateway.url}/page`);
+    expect(untouched.headers.get('cache-control')).to.equal('public, max-age=600');
+    expect(untouched.headers.getSetCookie()).to.deep.equal(['theme=dark']);
   });
 
   it('answers 502 JSON when the upstream refuses the connection', async () => {

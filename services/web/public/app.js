@@ -142,7 +142,14 @@ async function signOut(scope) {
     headers: { 'content-type': 'application/json', accept: 'application/json' },
     body: JSON.stringify({ scope }),
   });
-  if (!response.ok && response.status !== 401) throw new Error(`Signing out failed (${response.status}). Try again.`);
+  // 401: this session had already ended elsewhere, so it can no longer speak for the other devices.
+  if (response.status === 401) {
+    showSignedOut(
+      scope === 'global' ? 'Your session had already ended. Sign in again to sign out on every device.' : 'You are signed out.',
+    );
+    return;
+  }
+  if (!response.ok) throw new Error(`Signing out failed (${response.status}). Try again.`);
   showSignedOut(scope === 'global' ? 'You are signed out on every device.' : 'You are signed out.');
 }
 
