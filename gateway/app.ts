@@ -110,12 +110,6 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   });
   // The asserter exists once the server listens (its default issuer names the port), before any scrape.
   const metrics = new GatewayMetrics({ keys, verifier, denylist, feed, assertionStats: () => asserter?.stats });
-  const proxy = new UpstreamProxy({
-    keepAliveIdleMs: settings.upstreamKeepAliveIdleMs,
-    defaultTimeoutMs: settings.upstreamTimeoutMs,
-    logger,
-    onUpstreamResponse: (routeId, seconds) => metrics.upstreamLatency.observe({ route: routeId }, seconds),
-  });
   const sockets = new SocketRegistry();
   const relay = new WebSocketRelay(sockets, {
     logger,
@@ -160,6 +154,13 @@ export async function startGateway(config: Partial<GatewayConfig> = {}, options:
   };
 
   const ownCookies = sessionPolicy ? sessionPolicy.sessions.ownCookieNames : [];
+  const proxy = new UpstreamProxy({
+    keepAliveIdleMs: settings.upstreamKeepAliveIdleMs,
+    defaultTimeoutMs: settings.upstreamTimeoutMs,
+    logger,
+    onUpstreamResponse: (routeId, seconds) => metrics.upstreamLatency.observe({ route: routeId }, seconds),
+    reservedCookies: new Set(ownCookies),
+  });
   const isReady = () => keys.loaded && feed.synced;
   const readiness = () => readinessOf({ routes, keys, feed, maxStalenessMs: settings.revocationMaxStalenessMs });
   const admission: AdmissionDependencies = {

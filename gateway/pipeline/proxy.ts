@@ -58,6 +58,11 @@ export interface ProxyOptions {
   logger: Logger;
   /** Called with the time to the upstream's response headers. */
   onUpstreamResponse?: (routeId: string, seconds: number) => void;
+  /**
+   * The gateway's own cookies (its session): no upstream may set or clear them. An app that
+   * names its own cookie `session` (Flask's default) would otherwise sign the user out.
+   */
+  reservedCookies?: ReadonlySet<string>;
 }
 
 /** Where and how to forward (an admission's Forward decision is one). */
@@ -99,9 +104,10 @@ const HOP_BY_HOP_RESPONSE = new Set([
 /**
  * The upstream's response headers that may reach the client, as a flat
  * [name, value, …] list for writeHead: hop-by-hop fields and those its
- * Connection header names are left out.
+ * Connection header names are left out, and so is a Set-Cookie for one of
+ * `reservedCookies`.
  */
-export function forwardableResponseHeaders(rawHeaders: readonly Buffer[]): string[] {
+export function forwardableResponseHeaders(rawHeaders: readonly Buffer[], reservedCookies?: ReadonlySet<string>): string[] {
   let connectionListed: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if ((rawHeaders[i] as Buffer).length === 10 && (rawHeaders[i] as Buffer).toString('latin1').toLowerCase() === 'connection') {
@@ -117,9 +123,17 @@ export function forwardableResponseHeaders(rawHeaders: readonly Buffer[]): strin
     const name = (rawHeaders[i] as Buffer).toString('latin1');
     const lower = name.toLowerCase();
     if (HOP_BY_HOP_RESPONSE.has(lower) || connectionListed?.has(lower)) continue;
-    headers.push(name, (rawHeaders[i + 1] as Buffer).toString('latin1'));
+    const value = (rawHeaders[i + 1] as Buffer).toString('latin1');
+    if (reservedCookies?.size && lower === 'set-cookie' && reservedCookies.has(setCookieName(value))) continue;
+    headers.push(name, value);
   }
   return headers;
+}
+
+/** The cookie a Set-Cookie value sets (RFC 6265 §5.2: what comes before the first "=", trimmed; none, no name). */
+function setCookieName(value: string): string {
+  const equals = value.indexOf('=');
+  return equals === -1 ? '' : value.slice(0, equals).trim();
 }
 
 export class UpstreamProxy {
@@ -130,6 +144,10 @@ export class UpstreamProxy {
 
   constructor(options: ProxyOptions) {
     this.#options = options;
+  }
+
+  get reservedCookies(): ReadonlySet<string> | undefined {
+    return this.#options.reservedCookies;
   }
 
   /** The connection pool for an upstream origin, created on first use. */
@@ -234,7 +252,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.#proxy.upstreamResponded(this.#route.id, this.#startedAt);
     if (this.#abandoned) return false;
     try {
-      let headers = forwardableResponseHeaders(rawHeaders);
+      let headers = forwardableResponseHeaders(rawHeaders, this.#proxy.reservedCookies);
       const own = this.#ownHeaders?.();
       if (own?.length) {
         // Set-Cookie is appended: an upstream's own must not replace the gateway's, nor the reverse.

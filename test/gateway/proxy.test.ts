@@ -46,7 +46,12 @@ describe('gateway: proxy', () => {
 
   beforeEach(async () => {
     ownHeaders = undefined;
-    proxy = new UpstreamProxy({ keepAliveIdleMs: 4000, defaultTimeoutMs: 5000, logger: testLogger() });
+    proxy = new UpstreamProxy({
+      keepAliveIdleMs: 4000,
+      defaultTimeoutMs: 5000,
+      logger: testLogger(),
+      reservedCookies: new Set(['session']),
+    });
     timeout = '5s';
     // The gateway side: forwards everything to `upstreamUrl` as it is when the request arrives.
     gateway = await listen((req, res) => {
@@ -106,6 +111,17 @@ describe('gateway: proxy', () => {
     const untouched = await fetch(`${gateway.url}/page`);
     expect(untouched.headers.get('cache-control')).to.equal('public, max-age=600');
     expect(untouched.headers.getSetCookie()).to.deep.equal(['theme=dark']);
+  });
+
+  it('never lets an upstream set or clear the gateway’s own cookie (an app whose cookie is also named session)', async () => {
+    upstream = await listen((_req, res) => {
+      res.setHeader('Set-Cookie', ['session=app-state; Path=/', ' session =; Max-Age=0', 'sessionid=kept', 'theme=dark']);
+      res.end('ok');
+    });
+    upstreamUrl = upstream.url;
+    const response = await fetch(`${gateway.url}/`);
+    expect(await response.text()).to.equal('ok');
+    expect(response.headers.getSetCookie()).to.deep.equal(['sessionid=kept', 'theme=dark']);
   });
 
   it('answers 502 JSON when the upstream refuses the connection', async () => {
