@@ -32,9 +32,13 @@ export function createUpgradeHandler(deps: UpgradeHandlerDependencies): (req: In
     try {
       const requestId = requestIdFor(req.headers['x-request-id']);
       const target = parseRequestTarget(req.url);
-      const refuse = (rejection: Rejection, route?: Route) => {
+      const refuse = (rejection: Rejection, route?: Route, sessionEnded = false) => {
         accessLog.info({ requestId, method: 'UPGRADE', path: target?.path, route: route?.id, status: rejection.status });
-        writeRejectionToSocket(socket, rejection, { 'x-request-id': requestId }, { head: req.method === 'HEAD' });
+        const headers: Record<string, string> = { 'x-request-id': requestId };
+        // As for any request: a cookie session that has ended loses its cookie.
+        const sessions = admission.sessions?.sessions;
+        if (sessionEnded && sessions) headers['set-cookie'] = sessions.clearCookie();
+        writeRejectionToSocket(socket, rejection, headers, { head: req.method === 'HEAD' });
       };
       // RFC 6455 §4.1: the opening handshake is a GET.
       if (!target || req.method !== 'GET' || String(req.headers.upgrade).toLowerCase() !== 'websocket') {
@@ -45,7 +49,7 @@ export function createUpgradeHandler(deps: UpgradeHandlerDependencies): (req: In
         return refuse(reject(400, 'invalid_request', 'malformed WebSocket handshake'));
       }
       const decision = await admit(admission, req, target, requestId, true);
-      if (decision.kind === 'reject') return refuse(decision.rejection, decision.route);
+      if (decision.kind === 'reject') return refuse(decision.rejection, decision.route, decision.sessionEnded);
       if (socket.destroyed) return;
       const { route, claims } = decision;
       let session = decision.session;

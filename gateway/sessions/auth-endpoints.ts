@@ -156,14 +156,17 @@ export function authEndpoints(
         if (!usable.ok) return usable.ended ? everywhereRefused(res) : sendRejection(res, usable.rejection);
         session = usable.session;
       }
-      sessions.forget(session);
       try {
         // Durable at the token service before we answer (its revocation commits first).
         if (scope === 'global') await client.logoutEverywhere(session.accessToken);
         await client.revoke(session.refreshToken);
+        sessions.forget(session); // only now: a logout that failed leaves the session as it was
         if (session.idToken) await client.endSignIn(session.idToken);
       } catch (failure) {
-        if (failure instanceof SessionEnded) return everywhereRefused(res);
+        if (failure instanceof SessionEnded) {
+          sessions.forget(session);
+          return everywhereRefused(res);
+        }
         logger.warn({ err: (failure as Error).message }, 'logout at the token service failed');
         return sendRejection(
           res,

@@ -82,6 +82,11 @@ export class CookieSessions {
   readonly #renewed = new Map<string, Session>();
   /** Single flight: one refresh per session at a time in this process. */
   readonly #refreshing = new Map<string, Promise<Session>>();
+  /**
+   * Refresh tokens the token service refused, or a logout here revoked: a dead cookie presented
+   * again (a script retrying, a WebSocket reconnecting) costs no further call to the token service.
+   */
+  readonly #ended = new Map<string, true>();
   readonly #cacheSize: number;
 
   constructor(options: CookieSessionOptions) {
@@ -163,6 +168,7 @@ export class CookieSessions {
   refresh(session: Session): Promise<Session> {
     if (session.expiresAt <= this.#now()) return Promise.reject(new SessionEnded('the session has reached its end'));
     const key = session.refreshToken;
+    if (this.#ended.has(key)) return Promise.reject(new SessionEnded('the session has ended'));
     const inFlight = this.#refreshing.get(key);
     if (inFlight) return inFlight;
     const pending: Promise<Session> = this.#options.client
@@ -182,7 +188,7 @@ export class CookieSessions {
       .catch((error: unknown) => {
         // An ended session loses its renewal; a failure that may pass (the token service unreachable)
         // keeps an earlier good one, which browsers still holding the older cookie go on using.
-        if (error instanceof SessionEnded) this.#renewed.delete(key);
+        if (error instanceof SessionEnded) this.#endedHere(key);
         else this.#options.logger.warn({ err: (error as Error).message }, 'session refresh failed');
         throw error;
       })
@@ -203,10 +209,15 @@ export class CookieSessions {
     return renewed && renewed.accessExpires > presented.accessExpires ? renewed : undefined;
   }
 
-  /** Forget a session at once (logout): its renewals, done or in flight, must not outlive it in this process. */
+  /** A session revoked by a logout here: its renewals, done or in flight, must not outlive it in this process. */
   forget(session: Session): void {
-    this.#renewed.delete(session.refreshToken);
-    this.#refreshing.delete(session.refreshToken);
+    this.#endedHere(session.refreshToken);
+  }
+
+  #endedHere(refreshToken: string): void {
+    this.#renewed.delete(refreshToken);
+    this.#refreshing.delete(refreshToken);
+    remember(this.#ended, refreshToken, true, this.#cacheSize);
   }
 
   setCookie(session: Session): string {

@@ -395,10 +395,12 @@ describe('end to end: cookie sessions on 2-second access tokens (WebSockets, sig
   }
 
   const open = (cookie: string, origin: string) =>
-    new Promise<{ socket: WebSocket; status: number }>((resolve) => {
+    new Promise<{ socket: WebSocket; status: number; setCookie?: string[] }>((resolve) => {
       const socket = new WebSocket(`${G.replace('http', 'ws')}/whoami/ws`, { headers: { cookie: `session=${cookie}`, origin } });
       socket.once('open', () => resolve({ socket, status: 101 }));
-      socket.once('unexpected-response', (_req, res) => resolve({ socket, status: res.statusCode ?? 0 }));
+      socket.once('unexpected-response', (_req, res) =>
+        resolve({ socket, status: res.statusCode ?? 0, setCookie: res.headers['set-cookie'] }),
+      );
       socket.once('error', () => resolve({ socket, status: -1 }));
     });
 
@@ -432,6 +434,19 @@ describe('end to end: cookie sessions on 2-second access tokens (WebSockets, sig
     const { code, at } = await closed;
     expect(code).to.equal(1008);
     expect(at - loggedOut).to.be.lessThan(5000);
+  });
+
+  it('refuses an upgrade on a session that has ended, and clears its cookie as any refusal of an ended session does', async () => {
+    const { cookie, user } = await signedInCookie();
+    const other = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: user.username, password: user.password },
+    });
+    await request(T, 'POST', '/auth/logout', { token: other.body.access_token, json: { scope: 'global' } });
+    await eventually(async () => {
+      const refused = await open(cookie, G);
+      if (refused.status === 101) refused.socket.close();
+      return refused.status === 401 && (refused.setCookie ?? []).some((line) => line.startsWith('session=;'));
+    }, 'the upgrade refused with the cookie cleared');
   });
 
   it('signs out everywhere from a session whose access token has expired: the user’s other sessions end too', async () => {

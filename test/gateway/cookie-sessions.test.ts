@@ -123,11 +123,26 @@ describe('gateway: cookie sessions, renewals', () => {
     await inFlight;
     await settle();
     expect(sessions.renewalFor(original), 'no cookie brings the session back').to.equal(undefined);
-    // A refresh after the logout is a new one (the token service will refuse it), not the forgotten one.
-    const again = sessions.refresh(original);
-    expect(calls).to.have.length(2);
-    calls[1]?.reject(new SessionEnded('invalid_grant'));
-    await again.catch(() => undefined);
+    // The logout revoked it: a copy of the cookie presented later is refused here, without asking.
+    let refused: unknown;
+    await sessions.refresh(original).catch((error: unknown) => (refused = error));
+    expect(refused).to.be.instanceOf(SessionEnded);
+    expect(calls).to.have.length(1);
+  });
+
+  it('asks the token service once about a session it refused: a dead cookie presented again costs no call', async () => {
+    const { client, calls } = manualClient();
+    const sessions = sessionsWith(client);
+    const original = sessions.create({ accessToken: accessToken('ida', 30), refreshToken: 'rt-i', idToken: undefined }, 'ida');
+    const first = sessions.refresh(original);
+    calls[0]?.reject(new SessionEnded('invalid_grant'));
+    await first.catch(() => undefined);
+    for (let i = 0; i < 3; i += 1) {
+      let refused: unknown;
+      await sessions.refresh(original).catch((error: unknown) => (refused = error));
+      expect(refused).to.be.instanceOf(SessionEnded);
+    }
+    expect(calls).to.have.length(1);
   });
 
   it('never renews a session past its own end, so a WebSocket cannot outlive it', async () => {
