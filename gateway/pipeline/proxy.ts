@@ -130,6 +130,9 @@ export function forwardableResponseHeaders(rawHeaders: readonly Buffer[], reserv
   return headers;
 }
 
+/** Cache directives some shared caches obey instead of Cache-Control (RFC 9213; Akamai, Fastly). */
+const CDN_CACHE_CONTROL = ['cdn-cache-control', 'surrogate-control'];
+
 /** The cookie a Set-Cookie value sets (RFC 6265 §5.2: what comes before the first "=", trimmed; none, no name). */
 function setCookieName(value: string): string {
   const equals = value.indexOf('=');
@@ -256,8 +259,10 @@ class Exchange implements Dispatcher.DispatchHandler {
       const own = this.#ownHeaders?.();
       if (own?.length) {
         // Set-Cookie is appended: an upstream's own must not replace the gateway's, nor the reverse.
-        // Any other header the gateway sets (Cache-Control) replaces the upstream's.
+        // Any other header the gateway sets (Cache-Control) replaces the upstream's, and with
+        // Cache-Control go the CDN-targeted fields that take precedence over it (RFC 9213).
         const replaced = new Set(own.filter((_, i) => i % 2 === 0 && own[i] !== 'set-cookie'));
+        if (replaced.has('cache-control')) for (const name of CDN_CACHE_CONTROL) replaced.add(name);
         if (replaced.size) headers = headers.filter((_, i, all) => !replaced.has((all[i - (i % 2)] as string).toLowerCase()));
         headers.push(...own);
       }

@@ -7,7 +7,7 @@
 //   GET  /session                 → signed in or not, who, scopes, until when; never a token
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/logger.ts';
-import { fromAllowedOrigin, usableSession } from '../pipeline/session-credential.ts';
+import { fromAllowedOrigin, sessionEnded, usableSession } from '../pipeline/session-credential.ts';
 import { reject, sendRejection, type Rejection } from '../pipeline/rejection.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
 import { pkceChallenge, randomValue, type CookieSessions, type Session, type SignInTransaction } from './cookie-sessions.ts';
@@ -151,27 +151,34 @@ export function authEndpoints(
     if (presented) {
       let session = sessions.latest(presented);
       if (scope === 'global') {
-        // Signing out everywhere takes a good access token: an expired one is renewed first.
-        const usable = await usableSession(sessions, presented);
-        if (!usable.ok) return usable.ended ? everywhereRefused(res) : sendRejection(res, usable.rejection);
-        session = usable.session;
+        const ready = await readyForEverywhere(session);
+        if (!ready.ok) return ready.ended ? everywhereRefused(res) : sendRejection(res, ready.rejection);
+        session = ready.session;
       }
       try {
         // Durable at the token service before we answer (its revocation commits first).
         if (scope === 'global') await client.logoutEverywhere(session.accessToken);
         await client.revoke(session.refreshToken);
-        sessions.forget(session); // only now: a logout that failed leaves the session as it was
-        if (session.idToken) await client.endSignIn(session.idToken);
       } catch (failure) {
-        if (failure instanceof SessionEnded) {
-          sessions.forget(session);
-          return everywhereRefused(res);
-        }
         logger.warn({ err: (failure as Error).message }, 'logout at the token service failed');
         return sendRejection(
           res,
           reject(502, 'bad_gateway', 'the token service could not be reached; the session is still active, try again'),
         );
+      }
+      sessions.forget(session); // only now: a logout that failed leaves the session as it was
+      if (session.idToken) {
+        try {
+          // Refused (an ID token signed by a key retired since): no retry would help, and the
+          // session is revoked, so the logout stands; the sign-in there lives out its lifetime.
+          if (!(await client.endSignIn(session.idToken))) logger.warn('the token service refused to end the sign-in (its hint)');
+        } catch (failure) {
+          logger.warn({ err: (failure as Error).message }, 'ending the sign-in at the token service failed');
+          return sendRejection(
+            res,
+            reject(502, 'bad_gateway', 'signed out here, but the sign-in at the token service could not be ended; try again'),
+          );
+        }
       }
     }
     const headers = {
@@ -186,6 +193,28 @@ export function authEndpoints(
     }
     res.writeHead(204, headers);
     res.end();
+  }
+
+  /**
+   * The session "sign out everywhere" speaks with: a token the token service will take for the
+   * whole call (renewed first when due, not in the background), and one the denylist has not
+   * revoked, since the token service answers a revoked session's logout with a 204 that does
+   * nothing.
+   */
+  async function readyForEverywhere(
+    current: Session,
+  ): Promise<{ ok: true; session: Session } | { ok: false; ended: boolean; rejection: Rejection }> {
+    let session = current;
+    if (sessions.needsRefresh(session)) {
+      try {
+        session = await sessions.refresh(session);
+      } catch (failure) {
+        if (failure instanceof SessionEnded) return { ok: false, ended: true, rejection: sessionEnded() };
+        return { ok: false, ended: false, rejection: reject(503, 'temporarily_unavailable', 'try again', { 'retry-after': '1' }) };
+      }
+    }
+    const judged = await options.judge(session.accessToken);
+    return judged.ok ? { ok: true, session } : judged;
   }
 
   /**

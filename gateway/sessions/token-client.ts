@@ -92,26 +92,31 @@ export class TokenClient {
   }
 
   /**
-   * Every session of the user, with their access token (the token service's account API).
-   * A 401 means the token is no longer good (its session was revoked meanwhile): SessionEnded.
+   * Every session of the user, with their access token (the token service's account API). Only
+   * 204 is done; the token service also answers 204, doing nothing, for a session already
+   * revoked, so the caller checks the denylist first.
    */
   async logoutEverywhere(accessToken: string): Promise<void> {
     const url = new URL('/auth/logout', this.#endpoints().tokenEndpoint).href;
     const response = await this.#post(url, { scope: 'global' }, { bearer: accessToken });
     await response.body?.cancel();
-    if (response.status === 401) throw new SessionEnded('the access token was refused');
     if (response.status !== 204) throw new Error(`global logout answered ${response.status}`);
   }
 
-  /** OIDC RP-initiated logout with an id_token_hint: the sign-in session ends, so the next sign-in asks for the password. */
-  async endSignIn(idToken: string): Promise<void> {
+  /**
+   * OIDC RP-initiated logout with an id_token_hint: the sign-in session ends, so the next sign-in
+   * asks for the password. False when the token service refuses the hint (4xx: no retry helps);
+   * throws when it could not answer.
+   */
+  async endSignIn(idToken: string): Promise<boolean> {
     const endpoint = this.#endpoints().endSessionEndpoint;
-    if (!endpoint) return;
+    if (!endpoint) return false;
     const url = new URL(endpoint);
     url.searchParams.set('id_token_hint', idToken);
     const response = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000) });
     await response.body?.cancel();
-    if (response.status >= 400) throw new Error(`end-session answered ${response.status}`);
+    if (response.status >= 500) throw new Error(`end-session answered ${response.status}`);
+    return response.status < 400;
   }
 
   /** The user's claims (name) for the session endpoint. */
@@ -153,9 +158,9 @@ export class TokenClient {
   async #grant(params: Record<string, string>, headers: Record<string, string> = {}): Promise<TokenSet> {
     const response = await this.#post(this.#endpoints().tokenEndpoint, params, { client: true, headers });
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-    if (response.status === 400 && (body.error === 'invalid_grant' || body.error === 'unauthorized_client')) {
-      throw new SessionEnded(String(body.error));
-    }
+    // Only invalid_grant says the family is over. unauthorized_client is the client's configuration
+    // (its grant types), which an operator may be fixing: not a reason to end every session it serves.
+    if (response.status === 400 && body.error === 'invalid_grant') throw new SessionEnded(String(body.error));
     if (!response.ok || typeof body.access_token !== 'string') {
       throw new Error(`the token endpoint answered ${response.status}${typeof body.error === 'string' ? ` ${body.error}` : ''}`);
     }

@@ -40,8 +40,12 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       seen.push(`${req.method} ${path}`);
       req.resume();
-      res.writeHead(answers[path] ?? 404, { 'content-type': 'application/json' });
-      res.end(answers[path] === 200 || answers[path] === 204 ? '' : '{"error":"server_error"}');
+      const status = answers[path] ?? 404;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      // A refresh answers a fresh access token of the subject the refresh token names (rt-<sub>).
+      if (path === '/oauth/token' && status === 200) res.end(JSON.stringify({ access_token: accessToken('renewed', 900) }));
+      else if (path === '/oauth/token') res.end('{"error":"invalid_grant"}');
+      else res.end(status === 200 || status === 204 ? '' : '{"error":"server_error"}');
     });
     const client = new TokenClient({
       issuer: tokenService.url,
@@ -83,12 +87,14 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
   });
   beforeEach(() => {
     seen.length = 0;
-    answers = { '/oauth/revoke': 200, '/oauth/end-session': 200, '/auth/logout': 204 };
+    answers = { '/oauth/token': 200, '/oauth/revoke': 200, '/oauth/end-session': 200, '/auth/logout': 204 };
+    judgement = { ok: true, claims: { sub: 'someone', scopes: ['openid'] } as unknown as VerifiedClaims };
   });
 
-  const cookieFor = (sub: string) => {
+  /** A session cookie; `lifetimeSeconds` below the 60 s refresh margin makes it due for renewal. */
+  const cookieFor = (sub: string, lifetimeSeconds = 3600) => {
     const setCookie = sessions.setCookie(
-      sessions.create({ accessToken: accessToken(sub), refreshToken: `rt-${sub}`, idToken: 'id-token' }, sub),
+      sessions.create({ accessToken: accessToken(sub, lifetimeSeconds), refreshToken: `rt-${sub}`, idToken: 'id-token' }, sub),
     );
     return setCookie.slice(0, setCookie.indexOf(';'));
   };
@@ -114,17 +120,51 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
     expect(seen.slice(1)).to.deep.equal(['POST /oauth/revoke', 'GET /oauth/end-session']);
   });
 
-  it('never reports "signed out everywhere" when the token service refused the global logout', async () => {
+  it('never reports "signed out everywhere" unless the token service did it', async () => {
     answers['/auth/logout'] = 500;
     const failed = await logout(cookieFor('bea'), 'global');
     expect(failed.status).to.equal(502);
     expect(clearsCookie(failed)).to.equal(false);
+    expect(seen).to.deep.equal(['POST /auth/logout']);
 
-    answers['/auth/logout'] = 401; // the access token refused: the session was revoked meanwhile
+    answers['/auth/logout'] = 401; // a token it would not take (e.g. expired on its clock): not done, and not a dead session
+    const notTaken = await logout(cookieFor('bea'), 'global');
+    expect(notTaken.status).to.equal(502);
+    expect(clearsCookie(notTaken)).to.equal(false);
+
+    // Revoked by the denylist: the token service would answer 204 and do nothing, so it is not asked.
+    seen.length = 0;
+    judgement = { ok: false, ended: true, rejection: invalidToken('session revoked') };
     const ended = await logout(cookieFor('bea'), 'global');
     expect(ended.status).to.equal(401);
     expect(((await ended.json()) as { error_description: string }).error_description).to.include('sign in again');
     expect(clearsCookie(ended)).to.equal(true);
+    expect(seen).to.deep.equal([]);
+  });
+
+  it('renews a token due for renewal before signing out everywhere with it, not in the background', async () => {
+    const done = await logout(cookieFor('dee', 30), 'global');
+    expect(done.status).to.equal(204);
+    expect(seen).to.deep.equal(['POST /oauth/token', 'POST /auth/logout', 'POST /oauth/revoke', 'GET /oauth/end-session']);
+
+    seen.length = 0;
+    answers['/oauth/token'] = 400; // invalid_grant: the session is over
+    const ended = await logout(cookieFor('dot', 30), 'global');
+    expect(ended.status).to.equal(401);
+    expect(clearsCookie(ended)).to.equal(true);
+    expect(seen).to.deep.equal(['POST /oauth/token']);
+  });
+
+  it('stands by a confirmed revocation when the token service refuses the end-session hint; retries when it could not answer', async () => {
+    answers['/oauth/end-session'] = 400; // e.g. an ID token signed by a key retired since
+    const stands = await logout(cookieFor('eve'), 'local');
+    expect(stands.status).to.equal(204);
+    expect(clearsCookie(stands)).to.equal(true);
+
+    answers['/oauth/end-session'] = 503;
+    const retry = await logout(cookieFor('eve'), 'local');
+    expect(retry.status).to.equal(502);
+    expect(((await retry.json()) as { error_description: string }).error_description).to.include('signed out here');
   });
 
   it('answers /session 503 and keeps the cookie while the session cannot be checked; clears it once it is revoked', async () => {

@@ -97,7 +97,13 @@ describe('gateway: proxy', () => {
 
   it('adds its own Set-Cookie next to the upstream’s, and its Cache-Control in place of the upstream’s', async () => {
     upstream = await listen((_req, res) => {
-      res.writeHead(200, { 'Set-Cookie': 'theme=dark', 'Cache-Control': 'public, max-age=600', 'content-type': 'text/plain' });
+      res.writeHead(200, {
+        'Set-Cookie': 'theme=dark',
+        'Cache-Control': 'public, max-age=600',
+        'CDN-Cache-Control': 'max-age=600',
+        'Surrogate-Control': 'max-age=600',
+        'content-type': 'text/plain',
+      });
       res.end('page');
     });
     upstreamUrl = upstream.url;
@@ -106,10 +112,13 @@ describe('gateway: proxy', () => {
     expect(await response.text()).to.equal('page');
     expect(response.headers.getSetCookie()).to.deep.equal(['theme=dark', 'session=renewed']);
     expect(response.headers.get('cache-control'), 'a shared cache must never store a session cookie').to.equal('private, no-store');
+    expect(response.headers.get('cdn-cache-control'), 'nor one that reads its own field').to.equal(null);
+    expect(response.headers.get('surrogate-control')).to.equal(null);
 
     ownHeaders = () => [];
     const untouched = await fetch(`${gateway.url}/page`);
     expect(untouched.headers.get('cache-control')).to.equal('public, max-age=600');
+    expect(untouched.headers.get('cdn-cache-control')).to.equal('max-age=600');
     expect(untouched.headers.getSetCookie()).to.deep.equal(['theme=dark']);
   });
 
