@@ -181,7 +181,9 @@ const SETTINGS = {
   ),
   sessionRefreshMarginMs: setting(
     'SESSION_REFRESH_MARGIN',
-    duration('60s').describe('a cookie session’s access token is renewed when it expires within this'),
+    duration('60s').describe(
+      'a cookie session’s access token is renewed when it expires within this; keep it shorter than the tokens’ lifetime (a warning says when it is not)',
+    ),
   ),
   cookieSessionMaxAgeMs: setting(
     'COOKIE_SESSION_MAX_AGE',

@@ -87,6 +87,7 @@ export class CookieSessions {
    * again (a script retrying, a WebSocket reconnecting) costs no further call to the token service.
    */
   readonly #ended = new Map<string, true>();
+  #marginWarned = false;
   readonly #cacheSize: number;
 
   constructor(options: CookieSessionOptions) {
@@ -181,6 +182,7 @@ export class CookieSessions {
           // A client that rotates would get a new one; ours keeps its own.
           refreshToken: tokens.refreshToken ?? session.refreshToken,
         };
+        this.#checkMargin(renewed);
         // Unless a logout forgot the session meanwhile: its renewal must not come back in a cookie.
         if (this.#refreshing.get(key) === pending) remember(this.#renewed, key, renewed, this.#cacheSize);
         return renewed;
@@ -212,6 +214,18 @@ export class CookieSessions {
   /** A session revoked by a logout here: its renewals, done or in flight, must not outlive it in this process. */
   forget(session: Session): void {
     this.#endedHere(session.refreshToken);
+  }
+
+  /** Said once per process: a margin as long as the tokens' lifetime makes every request renew its session. */
+  #checkMargin(renewed: Session): void {
+    if (this.#marginWarned) return;
+    const lifetimeMs = renewed.accessExpires * 1000 - this.#now();
+    if (lifetimeMs > this.#options.refreshMarginMs) return;
+    this.#marginWarned = true;
+    this.#options.logger.warn(
+      { refreshMarginMs: this.#options.refreshMarginMs, accessTokenLifetimeMs: lifetimeMs },
+      'SESSION_REFRESH_MARGIN is not shorter than the access tokens’ lifetime: every request renews its session',
+    );
   }
 
   #endedHere(refreshToken: string): void {

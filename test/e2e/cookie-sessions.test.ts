@@ -226,6 +226,25 @@ describe('end to end: cookie sessions at the gateway (backend-for-frontend)', fu
     expect(next.html).to.include('name="password"');
   });
 
+  it('a session revoked elsewhere cannot sign out everywhere: 401 asking to sign in again, never a 204 that did nothing', async () => {
+    const judy = await user();
+    const browser = new TestBrowser();
+    await signIn(browser, judy);
+    // Another device signs out every session but its own: the browser's session is revoked, its access token unexpired.
+    const other = await request<{ access_token: string }>(T, 'POST', '/auth/login', {
+      json: { username: judy.username, password: judy.password },
+    });
+    await request(T, 'POST', '/auth/logout', { token: other.body.access_token, json: { scope: 'others' } });
+    const probe = new TestBrowser();
+    probe.cookies(G).set('session', sessionCookie(browser) as string);
+    await eventually(async () => (await probe.fetch(`${G}/whoami`)).status === 401, 'the gateway learned of the revocation');
+    const out = await browser.fetch(`${G}/.auth/logout`, { json: { scope: 'global' }, headers: SAME_ORIGIN });
+    expect(out.status, 'the token service would have answered 204 and revoked nothing').to.equal(401);
+    expect(JSON.parse(out.html).error_description).to.include('sign in again');
+    const me = await request(T, 'GET', '/auth/me', { token: other.body.access_token });
+    expect(me.status, 'the other device, which signed the others out, is still signed in').to.equal(200);
+  });
+
   it('renews the access token before it expires; two gateways refreshing one session at once both succeed', async () => {
     const frank = await user();
     const browser = new TestBrowser();

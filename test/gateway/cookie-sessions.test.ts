@@ -2,8 +2,9 @@
 // still answer only for the very value it opened. And renewals: a cookie whose session was renewed
 // in this process still reads as what the browser holds, so the response sends the renewal.
 import { expect } from 'chai';
-import type { Session } from '../../gateway/sessions/cookie-sessions.ts';
-import { testCookieSessions, unsignedAccessToken } from './helpers/cookie-sessions.ts';
+import type { Logger } from '../../common/logger.ts';
+import { CookieSessions, type Session } from '../../gateway/sessions/cookie-sessions.ts';
+import { testCookieSessionOptions, testCookieSessions, unsignedAccessToken } from './helpers/cookie-sessions.ts';
 import { SessionEnded, type TokenClient } from '../../gateway/sessions/token-client.ts';
 
 const accessToken = unsignedAccessToken;
@@ -143,6 +144,21 @@ describe('gateway: cookie sessions, renewals', () => {
       expect(refused).to.be.instanceOf(SessionEnded);
     }
     expect(calls).to.have.length(1);
+  });
+
+  it('says once, as a warning, when the refresh margin is as long as the access tokens live (every request would renew)', async () => {
+    const { client, calls } = manualClient();
+    const warnings: string[] = [];
+    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message) } as unknown as Logger;
+    const sessions = new CookieSessions({ ...testCookieSessionOptions(client), refreshMarginMs: 120_000, logger });
+    const original = sessions.create({ accessToken: accessToken('jo', 30), refreshToken: 'rt-j', idToken: undefined }, 'jo');
+    for (const lifetime of [600, 60, 60]) {
+      const renewing = sessions.refresh(original);
+      calls[calls.length - 1]?.resolve({ accessToken: accessToken('jo', lifetime) });
+      await renewing;
+    }
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.include('SESSION_REFRESH_MARGIN');
   });
 
   it('never renews a session past its own end, so a WebSocket cannot outlive it', async () => {

@@ -2,11 +2,11 @@
 // an hour's session with a minute's refresh margin, and the token client the test supplies.
 import crypto from 'node:crypto';
 import { createLogger } from '../../../common/logger.ts';
-import { CookieSessions } from '../../../gateway/sessions/cookie-sessions.ts';
+import { CookieSessions, type CookieSessionOptions } from '../../../gateway/sessions/cookie-sessions.ts';
 import type { TokenClient } from '../../../gateway/sessions/token-client.ts';
 
-export function testCookieSessions(client: TokenClient = {} as TokenClient, now: () => number = Date.now): CookieSessions {
-  return new CookieSessions({
+export function testCookieSessionOptions(client: TokenClient = {} as TokenClient, now: () => number = Date.now): CookieSessionOptions {
+  return {
     keys: [crypto.randomBytes(32)],
     cookieName: 'session',
     secure: false,
@@ -15,8 +15,11 @@ export function testCookieSessions(client: TokenClient = {} as TokenClient, now:
     client,
     logger: createLogger({ name: 'test', level: 'silent' }),
     now,
-  });
+  };
 }
+
+export const testCookieSessions = (client?: TokenClient, now?: () => number): CookieSessions =>
+  new CookieSessions(testCookieSessionOptions(client, now));
 
 /** An unsigned JWT-shaped access token: CookieSessions reads only its `exp`. */
 export const unsignedAccessToken = (sub: string, lifetimeSeconds = 3600): string =>
