@@ -29,6 +29,8 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
   const silent = createLogger({ name: 'test', level: 'silent' });
   /** What the fake token service answers, per path; every request is recorded. */
   let answers: Record<string, number>;
+  /** The OAuth error of a refused refresh. */
+  let tokenError: string;
   const seen: string[] = [];
   let tokenService: Awaited<ReturnType<typeof listen>>;
   let gateway: Awaited<ReturnType<typeof listen>>;
@@ -44,7 +46,7 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
       res.writeHead(status, { 'content-type': 'application/json' });
       // A refresh answers a fresh access token of the subject the refresh token names (rt-<sub>).
       if (path === '/oauth/token' && status === 200) res.end(JSON.stringify({ access_token: accessToken('renewed', 900) }));
-      else if (path === '/oauth/token') res.end('{"error":"invalid_grant"}');
+      else if (path === '/oauth/token') res.end(JSON.stringify({ error: tokenError }));
       else res.end(status === 200 || status === 204 ? '' : '{"error":"server_error"}');
     });
     const client = new TokenClient({
@@ -87,6 +89,7 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
   });
   beforeEach(() => {
     seen.length = 0;
+    tokenError = 'invalid_grant';
     answers = { '/oauth/token': 200, '/oauth/revoke': 200, '/oauth/end-session': 200, '/auth/logout': 204 };
     judgement = { ok: true, claims: { sub: 'someone', scopes: ['openid'] } as unknown as VerifiedClaims };
   });
@@ -153,6 +156,15 @@ describe('gateway: /.auth endpoints when the token service fails', () => {
     expect(ended.status).to.equal(401);
     expect(clearsCookie(ended)).to.equal(true);
     expect(seen).to.deep.equal(['POST /oauth/token']);
+
+    // unauthorized_client is the gateway client's configuration, not the end of this session.
+    seen.length = 0;
+    tokenError = 'unauthorized_client';
+    const misconfigured = await logout(cookieFor('dan', 30), 'global');
+    expect(misconfigured.status).to.equal(503);
+    expect(clearsCookie(misconfigured), 'the session is not signed out').to.equal(false);
+    answers['/oauth/token'] = 200; // the operator fixed it: the same session renews, nothing remembered it as ended
+    expect((await logout(cookieFor('dan', 30), 'global')).status).to.equal(204);
   });
 
   it('stands by a confirmed revocation when the token service refuses the end-session hint; retries when it could not answer', async () => {
