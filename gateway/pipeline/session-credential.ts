@@ -54,9 +54,23 @@ export function usableSession(sessions: CookieSessions, presented: Session): Ses
     renewal.catch(() => undefined); // judged by the next request, which will find the session ended
     return { ok: true, presented, session: current };
   }
+  return settleRenewal(renewal).then((renewed): SessionOutcome =>
+    renewed.ok ? { ok: true, presented, session: renewed.session } : renewed,
+  );
+}
+
+/** A renewal that must be waited for, settled: the renewed session, or why the session cannot be used now. */
+export type RenewalOutcome = { ok: true; session: Session } | { ok: false; rejection: Rejection; ended: boolean };
+
+/** Renews now and waits (an expired token, or a logout that needs a token good for the whole call). */
+export function renewNow(sessions: CookieSessions, current: Session): Promise<RenewalOutcome> {
+  return settleRenewal(sessions.refresh(current));
+}
+
+function settleRenewal(renewal: Promise<Session>): Promise<RenewalOutcome> {
   return renewal.then(
-    (session): SessionOutcome => ({ ok: true, presented, session }),
-    (error: unknown): SessionOutcome => {
+    (session): RenewalOutcome => ({ ok: true, session }),
+    (error: unknown): RenewalOutcome => {
       if (error instanceof SessionEnded) return { ok: false, rejection: sessionEnded(), ended: true };
       return {
         ok: false,

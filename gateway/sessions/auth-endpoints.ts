@@ -7,7 +7,7 @@
 //   GET  /session                 → signed in or not, who, scopes, until when; never a token
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../common/logger.ts';
-import { fromAllowedOrigin, sessionEnded, usableSession } from '../pipeline/session-credential.ts';
+import { fromAllowedOrigin, renewNow, usableSession, type RenewalOutcome } from '../pipeline/session-credential.ts';
 import { reject, sendRejection, type Rejection } from '../pipeline/rejection.ts';
 import type { VerifiedClaims } from '../tokens/claims.ts';
 import { pkceChallenge, randomValue, type CookieSessions, type Session, type SignInTransaction } from './cookie-sessions.ts';
@@ -201,17 +201,12 @@ export function authEndpoints(
    * revoked, since the token service answers a revoked session's logout with a 204 that does
    * nothing.
    */
-  async function readyForEverywhere(
-    current: Session,
-  ): Promise<{ ok: true; session: Session } | { ok: false; ended: boolean; rejection: Rejection }> {
+  async function readyForEverywhere(current: Session): Promise<RenewalOutcome> {
     let session = current;
     if (sessions.needsRefresh(session)) {
-      try {
-        session = await sessions.refresh(session);
-      } catch (failure) {
-        if (failure instanceof SessionEnded) return { ok: false, ended: true, rejection: sessionEnded() };
-        return { ok: false, ended: false, rejection: reject(503, 'temporarily_unavailable', 'try again', { 'retry-after': '1' }) };
-      }
+      const renewed = await renewNow(sessions, session);
+      if (!renewed.ok) return renewed;
+      session = renewed.session;
     }
     const judged = await options.judge(session.accessToken);
     return judged.ok ? { ok: true, session } : judged;
