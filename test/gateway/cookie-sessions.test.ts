@@ -81,11 +81,16 @@ describe('gateway: cookie sessions, renewals', () => {
   }
   const sessionsWith = testCookieSessions;
   const settle = () => new Promise((resolve) => setImmediate(resolve));
+  /** A session whose 30-second access token is due for renewal, and the refreshes its token client was asked for. */
+  function dueSession(name: string, now?: () => number) {
+    const { client, calls } = manualClient();
+    const sessions = sessionsWith(client, now);
+    const original = sessions.create({ accessToken: accessToken(name, 30), refreshToken: `rt-${name}`, idToken: undefined }, name);
+    return { sessions, calls, original };
+  }
 
   it('never sends an older renewal over a fresher cookie (one renewed by another gateway)', async () => {
-    const { client, calls } = manualClient();
-    const sessions = sessionsWith(client);
-    const original = sessions.create({ accessToken: accessToken('erin', 30), refreshToken: 'rt-e', idToken: undefined }, 'erin');
+    const { sessions, calls, original } = dueSession('erin');
     const renewing = sessions.refresh(original);
     calls[0]?.resolve({ accessToken: accessToken('erin-here', 600) });
     await renewing;
@@ -96,9 +101,7 @@ describe('gateway: cookie sessions, renewals', () => {
   });
 
   it('keeps a good renewal when a later refresh fails for a while, and drops it when the session ends', async () => {
-    const { client, calls } = manualClient();
-    const sessions = sessionsWith(client);
-    const original = sessions.create({ accessToken: accessToken('finn', 30), refreshToken: 'rt-f', idToken: undefined }, 'finn');
+    const { sessions, calls, original } = dueSession('finn');
     const first = sessions.refresh(original);
     calls[0]?.resolve({ accessToken: accessToken('finn-1', 600) });
     const renewed = await first;
@@ -115,9 +118,7 @@ describe('gateway: cookie sessions, renewals', () => {
   });
 
   it('stores no renewal that finishes after a logout forgot the session', async () => {
-    const { client, calls } = manualClient();
-    const sessions = sessionsWith(client);
-    const original = sessions.create({ accessToken: accessToken('gus', 30), refreshToken: 'rt-g', idToken: undefined }, 'gus');
+    const { sessions, calls, original } = dueSession('gus');
     const inFlight = sessions.refresh(original);
     sessions.forget(original);
     calls[0]?.resolve({ accessToken: accessToken('gus-1', 600) });
@@ -132,9 +133,7 @@ describe('gateway: cookie sessions, renewals', () => {
   });
 
   it('asks the token service once about a session it refused: a dead cookie presented again costs no call', async () => {
-    const { client, calls } = manualClient();
-    const sessions = sessionsWith(client);
-    const original = sessions.create({ accessToken: accessToken('ida', 30), refreshToken: 'rt-i', idToken: undefined }, 'ida');
+    const { sessions, calls, original } = dueSession('ida');
     const first = sessions.refresh(original);
     calls[0]?.reject(new SessionEnded('invalid_grant'));
     await first.catch(() => undefined);
@@ -162,10 +161,8 @@ describe('gateway: cookie sessions, renewals', () => {
   });
 
   it('never renews a session past its own end, so a WebSocket cannot outlive it', async () => {
-    const { client, calls } = manualClient();
     let now = Date.now();
-    const sessions = sessionsWith(client, () => now);
-    const original = sessions.create({ accessToken: accessToken('hana', 30), refreshToken: 'rt-h', idToken: undefined }, 'hana');
+    const { sessions, calls, original } = dueSession('hana', () => now);
     now = original.expiresAt;
     let refused: unknown;
     await sessions.refresh(original).catch((error: unknown) => (refused = error));
